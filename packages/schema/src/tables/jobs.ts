@@ -1,0 +1,87 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  index,
+  integer,
+  jsonb,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+import { projects, targets } from './projects.ts';
+import { tickets } from './tickets.ts';
+
+export const jobKind = pgEnum('job_kind', ['INIT_PROJECT', 'STAGE', 'DEPLOY', 'ROLLBACK']);
+export const jobState = pgEnum('job_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED']);
+export const logStream = pgEnum('log_stream', ['STDOUT', 'STDERR', 'SYSTEM']);
+export const targetOutcome = pgEnum('target_outcome', ['OK', 'FAILED', 'SKIPPED']);
+
+export const jobs = pgTable(
+  'jobs',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    projectId: bigint('project_id', { mode: 'number' })
+      .notNull()
+      .references(() => projects.id),
+    ticketId: bigint('ticket_id', { mode: 'number' }).references(() => tickets.id),
+    kind: jobKind('kind').notNull(),
+    state: jobState('state').notNull().default('QUEUED'),
+    pool: text('pool').notNull().default('default'),
+    payload: jsonb('payload').notNull().default(sql`'{}'::jsonb`),
+    attempts: integer('attempts').notNull().default(0),
+    maxAttempts: integer('max_attempts').notNull().default(5),
+    runAfter: timestamp('run_after', { withTimezone: true }).notNull().defaultNow(),
+    lockedBy: text('locked_by'),
+    /** The lease: a running job whose lease has passed is taken again by another executor. */
+    leaseUntil: timestamp('lease_until', { withTimezone: true }),
+    lastError: text('last_error'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('jobs_claimable_idx').on(t.pool, t.runAfter, t.id).where(sql`${t.state} in ('QUEUED', 'RUNNING')`),
+    index('jobs_project_idx').on(t.projectId, t.id),
+    index('jobs_ticket_idx').on(t.ticketId),
+  ],
+);
+
+export const jobLogLines = pgTable(
+  'job_log_lines',
+  {
+    jobId: bigint('job_id', { mode: 'number' })
+      .notNull()
+      .references(() => jobs.id),
+    seq: integer('seq').notNull(),
+    stream: logStream('stream').notNull(),
+    text: text('text').notNull(),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.seq] })],
+);
+
+export const deployResults = pgTable(
+  'deploy_results',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    jobId: bigint('job_id', { mode: 'number' })
+      .notNull()
+      .references(() => jobs.id),
+    ticketId: bigint('ticket_id', { mode: 'number' })
+      .notNull()
+      .references(() => tickets.id),
+    /** Kept when the target is removed later, so the history still names it. */
+    targetId: bigint('target_id', { mode: 'number' }).references(() => targets.id, { onDelete: 'set null' }),
+    targetName: text('target_name').notNull(),
+    outcome: targetOutcome('outcome').notNull(),
+    bytesSent: bigint('bytes_sent', { mode: 'number' }).notNull().default(0),
+    filesChanged: integer('files_changed').notNull().default(0),
+    durationMs: integer('duration_ms').notNull().default(0),
+    error: text('error'),
+    finishedAt: timestamp('finished_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('deploy_results_job_target_idx').on(t.jobId, t.targetName)],
+);

@@ -1,0 +1,86 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  check,
+  index,
+  integer,
+  pgEnum,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+import { users } from './users.ts';
+
+export const sourceType = pgEnum('source_type', ['SVN', 'GIT']);
+export const deployMode = pgEnum('deploy_mode', ['IN_PLACE', 'ATOMIC']);
+export const role = pgEnum('role', ['VIEWER', 'DEVELOPER', 'TESTER', 'LEAD']);
+
+export const projects = pgTable(
+  'projects',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    name: text('name').notNull(),
+    sourceType: sourceType('source_type').notNull(),
+    sourceUrl: text('source_url').notNull(),
+    branch: text('branch'),
+    stagingPath: text('staging_path').notNull(),
+    stagingUrl: text('staging_url'),
+    deployMode: deployMode('deploy_mode').notNull().default('IN_PLACE'),
+    keepReleases: integer('keep_releases').notNull().default(5),
+    excludes: text('excludes').array().notNull().default(sql`'{}'::text[]`),
+    parallelism: integer('parallelism').notNull().default(10),
+    batchSize: integer('batch_size').notNull().default(1),
+    requiredApprovals: integer('required_approvals').notNull().default(1),
+    allowSelfApproval: boolean('allow_self_approval').notNull().default(false),
+    sshKeyPath: text('ssh_key_path'),
+    knownHostsPath: text('known_hosts_path'),
+    preDeploy: text('pre_deploy'),
+    postDeploy: text('post_deploy'),
+    healthCheckUrl: text('health_check_url'),
+    ready: boolean('ready').notNull().default(false),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('projects_name_lower_idx').on(sql`lower(${t.name})`),
+    check('projects_keep_releases_range', sql`${t.keepReleases} between 1 and 100`),
+    check('projects_parallelism_range', sql`${t.parallelism} between 1 and 100`),
+    check('projects_batch_size_range', sql`${t.batchSize} between 1 and 100`),
+    check('projects_required_approvals_range', sql`${t.requiredApprovals} between 1 and 10`),
+  ],
+);
+
+export const targets = pgTable(
+  'targets',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    projectId: bigint('project_id', { mode: 'number' })
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    host: text('host'),
+    port: integer('port'),
+    user: text('user'),
+    path: text('path').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('targets_project_name_idx').on(t.projectId, t.name)],
+);
+
+export const memberships = pgTable(
+  'memberships',
+  {
+    projectId: bigint('project_id', { mode: 'number' })
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    userId: bigint('user_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    role: role('role').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.userId] }), index('memberships_user_idx').on(t.userId)],
+);

@@ -1,0 +1,114 @@
+import { sql } from 'drizzle-orm';
+import {
+  type AnyPgColumn,
+  bigint,
+  index,
+  integer,
+  pgEnum,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+} from 'drizzle-orm/pg-core';
+import { projects } from './projects.ts';
+import { users } from './users.ts';
+
+export const ticketKind = pgEnum('ticket_kind', ['RELEASE', 'ROLLBACK']);
+export const ticketState = pgEnum('ticket_state', [
+  'PENDING_STAGING',
+  'AWAITING_TEST',
+  'AWAITING_APPROVAL',
+  'APPROVED',
+  'DEPLOYING',
+  'DEPLOYED',
+  'STAGING_FAILED',
+  'RETURNED',
+  'REJECTED',
+  'DEPLOY_FAILED',
+  'CANCELLED',
+]);
+
+export const tickets = pgTable(
+  'tickets',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    projectId: bigint('project_id', { mode: 'number' })
+      .notNull()
+      .references(() => projects.id),
+    kind: ticketKind('kind').notNull(),
+    state: ticketState('state').notNull(),
+    reason: text('reason').notNull(),
+    paths: text('paths').array().notNull().default(sql`'{}'::text[]`),
+    authorId: bigint('author_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id),
+    /** The version this ticket produced (release) or rolls back to (rollback). */
+    releaseId: bigint('release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
+    stagedRevision: text('staged_revision'),
+    /** Content fingerprint of the ticket's paths taken at "pass test". */
+    testedFingerprint: text('tested_fingerprint'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('tickets_project_id_idx').on(t.projectId, t.id),
+    index('tickets_project_state_idx').on(t.projectId, t.state),
+  ],
+);
+
+/** The audit trail: append-only, enforced by a trigger in the migrations. */
+export const ticketEvents = pgTable(
+  'ticket_events',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    ticketId: bigint('ticket_id', { mode: 'number' })
+      .notNull()
+      .references(() => tickets.id),
+    projectId: bigint('project_id', { mode: 'number' })
+      .notNull()
+      .references(() => projects.id),
+    action: text('action').notNull(),
+    fromState: ticketState('from_state'),
+    toState: ticketState('to_state').notNull(),
+    /** Null for transitions made by the executor. */
+    actorId: bigint('actor_id', { mode: 'number' }).references(() => users.id),
+    comment: text('comment'),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('ticket_events_ticket_idx').on(t.ticketId, t.id),
+    index('ticket_events_project_idx').on(t.projectId, t.id),
+  ],
+);
+
+export const approvals = pgTable(
+  'approvals',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    ticketId: bigint('ticket_id', { mode: 'number' })
+      .notNull()
+      .references(() => tickets.id),
+    approverId: bigint('approver_id', { mode: 'number' })
+      .notNull()
+      .references(() => users.id),
+    comment: text('comment'),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('approvals_ticket_approver_idx').on(t.ticketId, t.approverId)],
+);
+
+/** A released version: ledger tag `v{number}`; number 0 is the baseline taken when the project is created. */
+export const releases = pgTable(
+  'releases',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    projectId: bigint('project_id', { mode: 'number' })
+      .notNull()
+      .references(() => projects.id),
+    number: integer('number').notNull(),
+    ticketId: bigint('ticket_id', { mode: 'number' }).references((): AnyPgColumn => tickets.id),
+    commit: text('commit').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex('releases_project_number_idx').on(t.projectId, t.number)],
+);

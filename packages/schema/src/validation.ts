@@ -1,0 +1,110 @@
+import { posix } from 'node:path';
+import { z } from 'zod';
+import { BadUserInput } from './errors.ts';
+
+// Control characters (C0, DEL, C1) are never part of a name, path or URL we accept.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: this is the point
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+const noControl = (s: string) => !CONTROL.test(s);
+
+export const textLine = (max: number) =>
+  z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`).refine(noControl, {
+    message: 'must not contain control characters',
+  });
+
+export const multilineText = (max: number) =>
+  z
+    .string()
+    .max(max, `must be at most ${max} characters`)
+    .refine((s) => !s.includes('\u0000'), { message: 'must not contain NUL' });
+
+export const absolutePath = z
+  .string()
+  .max(4096, 'must be at most 4096 characters')
+  .refine(noControl, { message: 'must not contain control characters' })
+  .refine((p) => p.startsWith('/'), { message: 'must be an absolute path' })
+  .refine((p) => !p.split('/').includes('..'), { message: 'must not contain ".."' })
+  .refine((p) => posix.normalize(p) !== '/', { message: 'must not be the root directory' })
+  .transform((p) => posix.normalize(p).replace(/\/$/, ''));
+
+const urlWithScheme = (schemes: string[]) =>
+  z
+    .string()
+    .max(2000, 'must be at most 2000 characters')
+    .refine(noControl, { message: 'must not contain control characters' })
+    .refine(
+      (value) => {
+        try {
+          const url = new URL(value);
+          return schemes.includes(url.protocol.slice(0, -1)) && (url.protocol === 'file:' || url.hostname !== '');
+        } catch {
+          return false;
+        }
+      },
+      { message: `must be a URL starting with ${schemes.map((s) => `${s}://`).join(', ')}` },
+    );
+
+export const svnUrl = urlWithScheme(['svn', 'svn+ssh', 'http', 'https', 'file']);
+/** git also takes scp-like `user@host:path`; never anything that git could read as an option. */
+export const gitUrl = z.union([
+  urlWithScheme(['https', 'http', 'ssh', 'git', 'file']),
+  z
+    .string()
+    .max(2000)
+    .regex(/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[A-Za-z0-9._~/-]+$/, 'must be a URL or user@host:path'),
+]);
+export const httpUrl = urlWithScheme(['http', 'https']);
+
+/** A git branch name as `git check-ref-format --branch` would take it, minus anything option-like. */
+export const branchName = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  .regex(/^[A-Za-z0-9._/-]+$/, 'may contain only letters, digits, ".", "_", "/" and "-"')
+  .refine((b) => !b.startsWith('-') && !b.startsWith('/') && !b.endsWith('/') && !b.endsWith('.lock'), {
+    message: 'is not a valid branch name',
+  })
+  .refine((b) => !b.includes('..') && !b.includes('//') && !b.endsWith('.'), { message: 'is not a valid branch name' });
+
+export const rsyncExclude = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(500, 'must be at most 500 characters')
+  .refine(noControl, { message: 'must not contain control characters' })
+  .refine((p) => !p.startsWith('-') && !p.startsWith('+ ') && !p.startsWith('- '), {
+    message: 'must be a pattern, not an rsync option or rule',
+  });
+
+export const hostName = z
+  .string()
+  .max(253, 'must be at most 253 characters')
+  .regex(
+    /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[?[0-9A-Fa-f:.]+\]?)$/,
+    'must be a host name or an IP address',
+  )
+  .transform((h) => h.replace(/^\[(.*)\]$/, '$1'));
+
+export const systemUser = z
+  .string()
+  .max(32, 'must be at most 32 characters')
+  .regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, 'must be a user name (letters, digits, "_", ".", "-")');
+
+export const identifierName = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(100, 'must be at most 100 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/, 'may contain letters, digits, spaces, ".", "_" and "-"');
+
+export const intRange = (min: number, max: number) =>
+  z.number().int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+
+/** Parses with a zod schema and turns the first problem into a BAD_USER_INPUT naming the field. */
+export function parseInput<T extends z.ZodType>(schema: T, value: unknown, prefix: string): z.output<T> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = [prefix, ...(issue?.path ?? [])].filter((p) => p !== '').join('.');
+  throw new BadUserInput(field, issue?.message ?? 'is not valid');
+}

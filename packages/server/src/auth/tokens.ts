@@ -1,0 +1,69 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { apiTokens, type Db, sessions, users } from '@slipway/schema';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+
+export const SESSION_COOKIE = 'slipway_session';
+export const SESSION_DAYS = 7;
+const SESSION_PREFIX = 'slws_';
+const API_TOKEN_PREFIX = 'slwt_';
+
+export interface Viewer {
+  id: number;
+  login: string;
+  isAdmin: boolean;
+  /** The session row, when the request came with a session token (cookie or bearer). */
+  sessionId: number | null;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function newToken(prefix: string): string {
+  return prefix + randomBytes(32).toString('base64url');
+}
+
+export async function createSession(db: Db, userId: number): Promise<{ token: string; expiresAt: Date }> {
+  const token = newToken(SESSION_PREFIX);
+  const expiresAt = new Date(Date.now() + SESSION_DAYS * 86_400_000);
+  await db.insert(sessions).values({ userId, tokenHash: hashToken(token), expiresAt });
+  return { token, expiresAt };
+}
+
+export async function createApiToken(db: Db, userId: number, name: string) {
+  const token = newToken(API_TOKEN_PREFIX);
+  const [row] = await db
+    .insert(apiTokens)
+    .values({ userId, name, tokenHash: hashToken(token) })
+    .returning();
+  if (!row) throw new Error('insert returned no row');
+  return { token, apiToken: row };
+}
+
+/** Finds who a session or API token belongs to; null for unknown, expired or revoked tokens. */
+export async function viewerForToken(db: Db, token: string): Promise<Viewer | null> {
+  if (token.length > 200) return null;
+  const tokenHash = hashToken(token);
+  if (token.startsWith(SESSION_PREFIX)) {
+    const [row] = await db
+      .select({ id: users.id, login: users.login, isAdmin: users.isAdmin, sessionId: sessions.id })
+      .from(sessions)
+      .innerJoin(users, eq(users.id, sessions.userId))
+      .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, sql`now()`)));
+    return row ?? null;
+  }
+  if (token.startsWith(API_TOKEN_PREFIX)) {
+    const [row] = await db
+      .update(apiTokens)
+      .set({ lastUsedAt: sql`now()` })
+      .from(users)
+      .where(and(eq(apiTokens.tokenHash, tokenHash), isNull(apiTokens.revokedAt), eq(users.id, apiTokens.userId)))
+      .returning({ id: users.id, login: users.login, isAdmin: users.isAdmin });
+    return row ? { ...row, sessionId: null } : null;
+  }
+  return null;
+}
+
+export async function endSession(db: Db, sessionId: number): Promise<void> {
+  await db.delete(sessions).where(eq(sessions.id, sessionId));
+}

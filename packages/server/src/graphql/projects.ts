@@ -1,0 +1,360 @@
+import {
+  absolutePath,
+  BadUserInput,
+  branchName,
+  gitUrl,
+  hostName,
+  httpUrl,
+  identifierName,
+  intRange,
+  memberships,
+  multilineText,
+  NotFound,
+  parseInput,
+  projects,
+  role,
+  rsyncExclude,
+  svnUrl,
+  systemUser,
+  targets,
+  users,
+} from '@slipway/schema';
+import { and, asc, eq, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { builder } from './builder.ts';
+import type { Context } from './context.ts';
+import { parseId } from './ids.ts';
+import { loadUser, UserRef } from './users.ts';
+
+export type ProjectRow = typeof projects.$inferSelect;
+export type TargetRow = typeof targets.$inferSelect;
+export type MembershipRow = typeof memberships.$inferSelect;
+
+export const RoleEnum = builder.enumType('Role', {
+  description: 'Project roles; each includes the rights of the ones before it, approving is the lead’s alone',
+  values: role.enumValues,
+});
+const SourceTypeEnum = builder.enumType('SourceType', { values: ['SVN', 'GIT'] as const });
+const DeployModeEnum = builder.enumType('DeployMode', { values: ['IN_PLACE', 'ATOMIC'] as const });
+
+export const ProjectRef = builder.objectRef<ProjectRow>('Project');
+export const TargetRef = builder.objectRef<TargetRow>('Target');
+export const MembershipRef = builder.objectRef<MembershipRow>('Membership');
+
+export async function loadProject(context: Context, id: number): Promise<ProjectRow> {
+  const [row] = await context.db.select().from(projects).where(eq(projects.id, id));
+  if (!row) throw new NotFound('project', id);
+  return row;
+}
+
+ProjectRef.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    sourceType: t.expose('sourceType', { type: SourceTypeEnum }),
+    sourceUrl: t.exposeString('sourceUrl'),
+    branch: t.exposeString('branch', { nullable: true }),
+    stagingPath: t.exposeString('stagingPath'),
+    stagingUrl: t.exposeString('stagingUrl', { nullable: true }),
+    deployMode: t.expose('deployMode', { type: DeployModeEnum }),
+    keepReleases: t.exposeInt('keepReleases'),
+    excludes: t.exposeStringList('excludes'),
+    parallelism: t.exposeInt('parallelism'),
+    batchSize: t.exposeInt('batchSize'),
+    requiredApprovals: t.exposeInt('requiredApprovals'),
+    allowSelfApproval: t.exposeBoolean('allowSelfApproval'),
+    sshKeyPath: t.exposeString('sshKeyPath', { nullable: true }),
+    knownHostsPath: t.exposeString('knownHostsPath', { nullable: true }),
+    preDeploy: t.exposeString('preDeploy', { nullable: true }),
+    postDeploy: t.exposeString('postDeploy', { nullable: true }),
+    healthCheckUrl: t.exposeString('healthCheckUrl', { nullable: true }),
+    ready: t.exposeBoolean('ready', { description: 'True once the staging copy is checked out and the ledger exists' }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    viewerRole: t.field({
+      type: RoleEnum,
+      nullable: true,
+      description: "The signed-in user's role in this project",
+      resolve: (project, _args, context) => context.roleIn(project.id),
+    }),
+    targets: t.field({
+      type: [TargetRef],
+      resolve: (project, _args, { db }) =>
+        db.select().from(targets).where(eq(targets.projectId, project.id)).orderBy(asc(targets.name)),
+    }),
+    members: t.field({
+      type: [MembershipRef],
+      resolve: async (project, _args, { db }) => {
+        const rows = await db
+          .select({ membership: memberships })
+          .from(memberships)
+          .innerJoin(users, eq(users.id, memberships.userId))
+          .where(eq(memberships.projectId, project.id))
+          .orderBy(asc(users.login));
+        return rows.map((r) => r.membership);
+      },
+    }),
+  }),
+});
+
+TargetRef.implement({
+  description: 'A production destination: a local path, or `[user@]host[:port]:/path` over ssh',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    host: t.exposeString('host', { nullable: true, description: 'Null for a local path' }),
+    port: t.exposeInt('port', { nullable: true }),
+    user: t.exposeString('user', { nullable: true }),
+    path: t.exposeString('path'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    project: t.field({ type: ProjectRef, resolve: (target, _args, context) => loadProject(context, target.projectId) }),
+  }),
+});
+
+MembershipRef.implement({
+  fields: (t) => ({
+    role: t.expose('role', { type: RoleEnum }),
+    user: t.field({ type: UserRef, resolve: (m, _args, context) => loadUser(context, m.userId) }),
+    project: t.field({ type: ProjectRef, resolve: (m, _args, context) => loadProject(context, m.projectId) }),
+  }),
+});
+
+const settingsFields = {
+  stagingUrl: httpUrl.nullable(),
+  deployMode: z.enum(['IN_PLACE', 'ATOMIC']),
+  keepReleases: intRange(1, 100),
+  excludes: z.array(rsyncExclude).max(100, 'must have at most 100 entries'),
+  parallelism: intRange(1, 100),
+  batchSize: intRange(1, 100),
+  requiredApprovals: intRange(1, 10),
+  allowSelfApproval: z.boolean(),
+  sshKeyPath: absolutePath.nullable(),
+  knownHostsPath: absolutePath.nullable(),
+  preDeploy: multilineText(4000).nullable(),
+  postDeploy: multilineText(4000).nullable(),
+  healthCheckUrl: httpUrl.nullable(),
+};
+
+const projectSettings = z.object(settingsFields).partial();
+
+const createProjectInput = projectSettings
+  .extend({
+    name: identifierName,
+    sourceType: z.enum(['SVN', 'GIT']),
+    sourceUrl: z.string(),
+    branch: branchName.nullish(),
+    stagingPath: absolutePath,
+  })
+  .superRefine((input, ctx) => {
+    const url = (input.sourceType === 'SVN' ? svnUrl : gitUrl).safeParse(input.sourceUrl);
+    if (!url.success)
+      ctx.addIssue({ code: 'custom', path: ['sourceUrl'], message: url.error.issues[0]?.message ?? '' });
+    if (input.sourceType === 'SVN' && input.branch)
+      ctx.addIssue({ code: 'custom', path: ['branch'], message: 'applies to git sources only' });
+  });
+
+// A null in an update clears an optional setting; an absent field stays as it is.
+const updateProjectInput = projectSettings.extend({ name: identifierName.optional() });
+
+const CreateProjectInput = builder.inputType('CreateProjectInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    sourceType: t.field({ type: SourceTypeEnum, required: true }),
+    sourceUrl: t.string({ required: true }),
+    branch: t.string({ description: 'Git sources only; default "main"' }),
+    stagingPath: t.string({ required: true, description: 'Absolute path of the staging working copy' }),
+    stagingUrl: t.string(),
+    deployMode: t.field({ type: DeployModeEnum, description: 'Default IN_PLACE' }),
+    keepReleases: t.int({ description: 'Atomic mode: releases kept on each target, 1-100 (default 5)' }),
+    excludes: t.stringList({ description: 'rsync exclude patterns, besides .svn and .git' }),
+    parallelism: t.int({ description: 'Targets worked at once, 1-100 (default 10)' }),
+    batchSize: t.int({ description: 'Size of the first (canary) batch, 1-100 (default 1)' }),
+    requiredApprovals: t.int({ description: '1-10 (default 1)' }),
+    allowSelfApproval: t.boolean({ description: 'Whether an author may approve their own ticket (default false)' }),
+    sshKeyPath: t.string({ description: 'Private key on the executor host; never stored in the database' }),
+    knownHostsPath: t.string(),
+    preDeploy: t.string(),
+    postDeploy: t.string(),
+    healthCheckUrl: t.string({ description: 'Polled after a switch; {host} is replaced per target' }),
+  }),
+});
+
+const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
+  description:
+    'Absent fields stay as they are; null clears an optional setting. The source and staging path are fixed.',
+  fields: (t) => ({
+    name: t.string(),
+    stagingUrl: t.string(),
+    deployMode: t.field({ type: DeployModeEnum }),
+    keepReleases: t.int(),
+    excludes: t.stringList(),
+    parallelism: t.int(),
+    batchSize: t.int(),
+    requiredApprovals: t.int(),
+    allowSelfApproval: t.boolean(),
+    sshKeyPath: t.string(),
+    knownHostsPath: t.string(),
+    preDeploy: t.string(),
+    postDeploy: t.string(),
+    healthCheckUrl: t.string(),
+  }),
+});
+
+const TargetInput = builder.inputType('TargetInput', {
+  description: 'No host means a local path on the executor host',
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    host: t.string(),
+    port: t.int(),
+    user: t.string(),
+    path: t.string({ required: true }),
+  }),
+});
+
+const targetInput = z
+  .object({
+    name: identifierName,
+    host: hostName.nullish(),
+    port: intRange(1, 65535).nullish(),
+    user: systemUser.nullish(),
+    path: absolutePath,
+  })
+  .superRefine((input, ctx) => {
+    if (!input.host && (input.port != null || input.user != null))
+      ctx.addIssue({ code: 'custom', path: ['host'], message: 'is required when port or user is given' });
+  });
+
+async function assertNameFree(context: Context, name: string, exceptId?: number): Promise<void> {
+  const [taken] = await context.db
+    .select({ id: projects.id })
+    .from(projects)
+    .where(sql`lower(${projects.name}) = lower(${name})`);
+  if (taken && taken.id !== exceptId) throw new BadUserInput('input.name', `a project named "${name}" already exists`);
+}
+
+builder.queryFields((t) => ({
+  projects: t.field({
+    type: [ProjectRef],
+    description: 'Every project for admins; the projects the user is a member of for everyone else',
+    authScopes: { authenticated: true },
+    resolve: (_root, _args, { db, viewer }) =>
+      viewer?.isAdmin
+        ? db.select().from(projects).orderBy(asc(projects.name))
+        : db
+            .select({ project: projects })
+            .from(projects)
+            .innerJoin(memberships, eq(memberships.projectId, projects.id))
+            .where(eq(memberships.userId, viewer?.id ?? 0))
+            .orderBy(asc(projects.name))
+            .then((rows) => rows.map((r) => r.project)),
+  }),
+  project: t.field({
+    type: ProjectRef,
+    args: { id: t.arg.id({ required: true }) },
+    authScopes: (_root, args) => ({
+      $any: { admin: true, member: { projectId: parseId(args.id, 'id'), role: 'VIEWER' } },
+    }),
+    resolve: (_root, args, context) => loadProject(context, parseId(args.id, 'id')),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createProject: t.field({
+    type: ProjectRef,
+    description: 'Stores the project; the executor then checks out the staging copy and sets `ready`',
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: CreateProjectInput, required: true }) },
+    resolve: async (_root, args, context) => {
+      const input = parseInput(createProjectInput, args.input, 'input');
+      await assertNameFree(context, input.name);
+      const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v != null)) as typeof input;
+      const [row] = await context.db
+        .insert(projects)
+        .values({ ...given, branch: input.sourceType === 'GIT' ? (input.branch ?? 'main') : null })
+        .onConflictDoNothing()
+        .returning();
+      if (!row) throw new BadUserInput('input.name', `a project named "${input.name}" already exists`);
+      return row;
+    },
+  }),
+  updateProject: t.field({
+    type: ProjectRef,
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateProjectInput, required: true }) },
+    resolve: async (_root, args, context) => {
+      const id = parseId(args.id, 'id');
+      const input = parseInput(updateProjectInput, args.input, 'input');
+      await loadProject(context, id);
+      if (input.name) await assertNameFree(context, input.name, id);
+      const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+      const [row] = await context.db
+        .update(projects)
+        .set({ ...changes, updatedAt: sql`now()` })
+        .where(eq(projects.id, id))
+        .returning();
+      if (!row) throw new NotFound('project', id);
+      return row;
+    },
+  }),
+  addTarget: t.field({
+    type: TargetRef,
+    authScopes: { admin: true },
+    args: { projectId: t.arg.id({ required: true }), input: t.arg({ type: TargetInput, required: true }) },
+    resolve: async (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const input = parseInput(targetInput, args.input, 'input');
+      await loadProject(context, projectId);
+      const [row] = await context.db
+        .insert(targets)
+        .values({
+          projectId,
+          name: input.name,
+          host: input.host ?? null,
+          port: input.port ?? null,
+          user: input.user ?? null,
+          path: input.path,
+        })
+        .onConflictDoNothing()
+        .returning();
+      if (!row) throw new BadUserInput('input.name', `the project already has a target named "${input.name}"`);
+      return row;
+    },
+  }),
+  removeTarget: t.boolean({
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, { db }) => {
+      const id = parseId(args.id, 'id');
+      const removed = await db.delete(targets).where(eq(targets.id, id)).returning({ id: targets.id });
+      if (removed.length === 0) throw new NotFound('target', id);
+      return true;
+    },
+  }),
+  setMember: t.field({
+    type: ProjectRef,
+    description: "Gives a user a role in a project; a null role removes the user's membership",
+    authScopes: { admin: true },
+    args: {
+      projectId: t.arg.id({ required: true }),
+      userId: t.arg.id({ required: true }),
+      role: t.arg({ type: RoleEnum, required: false }),
+    },
+    resolve: async (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const userId = parseId(args.userId, 'userId');
+      const project = await loadProject(context, projectId);
+      await loadUser(context, userId);
+      if (args.role) {
+        await context.db
+          .insert(memberships)
+          .values({ projectId, userId, role: args.role })
+          .onConflictDoUpdate({ target: [memberships.projectId, memberships.userId], set: { role: args.role } });
+      } else {
+        await context.db
+          .delete(memberships)
+          .where(and(eq(memberships.projectId, projectId), eq(memberships.userId, userId)));
+      }
+      return project;
+    },
+  }),
+}));

@@ -1,0 +1,222 @@
+import {
+  apiTokens,
+  BadUserInput,
+  identifierName,
+  memberships,
+  NotFound,
+  parseInput,
+  projects,
+  textLine,
+  Unauthenticated,
+  users,
+} from '@slipway/schema';
+import { serialize } from 'cookie';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.ts';
+import { assertLoginAllowed, clearLoginFailures, recordLoginFailure } from '../auth/rate-limit.ts';
+import { createApiToken, createSession, endSession, SESSION_COOKIE, SESSION_DAYS } from '../auth/tokens.ts';
+import { builder } from './builder.ts';
+import type { Context } from './context.ts';
+import { parseId } from './ids.ts';
+import { MembershipRef, type MembershipRow } from './projects.ts';
+
+export type UserRow = typeof users.$inferSelect;
+export type ApiTokenRow = typeof apiTokens.$inferSelect;
+
+export const UserRef = builder.objectRef<UserRow>('User');
+export const ApiTokenRef = builder.objectRef<ApiTokenRow>('ApiToken');
+
+const isSelfOrAdmin = (user: UserRow, context: Context) =>
+  context.viewer !== null && (context.viewer.isAdmin || context.viewer.id === user.id);
+
+UserRef.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    login: t.exposeString('login'),
+    name: t.exposeString('name'),
+    isAdmin: t.exposeBoolean('isAdmin'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    memberships: t.field({
+      type: [MembershipRef],
+      description: "The user's projects and roles (the user themself and admins only)",
+      authScopes: (user, _args, context) => isSelfOrAdmin(user, context),
+      resolve: async (user, _args, { db }) => {
+        const rows = await db
+          .select({ membership: memberships })
+          .from(memberships)
+          .innerJoin(projects, eq(projects.id, memberships.projectId))
+          .where(eq(memberships.userId, user.id))
+          .orderBy(asc(projects.name));
+        return rows.map((r): MembershipRow => r.membership);
+      },
+    }),
+    apiTokens: t.field({
+      type: [ApiTokenRef],
+      description: "The user's API tokens that are not revoked (the user themself only)",
+      authScopes: (user, _args, context) => context.viewer?.id === user.id,
+      resolve: (user, _args, { db }) =>
+        db
+          .select()
+          .from(apiTokens)
+          .where(and(eq(apiTokens.userId, user.id), isNull(apiTokens.revokedAt)))
+          .orderBy(asc(apiTokens.id)),
+    }),
+  }),
+});
+
+ApiTokenRef.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    name: t.exposeString('name'),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    lastUsedAt: t.expose('lastUsedAt', { type: 'DateTime', nullable: true }),
+  }),
+});
+
+export async function loadUser(context: Context, id: number): Promise<UserRow> {
+  const [row] = await context.db.select().from(users).where(eq(users.id, id));
+  if (!row) throw new NotFound('user', id);
+  return row;
+}
+
+builder.queryFields((t) => ({
+  me: t.field({
+    type: UserRef,
+    nullable: true,
+    description: 'The signed-in user, or null when the request carries no valid session or token',
+    resolve: (_root, _args, context) => (context.viewer ? loadUser(context, context.viewer.id) : null),
+  }),
+  users: t.field({
+    type: [UserRef],
+    authScopes: { admin: true },
+    resolve: (_root, _args, { db }) => db.select().from(users).orderBy(asc(users.login)),
+  }),
+}));
+
+const LoginPayload = builder.objectRef<{ token: string; user: UserRow }>('LoginPayload').implement({
+  fields: (t) => ({
+    token: t.exposeString('token', {
+      description: 'A session token for `Authorization: Bearer`; also set as a cookie',
+    }),
+    user: t.field({ type: UserRef, resolve: (p) => p.user }),
+  }),
+});
+
+const CreatedApiToken = builder.objectRef<{ token: string; apiToken: ApiTokenRow }>('CreatedApiToken').implement({
+  fields: (t) => ({
+    token: t.exposeString('token', { description: 'The secret; shown only this once' }),
+    apiToken: t.field({ type: ApiTokenRef, resolve: (p) => p.apiToken }),
+  }),
+});
+
+const CreateUserInput = builder.inputType('CreateUserInput', {
+  fields: (t) => ({
+    login: t.string({ required: true }),
+    name: t.string({ required: true }),
+    password: t.string({ required: true }),
+    isAdmin: t.boolean({ required: false, defaultValue: false }),
+  }),
+});
+
+const login = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'may contain letters, digits, ".", "_" and "-"');
+const password = z.string().min(8, 'must be at least 8 characters').max(1024, 'must be at most 1024 characters');
+const createUserInput = z.object({
+  login,
+  name: textLine(200),
+  password,
+  isAdmin: z
+    .boolean()
+    .nullish()
+    .transform((v) => v ?? false),
+});
+
+function sessionCookie(context: Context, value: string, maxAgeSeconds: number): string {
+  return serialize(SESSION_COOKIE, value, {
+    httpOnly: true,
+    sameSite: 'lax',
+    path: '/',
+    maxAge: maxAgeSeconds,
+    secure: context.secureCookies,
+  });
+}
+
+builder.mutationFields((t) => ({
+  login: t.field({
+    type: LoginPayload,
+    description:
+      'Signs in; answers a session token and sets it as an HttpOnly cookie. Failed attempts are rate limited (RATE_LIMITED).',
+    args: { login: t.arg.string({ required: true }), password: t.arg.string({ required: true }) },
+    resolve: async (_root, args, context) => {
+      const { db } = context;
+      if (args.login.length > 64 || args.password.length > 1024) throw new Unauthenticated('wrong login or password');
+      await assertLoginAllowed(db, args.login, context.clientAddress);
+      const [user] = await db.select().from(users).where(sql`lower(${users.login}) = lower(${args.login})`);
+      const ok = await verifyPassword(user?.passwordHash ?? (await decoyHash), args.password);
+      if (!user || !ok) {
+        await recordLoginFailure(db, args.login, context.clientAddress);
+        throw new Unauthenticated('wrong login or password');
+      }
+      await clearLoginFailures(db, args.login, context.clientAddress);
+      const session = await createSession(db, user.id);
+      context.responseCookies.push(sessionCookie(context, session.token, SESSION_DAYS * 86_400));
+      return { token: session.token, user };
+    },
+  }),
+  logout: t.boolean({
+    description: 'Ends the current session and clears the cookie',
+    resolve: async (_root, _args, context) => {
+      if (context.viewer?.sessionId) await endSession(context.db, context.viewer.sessionId);
+      context.responseCookies.push(sessionCookie(context, '', 0));
+      return true;
+    },
+  }),
+  createApiToken: t.field({
+    type: CreatedApiToken,
+    authScopes: { authenticated: true },
+    args: { name: t.arg.string({ required: true }) },
+    resolve: (_root, args, context) => {
+      const name = parseInput(identifierName, args.name, 'name');
+      return createApiToken(context.db, (context.viewer as { id: number }).id, name);
+    },
+  }),
+  revokeApiToken: t.boolean({
+    authScopes: { authenticated: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, context) => {
+      const id = parseId(args.id, 'id');
+      const revoked = await context.db
+        .update(apiTokens)
+        .set({ revokedAt: sql`now()` })
+        .where(and(eq(apiTokens.id, id), eq(apiTokens.userId, context.viewer?.id ?? 0), isNull(apiTokens.revokedAt)))
+        .returning({ id: apiTokens.id });
+      if (revoked.length === 0) throw new NotFound('API token', id);
+      return true;
+    },
+  }),
+  createUser: t.field({
+    type: UserRef,
+    authScopes: { admin: true },
+    args: { input: t.arg({ type: CreateUserInput, required: true }) },
+    resolve: async (_root, args, { db }) => {
+      const input = parseInput(createUserInput, args.input, 'input');
+      const [taken] = await db
+        .select({ id: users.id })
+        .from(users)
+        .where(sql`lower(${users.login}) = lower(${input.login})`);
+      if (taken) throw new BadUserInput('input.login', `"${input.login}" is already taken`);
+      const passwordHash = await hashPassword(input.password);
+      const [row] = await db
+        .insert(users)
+        .values({ login: input.login, name: input.name, passwordHash, isAdmin: input.isAdmin })
+        .onConflictDoNothing()
+        .returning();
+      if (!row) throw new BadUserInput('input.login', `"${input.login}" is already taken`);
+      return row;
+    },
+  }),
+}));

@@ -1,0 +1,181 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { type Database, SlipwayError } from '@slipway/schema';
+import { parse as parseCookies } from 'cookie';
+import { GraphQLError } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { createYoga, type Plugin } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { SESSION_COOKIE, type Viewer, viewerForToken } from './auth/tokens.ts';
+import { type Context, createContext } from './graphql/context.ts';
+import { schema } from './graphql/schema.ts';
+
+export interface HttpOptions {
+  database: Database;
+  logger: Logger;
+}
+
+interface ServerContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Filled by resolvers (sign-in, sign-out), sent by onResponse. */
+  responseCookies: string[];
+}
+
+/** Requests larger than this are refused before they are read. */
+const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+function bearer(header: string | null | undefined): string | null {
+  const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
+  return match?.[1] ?? null;
+}
+
+/** Gives every error a stable `extensions.code`; anything unexpected is logged and masked. */
+function toClientError(error: unknown, logger: Logger): GraphQLError {
+  const original = error instanceof GraphQLError ? (error.originalError ?? undefined) : error;
+  const located = error instanceof GraphQLError ? error : undefined;
+  const origin = { nodes: located?.nodes, positions: located?.positions, source: located?.source, path: located?.path };
+  if (original instanceof SlipwayError) {
+    return new GraphQLError(original.message, { ...origin, extensions: { code: original.code, ...original.details } });
+  }
+  if (original instanceof GraphQLError) return toClientError(original, logger);
+  if (located && !original) {
+    // Parse, validation and variable errors: the request itself was wrong.
+    return new GraphQLError(located.message, {
+      ...origin,
+      extensions: { ...located.extensions, code: located.extensions.code ?? 'BAD_USER_INPUT' },
+    });
+  }
+  logger.error({ err: original ?? error, path: located?.path }, 'unexpected error in a GraphQL operation');
+  return new GraphQLError('Unexpected error.', { ...origin, extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+}
+
+function errorCodes(logger: Logger): Plugin {
+  return {
+    onResultProcess({ result, setResult }) {
+      if (Array.isArray(result) || !('errors' in result) || !result.errors) return;
+      setResult({ ...result, errors: result.errors.map((e) => toClientError(e, logger)) });
+    },
+  };
+}
+
+export function createSlipwayServer({ database, logger }: HttpOptions): Server {
+  const contextFor = (
+    viewer: Viewer | null,
+    clientAddress: string,
+    secureCookies: boolean,
+    responseCookies: string[] = [],
+  ): Context => createContext({ ...database, logger, viewer, clientAddress, secureCookies, responseCookies });
+
+  const yoga = createYoga<ServerContext, Context>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    cors: false,
+    landingPage: false,
+    graphiql: false,
+    logging: false,
+    maskedErrors: { maskError: (error) => toClientError(error, logger) },
+    plugins: [
+      useCSRFPrevention({ requestHeaders: ['x-slipway-csrf'] }),
+      EnvelopArmorPlugin({
+        maxDepth: { n: 12 },
+        maxAliases: { n: 20 },
+        maxDirectives: { n: 20 },
+        maxTokens: { n: 4000 },
+        costLimit: { maxCost: 20000 },
+        blockFieldSuggestion: { enabled: true },
+      }),
+      errorCodes(logger),
+      {
+        onResponse({ response, serverContext }) {
+          for (const cookie of (serverContext as Partial<ServerContext> | undefined)?.responseCookies ?? [])
+            response.headers.append('set-cookie', cookie);
+        },
+      },
+    ],
+    context: async ({ request, req, responseCookies }) => {
+      const header = request.headers.get('authorization');
+      const cookieToken = parseCookies(request.headers.get('cookie') ?? '')[SESSION_COOKIE];
+      const token = bearer(header) ?? cookieToken ?? null;
+      const viewer = token ? await viewerForToken(database.db, token) : null;
+      if (header && !viewer) throw new SlipwayError('UNAUTHENTICATED', 'the token is unknown, expired or revoked');
+      const secure = request.headers.get('x-forwarded-proto') === 'https' || request.url.startsWith('https:');
+      return contextFor(viewer, req.socket.remoteAddress ?? 'unknown', secure, responseCookies);
+    },
+  });
+
+  const server = createServer(async (req, res) => {
+    if (req.url === '/healthz') {
+      try {
+        await database.sql`select 1`;
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","database":"ok"}');
+      } catch {
+        res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"error","database":"unreachable"}');
+      }
+      return;
+    }
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+      res.writeHead(413, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ errors: [{ message: 'request too large', extensions: { code: 'BAD_USER_INPUT' } }] }));
+      return;
+    }
+    await yoga(req, res, { req, res, responseCookies: [] });
+  });
+
+  const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_BODY_BYTES });
+  useServer<Record<string, unknown>, { viewer?: Viewer | null; request: IncomingMessage }>(
+    {
+      onConnect: async (ctx) => {
+        const fromParams = ctx.connectionParams?.authorization;
+        const token =
+          bearer(typeof fromParams === 'string' ? fromParams : null) ??
+          (typeof fromParams === 'string' && !fromParams.includes(' ') ? fromParams : null) ??
+          sameOriginCookie(ctx.extra.request);
+        ctx.extra.viewer = token ? await viewerForToken(database.db, token) : null;
+        return ctx.extra.viewer !== null;
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const { execute, subscribe, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          req: ctx.extra.request,
+          params,
+        });
+        const document = parse(params.query);
+        const errors = validate(schema, document);
+        if (errors.length > 0) return errors.map((e: GraphQLError) => toClientError(e, logger));
+        return {
+          schema,
+          operationName: params.operationName,
+          document,
+          variableValues: params.variables,
+          contextValue: contextFor(
+            ctx.extra.viewer ?? null,
+            ctx.extra.request.socket.remoteAddress ?? 'unknown',
+            false,
+          ),
+          rootValue: { execute, subscribe },
+        };
+      },
+      execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
+      onNext: (_ctx, _id, _params, _args, result) => {
+        if ('errors' in result && result.errors) {
+          return { ...result, errors: result.errors.map((e) => toClientError(e, logger)) };
+        }
+      },
+    },
+    wsServer,
+  );
+
+  /** The session cookie counts over websockets only when the page came from this server (no cross-site hijack). */
+  function sameOriginCookie(request: IncomingMessage): string | null {
+    const origin = URL.parse(request.headers.origin ?? '');
+    if (!origin || origin.host !== request.headers.host) return null;
+    return parseCookies(request.headers.cookie ?? '')[SESSION_COOKIE] ?? null;
+  }
+
+  server.on('close', () => wsServer.close());
+  return server;
+}

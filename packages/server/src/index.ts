@@ -1,0 +1,2 @@
+export { loadConfig } from './config.ts';
+export { createSlipwayServer } from './http.ts';

@@ -1,0 +1,32 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEmbeddedPostgres } from '@slipway/schema';
+import type { TestProject } from 'vitest/node';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** A PostgreSQL URL with the right to create databases: one per test file. */
+    adminDatabaseUrl: string;
+    databaseKind: 'embedded' | 'external';
+  }
+}
+
+/** With DATABASE_URL the suite uses that server; without it, an embedded PostgreSQL in a temp dir. */
+export default async function setup(project: TestProject) {
+  const external = process.env.DATABASE_URL;
+  if (external) {
+    project.provide('adminDatabaseUrl', external);
+    project.provide('databaseKind', 'external');
+    return;
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-test-pg-'));
+  await chmod(dir, 0o755);
+  const embedded = await startEmbeddedPostgres(dir);
+  project.provide('adminDatabaseUrl', embedded.url);
+  project.provide('databaseKind', 'embedded');
+  return async () => {
+    await embedded.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+}
