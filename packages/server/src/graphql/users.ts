@@ -153,7 +153,8 @@ builder.mutationFields((t) => ({
     args: { login: t.arg.string({ required: true }), password: t.arg.string({ required: true }) },
     resolve: async (_root, args, context) => {
       const { db } = context;
-      if (args.login.length > 64 || args.password.length > 1024) throw new Unauthenticated('wrong login or password');
+      if (args.login.length > 64) throw new BadUserInput('login', 'must be at most 64 characters');
+      if (args.password.length > 1024) throw new BadUserInput('password', 'must be at most 1024 characters');
       await assertLoginAllowed(db, args.login, context.clientAddress);
       const [user] = await db.select().from(users).where(sql`lower(${users.login}) = lower(${args.login})`);
       const ok = await verifyPassword(user?.passwordHash ?? (await decoyHash), args.password);
