@@ -25,7 +25,7 @@ export interface TestApi {
 
 /** The real HTTP server (yoga + ws) on a free port, in this process, against a test database. */
 export async function startTestApi(database: TestDatabase): Promise<TestApi> {
-  const server = createSlipwayServer({ database, logger: pino({ level: 'silent' }) });
+  const server = await createSlipwayServer({ database, logger: pino({ level: 'silent' }) });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
@@ -47,11 +47,7 @@ export async function startTestApi(database: TestDatabase): Promise<TestApi> {
       }
       return { status: response.status, headers: response.headers, ...(body as object) } as GraphQLResponse<never>;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => server.shutdown(),
   };
 }
 

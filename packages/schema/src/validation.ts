@@ -108,3 +108,34 @@ export function parseInput<T extends z.ZodType>(schema: T, value: unknown, prefi
   const field = [prefix, ...(issue?.path ?? [])].filter((p) => p !== '').join('.');
   throw new BadUserInput(field, issue?.message ?? 'is not valid');
 }
+
+/**
+ * Rule 2: a ticket path is a relative path inside the working copy. Absolute paths, `..`, a leading `-`, NUL and
+ * control characters are refused; `.svn` and `.git` are version-control metadata, never content.
+ */
+export const ticketPath = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(1024, 'must be at most 1024 characters')
+  .refine(noControl, { message: 'must not contain control characters' })
+  .refine((p) => !p.startsWith('/'), { message: 'must be relative to the working copy, not absolute' })
+  .refine((p) => !p.startsWith('-'), { message: 'must not start with "-"' })
+  .refine((p) => !p.split('/').includes('..'), { message: 'must not contain ".."' })
+  .refine((p) => !p.split('/').some((part) => part === '.svn' || part === '.git'), {
+    message: 'must not name .svn or .git',
+  })
+  .transform((p) => posix.normalize(p).replace(/\/+$/, ''))
+  .refine((p) => p !== '.' && p !== '' && !p.startsWith('-'), {
+    message: 'must name something inside the working copy',
+  });
+
+export const ticketPaths = z
+  .array(ticketPath)
+  .min(1, 'must name at least one path')
+  .max(500, 'must have at most 500 paths')
+  .transform((paths) => [...new Set(paths)].sort());
+
+/** Rule 3: a path and any path under it conflict. */
+export function pathsConflict(a: string, b: string): boolean {
+  return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
+}

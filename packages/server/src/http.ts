@@ -11,6 +11,7 @@ import { WebSocketServer } from 'ws';
 import { SESSION_COOKIE, type Viewer, viewerForToken } from './auth/tokens.ts';
 import { type Context, createContext } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
+import { NotificationHub } from './notifications.ts';
 
 export interface HttpOptions {
   database: Database;
@@ -61,13 +62,20 @@ function errorCodes(logger: Logger): Plugin {
   };
 }
 
-export function createSlipwayServer({ database, logger }: HttpOptions): Server {
+export interface SlipwayServer extends Server {
+  /** Stops listening, ends websocket and HTTP connections, and stops listening to PostgreSQL. */
+  shutdown(): Promise<void>;
+}
+
+export async function createSlipwayServer({ database, logger }: HttpOptions): Promise<SlipwayServer> {
+  const hub = new NotificationHub(database.sql, logger);
+  await hub.start();
   const contextFor = (
     viewer: Viewer | null,
     clientAddress: string,
     secureCookies: boolean,
     responseCookies: string[] = [],
-  ): Context => createContext({ ...database, logger, viewer, clientAddress, secureCookies, responseCookies });
+  ): Context => createContext({ ...database, logger, hub, viewer, clientAddress, secureCookies, responseCookies });
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
@@ -176,6 +184,14 @@ export function createSlipwayServer({ database, logger }: HttpOptions): Server {
     return parseCookies(request.headers.cookie ?? '')[SESSION_COOKIE] ?? null;
   }
 
-  server.on('close', () => wsServer.close());
-  return server;
+  return Object.assign(server, {
+    shutdown: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const client of wsServer.clients) client.terminate();
+      wsServer.close();
+      server.closeAllConnections();
+      await closed;
+      await hub.stop();
+    },
+  });
 }

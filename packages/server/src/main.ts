@@ -37,7 +37,7 @@ if (admin.generated) {
   logger.info('created the user "admin" with the password from SLIPWAY_ADMIN_PASSWORD');
 }
 
-const server = createSlipwayServer({ database, logger });
+const server = await createSlipwayServer({ database, logger });
 server.listen(config.port, config.host, () => {
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -52,10 +52,7 @@ async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
+  await server.shutdown();
   await database.sql.end({ timeout: 5 });
   await embedded?.stop();
   logger.info('stopped');

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  type AnyPgColumn,
   bigint,
   boolean,
   check,
@@ -12,6 +13,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import { releases } from './tickets.ts';
 import { users } from './users.ts';
 
 export const sourceType = pgEnum('source_type', ['SVN', 'GIT']);
@@ -40,7 +42,13 @@ export const projects = pgTable(
     preDeploy: text('pre_deploy'),
     postDeploy: text('post_deploy'),
     healthCheckUrl: text('health_check_url'),
+    /** Which executors take this project's jobs (SLIPWAY_EXECUTOR_POOL). */
+    pool: text('pool').notNull().default('default'),
     ready: boolean('ready').notNull().default(false),
+    /** Why the last attempt to check out the staging copy failed. */
+    initError: text('init_error'),
+    /** The release live on the targets; null until the baseline exists. */
+    liveReleaseId: bigint('live_release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },

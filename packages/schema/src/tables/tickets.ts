@@ -45,6 +45,8 @@ export const tickets = pgTable(
     /** The version this ticket produced (release) or rolls back to (rollback). */
     releaseId: bigint('release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
     stagedRevision: text('staged_revision'),
+    /** Content fingerprint of the ticket's paths in staging, taken when staging completed. */
+    stagedFingerprint: text('staged_fingerprint'),
     /** Content fingerprint of the ticket's paths taken at "pass test". */
     testedFingerprint: text('tested_fingerprint'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

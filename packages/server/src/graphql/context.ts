@@ -2,11 +2,14 @@ import { type Db, memberships, type Role, roleAtLeast, type Sql } from '@slipway
 import { and, eq } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Viewer } from '../auth/tokens.ts';
+import type { NotificationHub } from '../notifications.ts';
 
 export interface Context {
   db: Db;
   sql: Sql;
   logger: Logger;
+  /** PostgreSQL notifications, for subscriptions. */
+  hub: NotificationHub;
   viewer: Viewer | null;
   /** The peer's address, for the sign-in rate limit. */
   clientAddress: string;

@@ -2,6 +2,7 @@ import {
   absolutePath,
   BadUserInput,
   branchName,
+  enqueueJob,
   gitUrl,
   hostName,
   httpUrl,
@@ -69,6 +70,11 @@ ProjectRef.implement({
     postDeploy: t.exposeString('postDeploy', { nullable: true }),
     healthCheckUrl: t.exposeString('healthCheckUrl', { nullable: true }),
     ready: t.exposeBoolean('ready', { description: 'True once the staging copy is checked out and the ledger exists' }),
+    initError: t.exposeString('initError', {
+      nullable: true,
+      description: 'Why checking out the staging copy failed, when it did',
+    }),
+    pool: t.exposeString('pool'),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     viewerRole: t.field({
@@ -133,6 +139,7 @@ const settingsFields = {
   preDeploy: multilineText(4000).nullable(),
   postDeploy: multilineText(4000).nullable(),
   healthCheckUrl: httpUrl.nullable(),
+  pool: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"'),
 };
 
 const projectSettings = z.object(settingsFields).partial();
@@ -176,6 +183,7 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
     preDeploy: t.string(),
     postDeploy: t.string(),
     healthCheckUrl: t.string({ description: 'Polled after a switch; {host} is replaced per target' }),
+    pool: t.string({ description: 'Executor pool that runs this project’s jobs (default "default")' }),
   }),
 });
 
@@ -197,6 +205,7 @@ const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
     preDeploy: t.string(),
     postDeploy: t.string(),
     healthCheckUrl: t.string(),
+    pool: t.string(),
   }),
 });
 
@@ -268,13 +277,16 @@ builder.mutationFields((t) => ({
       const input = parseInput(createProjectInput, args.input, 'input');
       await assertNameFree(context, input.name);
       const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v != null)) as typeof input;
-      const [row] = await context.db
-        .insert(projects)
-        .values({ ...given, branch: input.sourceType === 'GIT' ? (input.branch ?? 'main') : null })
-        .onConflictDoNothing()
-        .returning();
-      if (!row) throw new BadUserInput('input.name', `a project named "${input.name}" already exists`);
-      return row;
+      return context.db.transaction(async (tx) => {
+        const [row] = await tx
+          .insert(projects)
+          .values({ ...given, branch: input.sourceType === 'GIT' ? (input.branch ?? 'main') : null })
+          .onConflictDoNothing()
+          .returning();
+        if (!row) throw new BadUserInput('input.name', `a project named "${input.name}" already exists`);
+        await enqueueJob(tx, { projectId: row.id, kind: 'INIT_PROJECT', pool: row.pool });
+        return row;
+      });
     },
   }),
   updateProject: t.field({

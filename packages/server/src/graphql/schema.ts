@@ -2,5 +2,7 @@ import { lexicographicSortSchema } from 'graphql';
 import { builder } from './builder.ts';
 import './users.ts';
 import './projects.ts';
+import './tickets.ts';
+import './jobs.ts';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

@@ -1,0 +1,119 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { Db } from './db.ts';
+import { jobs } from './tables/jobs.ts';
+import type { JobKind } from './workflow.ts';
+
+export type Tx = Parameters<Parameters<Db['transaction']>[0]>[0];
+export type DbOrTx = Db | Tx;
+export type JobRow = typeof jobs.$inferSelect;
+
+/**
+ * NOTIFY channels. Payloads are ids only (NOTIFY payloads must stay under 8000 bytes); listeners read the rows.
+ * Notifications are hints: the tables are the truth, and every listener catches up on (re)connect.
+ */
+export const CHANNELS = {
+  /** payload: the pool that has a new job */
+  jobQueued: 'slipway_job_queued',
+  /** payload: `{jobId}` — the job's state changed */
+  jobUpdated: 'slipway_job_updated',
+  /** payload: `{jobId}:{lastSeq}` — log lines up to lastSeq are stored */
+  jobLog: 'slipway_job_log',
+  /** payload: `{projectId}:{eventId}` — a ticket event was recorded */
+  ticketEvent: 'slipway_ticket_event',
+} as const;
+
+export interface EnqueueInput {
+  projectId: number;
+  ticketId?: number | null;
+  kind: JobKind;
+  pool: string;
+  payload?: Record<string, unknown>;
+}
+
+/** Inserts a job and wakes the executors of its pool when the surrounding transaction commits. */
+export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRow> {
+  const [job] = await tx
+    .insert(jobs)
+    .values({
+      projectId: input.projectId,
+      ticketId: input.ticketId ?? null,
+      kind: input.kind,
+      pool: input.pool,
+      payload: input.payload ?? {},
+    })
+    .returning();
+  if (!job) throw new Error('enqueue returned no row');
+  await tx.execute(
+    sql`select pg_notify(${CHANNELS.jobQueued}, ${input.pool}), pg_notify(${CHANNELS.jobUpdated}, ${String(job.id)})`,
+  );
+  return job;
+}
+
+/**
+ * Claims the next job of a pool in one statement: the oldest job of a project whose earlier jobs are all done
+ * (so at most one job runs per project, in order), either queued or running on a lease that has run out (its
+ * executor died). SKIP LOCKED lets executors claim side by side without waiting on each other.
+ */
+export async function claimJob(db: Db, workerId: string, pool: string, leaseSeconds: number): Promise<JobRow | null> {
+  const rows = await db.execute<Record<string, unknown>>(sql`
+    with candidate as (
+      select j.id from jobs j
+      where j.pool = ${pool}
+        and j.run_after <= now()
+        and (j.state = 'QUEUED' or (j.state = 'RUNNING' and j.lease_until < now()))
+        and not exists (
+          select 1 from jobs earlier
+          where earlier.project_id = j.project_id and earlier.id < j.id and earlier.state in ('QUEUED', 'RUNNING')
+        )
+      order by j.id
+      limit 1
+      for update skip locked
+    )
+    update jobs set
+      state = 'RUNNING',
+      locked_by = ${workerId},
+      lease_until = now() + make_interval(secs => ${leaseSeconds}),
+      attempts = jobs.attempts + 1,
+      started_at = coalesce(jobs.started_at, now())
+    from candidate
+    where jobs.id = candidate.id
+    returning jobs.id`);
+  const id = rows[0]?.id;
+  if (id === undefined) return null;
+  await db.execute(sql`select pg_notify(${CHANNELS.jobUpdated}, ${String(id)})`);
+  const [job] = await db
+    .select()
+    .from(jobs)
+    .where(eq(jobs.id, Number(id)));
+  return job ?? null;
+}
+
+/** Extends the lease; false when the job is no longer this worker's (it must stop working on it). */
+export async function heartbeatJob(db: Db, jobId: number, workerId: string, leaseSeconds: number): Promise<boolean> {
+  const rows = await db
+    .update(jobs)
+    .set({ leaseUntil: sql`now() + make_interval(secs => ${leaseSeconds})` })
+    .where(and(eq(jobs.id, jobId), eq(jobs.lockedBy, workerId), eq(jobs.state, 'RUNNING')))
+    .returning({ id: jobs.id });
+  return rows.length > 0;
+}
+
+/**
+ * Ends a job (inside the transaction that records its outcome). False when the job was no longer this worker's,
+ * in which case the transaction must be rolled back.
+ */
+export async function finishJob(
+  tx: DbOrTx,
+  jobId: number,
+  workerId: string,
+  outcome: { state: 'SUCCEEDED' | 'FAILED'; error?: string | null },
+): Promise<boolean> {
+  const rows = await tx
+    .update(jobs)
+    .set({ state: outcome.state, lastError: outcome.error ?? null, finishedAt: sql`now()`, leaseUntil: null })
+    .where(and(eq(jobs.id, jobId), eq(jobs.lockedBy, workerId), eq(jobs.state, 'RUNNING')))
+    .returning({ id: jobs.id });
+  if (rows.length === 0) return false;
+  await tx.execute(sql`select pg_notify(${CHANNELS.jobUpdated}, ${String(jobId)})`);
+  return true;
+}

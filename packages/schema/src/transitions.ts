@@ -1,0 +1,58 @@
+import { and, eq, sql } from 'drizzle-orm';
+import { CHANNELS, type DbOrTx } from './queue.ts';
+import { ticketEvents, tickets } from './tables/tickets.ts';
+import { InvalidTransition, type SystemAction, type TicketAction, type TicketState } from './workflow.ts';
+
+export type TicketRow = typeof tickets.$inferSelect;
+
+export interface TransitionInput {
+  ticketId: number;
+  projectId: number;
+  action: TicketAction | SystemAction;
+  from: TicketState;
+  to: TicketState;
+  /** Null for the executor. */
+  actorId: number | null;
+  comment?: string | null;
+  /** Other ticket columns changed together with the state. */
+  set?: Partial<
+    Pick<TicketRow, 'stagedRevision' | 'stagedFingerprint' | 'testedFingerprint' | 'releaseId' | 'reason' | 'paths'>
+  >;
+}
+
+/**
+ * Rule 1: one conditional UPDATE (`… where state = from`) plus its audit event, inside the caller's transaction.
+ * When the ticket is no longer in `from`, nothing is written and INVALID_TRANSITION is thrown.
+ */
+export async function recordTransition(tx: DbOrTx, input: TransitionInput): Promise<TicketRow> {
+  const [ticket] = await tx
+    .update(tickets)
+    .set({ ...input.set, state: input.to, updatedAt: sql`now()` })
+    .where(and(eq(tickets.id, input.ticketId), eq(tickets.state, input.from)))
+    .returning();
+  if (!ticket) throw new InvalidTransition(input.action as TicketAction, input.from);
+  await recordEvent(tx, { ...input, from: input.from });
+  return ticket;
+}
+
+/** Appends an audit event (also used where the state stays, e.g. an approval short of the required count). */
+export async function recordEvent(
+  tx: DbOrTx,
+  input: Pick<TransitionInput, 'ticketId' | 'projectId' | 'action' | 'to' | 'actorId' | 'comment'> & {
+    from: TicketState | null;
+  },
+): Promise<void> {
+  const [event] = await tx
+    .insert(ticketEvents)
+    .values({
+      ticketId: input.ticketId,
+      projectId: input.projectId,
+      action: input.action,
+      fromState: input.from,
+      toState: input.to,
+      actorId: input.actorId,
+      comment: input.comment ?? null,
+    })
+    .returning({ id: ticketEvents.id });
+  await tx.execute(sql`select pg_notify(${CHANNELS.ticketEvent}, ${`${input.projectId}:${event?.id}`})`);
+}

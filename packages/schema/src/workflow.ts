@@ -1,0 +1,247 @@
+import { Forbidden, SlipwayError } from './errors.ts';
+import { type Role, roleAtLeast } from './roles.ts';
+import type { jobKind, ticketKind, ticketState } from './tables.ts';
+
+export type TicketState = (typeof ticketState.enumValues)[number];
+export type TicketKind = (typeof ticketKind.enumValues)[number];
+export type JobKind = (typeof jobKind.enumValues)[number];
+
+/** What a person may do to a ticket (the executor's own transitions are in SYSTEM_TRANSITIONS). */
+export type TicketAction =
+  | 'SUBMIT'
+  | 'RETURN'
+  | 'RESUBMIT'
+  | 'PASS_TEST'
+  | 'APPROVE'
+  | 'REJECT'
+  | 'DEPLOY'
+  | 'RETRY_DEPLOY'
+  | 'CANCEL'
+  | 'REQUEST_ROLLBACK';
+
+export type SystemAction = 'STAGED' | 'STAGING_FAILED' | 'DEPLOYED' | 'DEPLOY_FAILED' | 'STAGING_CHANGED';
+
+/**
+ * Who may act. `author` is the ticket's author (the requester, for a rollback); a role means "at least that role
+ * in the project"; `lead` is the LEAD role exactly (approving is the lead's alone, whatever else they hold).
+ */
+export type Who = 'author' | Role;
+
+export interface Transition {
+  action: TicketAction;
+  kinds: readonly TicketKind[];
+  /** `null` for the actions that create a ticket. */
+  from: readonly (TicketState | null)[];
+  to: TicketState;
+  who: readonly Who[];
+  /** Approving: the author may not, unless the project allows self-approval. */
+  notAuthor?: boolean;
+  comment: 'required' | 'optional' | 'none';
+  /** A job the transition enqueues in the same transaction. */
+  enqueues?: JobKind;
+}
+
+const BEFORE_DEPLOYING: TicketState[] = [
+  'PENDING_STAGING',
+  'AWAITING_TEST',
+  'AWAITING_APPROVAL',
+  'APPROVED',
+  'STAGING_FAILED',
+  'RETURNED',
+];
+const BOTH: TicketKind[] = ['RELEASE', 'ROLLBACK'];
+
+/** The workflow table of PRODUCT.md, as data. */
+export const TRANSITIONS: readonly Transition[] = [
+  {
+    action: 'SUBMIT',
+    kinds: ['RELEASE'],
+    from: [null],
+    to: 'PENDING_STAGING',
+    who: ['DEVELOPER'],
+    comment: 'none',
+    enqueues: 'STAGE',
+  },
+  {
+    action: 'RETURN',
+    kinds: ['RELEASE'],
+    from: ['AWAITING_TEST', 'STAGING_FAILED', 'AWAITING_APPROVAL'],
+    to: 'RETURNED',
+    who: ['author', 'TESTER'],
+    comment: 'optional',
+  },
+  {
+    action: 'RESUBMIT',
+    kinds: ['RELEASE'],
+    from: ['RETURNED', 'STAGING_FAILED'],
+    to: 'PENDING_STAGING',
+    who: ['author'],
+    comment: 'none',
+    enqueues: 'STAGE',
+  },
+  {
+    action: 'PASS_TEST',
+    kinds: ['RELEASE'],
+    from: ['AWAITING_TEST'],
+    to: 'AWAITING_APPROVAL',
+    who: ['author', 'TESTER'],
+    comment: 'optional',
+  },
+  {
+    action: 'APPROVE',
+    kinds: BOTH,
+    from: ['AWAITING_APPROVAL'],
+    to: 'APPROVED',
+    who: ['LEAD'],
+    notAuthor: true,
+    comment: 'optional',
+  },
+  { action: 'REJECT', kinds: BOTH, from: ['AWAITING_APPROVAL'], to: 'REJECTED', who: ['LEAD'], comment: 'required' },
+  {
+    action: 'DEPLOY',
+    kinds: ['RELEASE'],
+    from: ['APPROVED'],
+    to: 'DEPLOYING',
+    who: ['author', 'LEAD'],
+    comment: 'none',
+    enqueues: 'DEPLOY',
+  },
+  {
+    action: 'DEPLOY',
+    kinds: ['ROLLBACK'],
+    from: ['APPROVED'],
+    to: 'DEPLOYING',
+    who: ['author', 'LEAD'],
+    comment: 'none',
+    enqueues: 'ROLLBACK',
+  },
+  {
+    action: 'RETRY_DEPLOY',
+    kinds: ['RELEASE'],
+    from: ['DEPLOY_FAILED'],
+    to: 'DEPLOYING',
+    who: ['author', 'LEAD'],
+    comment: 'none',
+    enqueues: 'DEPLOY',
+  },
+  {
+    action: 'RETRY_DEPLOY',
+    kinds: ['ROLLBACK'],
+    from: ['DEPLOY_FAILED'],
+    to: 'DEPLOYING',
+    who: ['author', 'LEAD'],
+    comment: 'none',
+    enqueues: 'ROLLBACK',
+  },
+  {
+    action: 'CANCEL',
+    kinds: BOTH,
+    from: BEFORE_DEPLOYING,
+    to: 'CANCELLED',
+    who: ['author', 'LEAD'],
+    comment: 'optional',
+  },
+  {
+    action: 'REQUEST_ROLLBACK',
+    kinds: ['ROLLBACK'],
+    from: [null],
+    to: 'AWAITING_APPROVAL',
+    who: ['DEVELOPER'],
+    comment: 'none',
+  },
+];
+
+/** The executor's transitions. */
+export const SYSTEM_TRANSITIONS: Record<SystemAction, { from: TicketState; to: TicketState }> = {
+  STAGED: { from: 'PENDING_STAGING', to: 'AWAITING_TEST' },
+  STAGING_FAILED: { from: 'PENDING_STAGING', to: 'STAGING_FAILED' },
+  DEPLOYED: { from: 'DEPLOYING', to: 'DEPLOYED' },
+  DEPLOY_FAILED: { from: 'DEPLOYING', to: 'DEPLOY_FAILED' },
+  // Rule 4: staging no longer holds what was tested; the ticket goes back to its author.
+  STAGING_CHANGED: { from: 'DEPLOYING', to: 'RETURNED' },
+};
+
+/** States in which a ticket still holds its paths (rule 3). */
+export const OPEN_STATES: readonly TicketState[] = [
+  'PENDING_STAGING',
+  'AWAITING_TEST',
+  'AWAITING_APPROVAL',
+  'APPROVED',
+  'DEPLOYING',
+  'STAGING_FAILED',
+  'RETURNED',
+  'DEPLOY_FAILED',
+];
+
+export interface Actor {
+  userId: number;
+  /** The actor's role in the ticket's project; null when not a member. */
+  role: Role | null;
+}
+
+export interface TicketFacts {
+  kind: TicketKind;
+  state: TicketState | null;
+  authorId: number | null;
+}
+
+export interface ProjectRules {
+  allowSelfApproval: boolean;
+}
+
+export class InvalidTransition extends SlipwayError {
+  constructor(action: TicketAction, state: TicketState | null) {
+    super('INVALID_TRANSITION', `cannot ${action.toLowerCase().replace('_', ' ')} a ticket that is ${state ?? 'new'}`, {
+      action,
+      state,
+    });
+  }
+}
+
+function mayAct(transition: Transition, ticket: TicketFacts, actor: Actor, project: ProjectRules): boolean {
+  const isAuthor = ticket.authorId !== null && ticket.authorId === actor.userId;
+  if (transition.notAuthor && isAuthor && !project.allowSelfApproval) return false;
+  return transition.who.some((who) =>
+    who === 'author' ? isAuthor && actor.role !== null : roleAtLeast(actor.role, who),
+  );
+}
+
+function transitionsFor(action: TicketAction, kind: TicketKind): Transition[] {
+  return TRANSITIONS.filter((t) => t.action === action && t.kinds.includes(kind));
+}
+
+/** Checks one action; answers the transition to apply, or throws FORBIDDEN / INVALID_TRANSITION. */
+export function decide(action: TicketAction, ticket: TicketFacts, actor: Actor, project: ProjectRules): Transition {
+  const candidates = transitionsFor(action, ticket.kind);
+  const allowed = candidates.filter((t) => mayAct(t, ticket, actor, project));
+  if (allowed.length === 0) {
+    const isAuthor = ticket.authorId === actor.userId;
+    if (candidates.some((t) => t.notAuthor) && isAuthor && roleAtLeast(actor.role, 'LEAD'))
+      throw new Forbidden('you cannot approve your own ticket in this project');
+    throw new Forbidden(`you may not ${action.toLowerCase().replace('_', ' ')} this ticket`);
+  }
+  const transition = allowed.find((t) => t.from.includes(ticket.state));
+  if (!transition) throw new InvalidTransition(action, ticket.state);
+  return transition;
+}
+
+/** What this actor may do to this ticket now: the buttons the console shows. */
+export function availableActions(ticket: TicketFacts, actor: Actor, project: ProjectRules): TicketAction[] {
+  const actions = new Set<TicketAction>();
+  for (const t of TRANSITIONS) {
+    if (t.from.includes(null)) continue;
+    if (t.kinds.includes(ticket.kind) && t.from.includes(ticket.state) && mayAct(t, ticket, actor, project))
+      actions.add(t.action);
+  }
+  return [...actions];
+}
+
+/** The least project role that can take an action at all (the scope check); the table decides the rest. */
+export function minimumRole(action: TicketAction): Role {
+  const roles = TRANSITIONS.filter((t) => t.action === action).flatMap((t) =>
+    // An author acts with the role they hold, and only developers and above author tickets.
+    t.who.map((who): Role => (who === 'author' ? 'DEVELOPER' : who)),
+  );
+  const order: Role[] = ['VIEWER', 'DEVELOPER', 'TESTER', 'LEAD'];
+  return order.find((role) => roles.includes(role)) ?? 'LEAD';
+}

@@ -1,0 +1,599 @@
+import {
+  approvals,
+  availableActions,
+  BadUserInput,
+  decide,
+  deployResults,
+  enqueueJob,
+  InvalidTransition,
+  jobs,
+  minimumRole,
+  multilineText,
+  NotFound,
+  OPEN_STATES,
+  parseInput,
+  pathsConflict,
+  projects,
+  recordEvent,
+  recordTransition,
+  releases,
+  SlipwayError,
+  type TicketAction,
+  type TicketRow,
+  type Tx,
+  targets,
+  ticketEvents,
+  ticketKind,
+  ticketPaths,
+  ticketState,
+  tickets,
+} from '@slipway/schema';
+import { and, asc, count, desc, eq, inArray, lt, ne } from 'drizzle-orm';
+import { z } from 'zod';
+import { builder } from './builder.ts';
+import type { Context } from './context.ts';
+import { parseId } from './ids.ts';
+import { JobRef } from './jobs.ts';
+import { loadProject, ProjectRef, type ProjectRow } from './projects.ts';
+import { loadUser, UserRef } from './users.ts';
+
+export type TicketEventRow = typeof ticketEvents.$inferSelect;
+export type ReleaseRow = typeof releases.$inferSelect;
+type ApprovalRow = typeof approvals.$inferSelect;
+type DeployResultRow = typeof deployResults.$inferSelect;
+
+export const TicketStateEnum = builder.enumType('TicketState', { values: ticketState.enumValues });
+const TicketKindEnum = builder.enumType('TicketKind', { values: ticketKind.enumValues });
+const TicketActionEnum = builder.enumType('TicketAction', {
+  values: [
+    'SUBMIT',
+    'RETURN',
+    'RESUBMIT',
+    'PASS_TEST',
+    'APPROVE',
+    'REJECT',
+    'DEPLOY',
+    'RETRY_DEPLOY',
+    'CANCEL',
+    'REQUEST_ROLLBACK',
+  ] as const,
+});
+const TargetOutcomeEnum = builder.enumType('TargetOutcome', { values: ['OK', 'FAILED', 'SKIPPED'] as const });
+
+export const TicketRef = builder.objectRef<TicketRow>('Ticket');
+export const TicketEventRef = builder.objectRef<TicketEventRow>('TicketEvent');
+export const ReleaseRef = builder.objectRef<ReleaseRow>('Release');
+const ApprovalRef = builder.objectRef<ApprovalRow>('Approval');
+const DeployResultRef = builder.objectRef<DeployResultRow>('DeployResult');
+
+export async function loadTicket(context: Context, id: number): Promise<TicketRow> {
+  const [row] = await context.db.select().from(tickets).where(eq(tickets.id, id));
+  if (!row) throw new NotFound('ticket', id);
+  return row;
+}
+
+async function loadRelease(context: Context, id: number): Promise<ReleaseRow> {
+  const [row] = await context.db.select().from(releases).where(eq(releases.id, id));
+  if (!row) throw new NotFound('release', id);
+  return row;
+}
+
+TicketRef.implement({
+  description: 'A release ticket, or a rollback ticket (kind ROLLBACK) to an earlier release',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    kind: t.expose('kind', { type: TicketKindEnum }),
+    state: t.expose('state', { type: TicketStateEnum }),
+    reason: t.exposeString('reason'),
+    paths: t.exposeStringList('paths', { description: 'Paths inside the working copy (empty for a rollback)' }),
+    author: t.field({ type: UserRef, resolve: (ticket, _args, context) => loadUser(context, ticket.authorId) }),
+    project: t.field({ type: ProjectRef, resolve: (ticket, _args, context) => loadProject(context, ticket.projectId) }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+    stagedRevision: t.exposeString('stagedRevision', {
+      nullable: true,
+      description: 'The svn revision or git commit staged for this ticket',
+    }),
+    stagingUrl: t.string({
+      nullable: true,
+      resolve: async (ticket, _args, context) => (await loadProject(context, ticket.projectId)).stagingUrl,
+    }),
+    events: t.field({
+      type: [TicketEventRef],
+      description: 'The audit trail, oldest first',
+      resolve: (ticket, _args, { db }) =>
+        db.select().from(ticketEvents).where(eq(ticketEvents.ticketId, ticket.id)).orderBy(asc(ticketEvents.id)),
+    }),
+    approvals: t.field({
+      type: [ApprovalRef],
+      description: 'Approvals counted towards the project’s required approvals (cleared on resubmit)',
+      resolve: (ticket, _args, { db }) =>
+        db.select().from(approvals).where(eq(approvals.ticketId, ticket.id)).orderBy(asc(approvals.id)),
+    }),
+    jobs: t.field({
+      type: [JobRef],
+      resolve: (ticket, _args, { db }) =>
+        db.select().from(jobs).where(eq(jobs.ticketId, ticket.id)).orderBy(asc(jobs.id)),
+    }),
+    release: t.field({
+      type: ReleaseRef,
+      nullable: true,
+      description: 'The version this ticket produced, or the one it rolls back to',
+      resolve: (ticket, _args, context) => (ticket.releaseId ? loadRelease(context, ticket.releaseId) : null),
+    }),
+    deployResults: t.field({
+      type: [DeployResultRef],
+      description: 'Per-target outcome of the latest deploy job',
+      resolve: async (ticket, _args, { db }) => {
+        const [latest] = await db
+          .select({ id: jobs.id })
+          .from(jobs)
+          .where(and(eq(jobs.ticketId, ticket.id), inArray(jobs.kind, ['DEPLOY', 'ROLLBACK'])))
+          .orderBy(desc(jobs.id))
+          .limit(1);
+        if (!latest) return [];
+        return db
+          .select()
+          .from(deployResults)
+          .where(eq(deployResults.jobId, latest.id))
+          .orderBy(asc(deployResults.targetName));
+      },
+    }),
+    availableActions: t.field({
+      type: [TicketActionEnum],
+      description: 'What the signed-in user may do to this ticket now (from the workflow table)',
+      resolve: async (ticket, _args, context) => {
+        if (!context.viewer) return [];
+        const project = await loadProject(context, ticket.projectId);
+        return availableActions(ticket, { userId: context.viewer.id, role: await context.roleIn(project.id) }, project);
+      },
+    }),
+  }),
+});
+
+TicketEventRef.implement({
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    ticket: t.field({ type: TicketRef, resolve: (e, _args, context) => loadTicket(context, e.ticketId) }),
+    action: t.exposeString('action'),
+    from: t.expose('fromState', { type: TicketStateEnum, nullable: true }),
+    to: t.expose('toState', { type: TicketStateEnum }),
+    actor: t.field({
+      type: UserRef,
+      nullable: true,
+      description: 'Null for the executor',
+      resolve: (e, _args, context) => (e.actorId ? loadUser(context, e.actorId) : null),
+    }),
+    comment: t.exposeString('comment', { nullable: true }),
+    at: t.expose('at', { type: 'DateTime' }),
+  }),
+});
+
+ApprovalRef.implement({
+  fields: (t) => ({
+    approver: t.field({ type: UserRef, resolve: (a, _args, context) => loadUser(context, a.approverId) }),
+    comment: t.exposeString('comment', { nullable: true }),
+    at: t.expose('at', { type: 'DateTime' }),
+  }),
+});
+
+DeployResultRef.implement({
+  fields: (t) => ({
+    targetName: t.exposeString('targetName'),
+    outcome: t.expose('outcome', { type: TargetOutcomeEnum }),
+    bytesSent: t.exposeFloat('bytesSent'),
+    filesChanged: t.exposeInt('filesChanged'),
+    durationMs: t.exposeInt('durationMs'),
+    error: t.exposeString('error', { nullable: true }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime' }),
+  }),
+});
+
+ReleaseRef.implement({
+  description: 'A released version: the ledger tag v{number}; v0 is the baseline taken when the project was created',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    number: t.exposeInt('number'),
+    tag: t.string({ resolve: (r) => `v${r.number}` }),
+    commit: t.exposeString('commit'),
+    ticket: t.field({
+      type: TicketRef,
+      nullable: true,
+      resolve: (r, _args, context) => (r.ticketId ? loadTicket(context, r.ticketId) : null),
+    }),
+    project: t.field({ type: ProjectRef, resolve: (r, _args, context) => loadProject(context, r.projectId) }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    live: t.boolean({
+      description: 'Whether this is the version on the targets now',
+      resolve: async (r, _args, context) => (await loadProject(context, r.projectId)).liveReleaseId === r.id,
+    }),
+  }),
+});
+
+const TicketEdge = builder.objectRef<{ cursor: string; node: TicketRow }>('TicketEdge').implement({
+  fields: (t) => ({
+    cursor: t.exposeString('cursor'),
+    node: t.field({ type: TicketRef, resolve: (e) => e.node }),
+  }),
+});
+const PageInfo = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>('PageInfo').implement({
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage'),
+    endCursor: t.exposeString('endCursor', { nullable: true }),
+  }),
+});
+const TicketConnection = builder
+  .objectRef<{
+    edges: { cursor: string; node: TicketRow }[];
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  }>('TicketConnection')
+  .implement({
+    fields: (t) => ({
+      edges: t.field({ type: [TicketEdge], resolve: (c) => c.edges }),
+      pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
+    }),
+  });
+
+const reason = multilineText(4000)
+  .transform((s) => s.trim())
+  .refine((s) => s.length > 0, { message: 'must not be empty' })
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: tabs and newlines are fine, other control characters are not
+  .refine((s) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
+const comment = reason.optional();
+
+const cursorOf = (id: number) => Buffer.from(`ticket:${id}`).toString('base64url');
+function parseCursor(cursor: string): number {
+  const match = /^ticket:(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString());
+  if (!match) throw new BadUserInput('after', 'is not a cursor from this connection');
+  return Number(match[1]);
+}
+
+async function projectIdOfTicket(context: Context, id: string | number): Promise<number> {
+  return (await loadTicket(context, parseId(id, 'id'))).projectId;
+}
+
+builder.queryFields((t) => ({
+  tickets: t.field({
+    type: TicketConnection,
+    description: "A project's tickets, newest first",
+    args: {
+      projectId: t.arg.id({ required: true }),
+      states: t.arg({ type: [TicketStateEnum] }),
+      authorId: t.arg.id(),
+      first: t.arg.int({ description: '1-100, default 20' }),
+      after: t.arg.string(),
+    },
+    authScopes: (_root, args) => ({
+      $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'VIEWER' } },
+    }),
+    resolve: async (_root, args, { db }) => {
+      const first = args.first ?? 20;
+      if (first < 1 || first > 100) throw new BadUserInput('first', 'must be between 1 and 100');
+      const conditions = [eq(tickets.projectId, parseId(args.projectId, 'projectId'))];
+      if (args.states?.length) conditions.push(inArray(tickets.state, args.states));
+      if (args.authorId) conditions.push(eq(tickets.authorId, parseId(args.authorId, 'authorId')));
+      if (args.after) conditions.push(lt(tickets.id, parseCursor(args.after)));
+      const rows = await db
+        .select()
+        .from(tickets)
+        .where(and(...conditions))
+        .orderBy(desc(tickets.id))
+        .limit(first + 1);
+      const page = rows.slice(0, first);
+      return {
+        edges: page.map((node) => ({ cursor: cursorOf(node.id), node })),
+        pageInfo: { hasNextPage: rows.length > first, endCursor: page.length ? cursorOf(page.at(-1)?.id ?? 0) : null },
+      };
+    },
+  }),
+  ticket: t.field({
+    type: TicketRef,
+    args: { id: t.arg.id({ required: true }) },
+    authScopes: async (_root, args, context) => ({
+      $any: { admin: true, member: { projectId: await projectIdOfTicket(context, args.id), role: 'VIEWER' } },
+    }),
+    resolve: (_root, args, context) => loadTicket(context, parseId(args.id, 'id')),
+  }),
+  releases: t.field({
+    type: [ReleaseRef],
+    description: "A project's released versions, newest first",
+    args: { projectId: t.arg.id({ required: true }) },
+    authScopes: (_root, args) => ({
+      $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'VIEWER' } },
+    }),
+    resolve: (_root, args, { db }) =>
+      db
+        .select()
+        .from(releases)
+        .where(eq(releases.projectId, parseId(args.projectId, 'projectId')))
+        .orderBy(desc(releases.number)),
+  }),
+}));
+
+/** Rule 3: refuses paths that overlap an open ticket's; the caller holds the project row lock. */
+async function assertPathsFree(tx: Tx, projectId: number, paths: string[], exceptTicketId?: number): Promise<void> {
+  const open = await tx
+    .select({ id: tickets.id, paths: tickets.paths, state: tickets.state })
+    .from(tickets)
+    .where(
+      and(
+        eq(tickets.projectId, projectId),
+        inArray(tickets.state, [...OPEN_STATES]),
+        exceptTicketId ? ne(tickets.id, exceptTicketId) : undefined,
+      ),
+    );
+  for (const other of open) {
+    for (const held of other.paths) {
+      const mine = paths.find((p) => pathsConflict(p, held));
+      if (mine !== undefined) {
+        throw new SlipwayError(
+          'PATH_LOCKED',
+          `${mine} overlaps ${held}, held by ticket #${other.id} (${other.state})`,
+          {
+            path: mine,
+            heldBy: other.id,
+          },
+        );
+      }
+    }
+  }
+}
+
+async function lockProject(tx: Tx, projectId: number): Promise<ProjectRow> {
+  const [project] = await tx.select().from(projects).where(eq(projects.id, projectId)).for('update');
+  if (!project) throw new NotFound('project', projectId);
+  return project;
+}
+
+interface ActOptions {
+  comment?: string | null;
+  reason?: string;
+  paths?: string[];
+}
+
+/** Every person's transition: lock the ticket, let the workflow table decide, write state + audit + job at once. */
+async function act(context: Context, id: string | number, action: TicketAction, options: ActOptions = {}) {
+  const ticketId = parseId(id, 'id');
+  const viewer = context.viewer;
+  if (!viewer) throw new SlipwayError('UNAUTHENTICATED', 'sign in first');
+  const commentText = parseInput(comment, options.comment ?? undefined, 'comment') ?? null;
+  return context.db.transaction(async (tx) => {
+    const [locked] = await tx.select().from(tickets).where(eq(tickets.id, ticketId)).for('update');
+    if (!locked) throw new NotFound('ticket', ticketId);
+    const project =
+      action === 'RESUBMIT' ? await lockProject(tx, locked.projectId) : await loadProject(context, locked.projectId);
+    const role = await context.roleIn(project.id);
+    const transition = decide(action, locked, { userId: viewer.id, role }, project);
+    if (transition.comment === 'required' && !commentText) throw new BadUserInput('comment', 'is required');
+    const base = {
+      ticketId,
+      projectId: project.id,
+      action,
+      from: locked.state,
+      to: transition.to,
+      actorId: viewer.id,
+      comment: commentText,
+    };
+
+    if (action === 'APPROVE') {
+      const inserted = await tx
+        .insert(approvals)
+        .values({ ticketId, approverId: viewer.id, comment: commentText })
+        .onConflictDoNothing()
+        .returning({ id: approvals.id });
+      if (inserted.length === 0) throw new InvalidTransition(action, locked.state);
+      const [{ n } = { n: 0 }] = await tx
+        .select({ n: count() })
+        .from(approvals)
+        .where(eq(approvals.ticketId, ticketId));
+      if (n < project.requiredApprovals) {
+        await recordEvent(tx, { ...base, to: locked.state });
+        return locked;
+      }
+      return recordTransition(tx, base);
+    }
+
+    if (action === 'RESUBMIT') {
+      const paths = options.paths ? parseInput(ticketPaths, options.paths, 'paths') : locked.paths;
+      const newReason = options.reason !== undefined ? parseInput(reason, options.reason, 'reason') : locked.reason;
+      await assertPathsFree(tx, project.id, paths, ticketId);
+      await tx.delete(approvals).where(eq(approvals.ticketId, ticketId));
+      const ticket = await recordTransition(tx, {
+        ...base,
+        set: { paths, reason: newReason, stagedRevision: null, stagedFingerprint: null, testedFingerprint: null },
+      });
+      await enqueueJob(tx, { projectId: project.id, ticketId, kind: 'STAGE', pool: project.pool });
+      return ticket;
+    }
+
+    if (action === 'DEPLOY' || action === 'RETRY_DEPLOY') {
+      const [{ n } = { n: 0 }] = await tx.select({ n: count() }).from(targets).where(eq(targets.projectId, project.id));
+      if (n === 0) throw new SlipwayError('INVALID_TRANSITION', 'the project has no targets to deploy to');
+    }
+
+    const ticket = await recordTransition(tx, {
+      ...base,
+      set: action === 'PASS_TEST' ? { testedFingerprint: locked.stagedFingerprint } : undefined,
+    });
+    if (transition.enqueues) {
+      await enqueueJob(tx, { projectId: project.id, ticketId, kind: transition.enqueues, pool: project.pool });
+    }
+    return ticket;
+  });
+}
+
+const SubmitTicketInput = builder.inputType('SubmitTicketInput', {
+  fields: (t) => ({
+    projectId: t.id({ required: true }),
+    reason: t.string({ required: true }),
+    paths: t.stringList({ required: true, description: 'Paths relative to the working copy, e.g. "www/index.php"' }),
+  }),
+});
+
+const submitInput = z.object({ projectId: z.union([z.string(), z.number()]), reason, paths: ticketPaths });
+
+/** The scope of a ticket mutation: the least role any rule of the action needs, in the ticket's project. */
+const ticketScope =
+  (action: TicketAction) => async (_root: unknown, args: { id: string | number }, context: Context) => ({
+    member: { projectId: await projectIdOfTicket(context, args.id), role: minimumRole(action) },
+  });
+
+builder.mutationFields((t) => ({
+  submitTicket: t.field({
+    type: TicketRef,
+    description: 'Files a release ticket; the executor then updates staging (PENDING_STAGING → AWAITING_TEST)',
+    args: { input: t.arg({ type: SubmitTicketInput, required: true }) },
+    authScopes: (_root, args) => ({
+      member: { projectId: parseId(args.input.projectId, 'input.projectId'), role: minimumRole('SUBMIT') },
+    }),
+    resolve: async (_root, args, context) => {
+      const input = parseInput(submitInput, args.input, 'input');
+      const projectId = parseId(input.projectId, 'input.projectId');
+      const viewer = context.viewer as { id: number };
+      return context.db.transaction(async (tx) => {
+        const project = await lockProject(tx, projectId);
+        decide(
+          'SUBMIT',
+          { kind: 'RELEASE', state: null, authorId: null },
+          { userId: viewer.id, role: await context.roleIn(projectId) },
+          project,
+        );
+        await assertPathsFree(tx, projectId, input.paths);
+        const [ticket] = await tx
+          .insert(tickets)
+          .values({
+            projectId,
+            kind: 'RELEASE',
+            state: 'PENDING_STAGING',
+            reason: input.reason,
+            paths: input.paths,
+            authorId: viewer.id,
+          })
+          .returning();
+        if (!ticket) throw new Error('insert returned no row');
+        await recordEvent(tx, {
+          ticketId: ticket.id,
+          projectId,
+          action: 'SUBMIT',
+          from: null,
+          to: ticket.state,
+          actorId: viewer.id,
+          comment: null,
+        });
+        await enqueueJob(tx, { projectId, ticketId: ticket.id, kind: 'STAGE', pool: project.pool });
+        return ticket;
+      });
+    },
+  }),
+  resubmitTicket: t.field({
+    type: TicketRef,
+    description: 'Stages a returned or failed ticket again, optionally with new paths or reason; clears approvals',
+    args: { id: t.arg.id({ required: true }), reason: t.arg.string(), paths: t.arg.stringList() },
+    authScopes: ticketScope('RESUBMIT'),
+    resolve: (_root, args, context) =>
+      act(context, args.id, 'RESUBMIT', { reason: args.reason ?? undefined, paths: args.paths ?? undefined }),
+  }),
+  returnTicket: t.field({
+    type: TicketRef,
+    args: { id: t.arg.id({ required: true }), comment: t.arg.string() },
+    authScopes: ticketScope('RETURN'),
+    resolve: (_root, args, context) => act(context, args.id, 'RETURN', { comment: args.comment }),
+  }),
+  passTest: t.field({
+    type: TicketRef,
+    description: 'Records that staging was tested; what was staged is what will be deployed (rule 4)',
+    args: { id: t.arg.id({ required: true }), comment: t.arg.string() },
+    authScopes: ticketScope('PASS_TEST'),
+    resolve: (_root, args, context) => act(context, args.id, 'PASS_TEST', { comment: args.comment }),
+  }),
+  approveTicket: t.field({
+    type: TicketRef,
+    description: 'Counts an approval; the ticket is APPROVED once the project’s required approvals are reached',
+    args: { id: t.arg.id({ required: true }), comment: t.arg.string() },
+    authScopes: ticketScope('APPROVE'),
+    resolve: (_root, args, context) => act(context, args.id, 'APPROVE', { comment: args.comment }),
+  }),
+  rejectTicket: t.field({
+    type: TicketRef,
+    args: { id: t.arg.id({ required: true }), comment: t.arg.string({ required: true }) },
+    authScopes: ticketScope('REJECT'),
+    resolve: (_root, args, context) => act(context, args.id, 'REJECT', { comment: args.comment }),
+  }),
+  deployTicket: t.field({
+    type: TicketRef,
+    args: { id: t.arg.id({ required: true }) },
+    authScopes: ticketScope('DEPLOY'),
+    resolve: (_root, args, context) => act(context, args.id, 'DEPLOY'),
+  }),
+  retryDeploy: t.field({
+    type: TicketRef,
+    args: { id: t.arg.id({ required: true }) },
+    authScopes: ticketScope('RETRY_DEPLOY'),
+    resolve: (_root, args, context) => act(context, args.id, 'RETRY_DEPLOY'),
+  }),
+  cancelTicket: t.field({
+    type: TicketRef,
+    args: { id: t.arg.id({ required: true }), comment: t.arg.string() },
+    authScopes: ticketScope('CANCEL'),
+    resolve: (_root, args, context) => act(context, args.id, 'CANCEL', { comment: args.comment }),
+  }),
+  requestRollback: t.field({
+    type: TicketRef,
+    description: 'Files a rollback ticket to a released version; it goes through approval like a release',
+    args: { releaseId: t.arg.id({ required: true }), reason: t.arg.string({ required: true }) },
+    authScopes: async (_root, args, context) => ({
+      member: {
+        projectId: (await loadRelease(context, parseId(args.releaseId, 'releaseId'))).projectId,
+        role: minimumRole('REQUEST_ROLLBACK'),
+      },
+    }),
+    resolve: async (_root, args, context) => {
+      const release = await loadRelease(context, parseId(args.releaseId, 'releaseId'));
+      const text = parseInput(reason, args.reason, 'reason');
+      const viewer = context.viewer as { id: number };
+      return context.db.transaction(async (tx) => {
+        const project = await lockProject(tx, release.projectId);
+        decide(
+          'REQUEST_ROLLBACK',
+          { kind: 'ROLLBACK', state: null, authorId: null },
+          { userId: viewer.id, role: await context.roleIn(project.id) },
+          project,
+        );
+        if (project.liveReleaseId === release.id)
+          throw new BadUserInput('releaseId', `v${release.number} is already live`);
+        const [ticket] = await tx
+          .insert(tickets)
+          .values({
+            projectId: project.id,
+            kind: 'ROLLBACK',
+            state: 'AWAITING_APPROVAL',
+            reason: text,
+            paths: [],
+            authorId: viewer.id,
+            releaseId: release.id,
+          })
+          .returning();
+        if (!ticket) throw new Error('insert returned no row');
+        await recordEvent(tx, {
+          ticketId: ticket.id,
+          projectId: project.id,
+          action: 'REQUEST_ROLLBACK',
+          from: null,
+          to: ticket.state,
+          actorId: viewer.id,
+          comment: null,
+        });
+        return ticket;
+      });
+    },
+  }),
+}));
+
+builder.objectField(ProjectRef, 'liveRelease', (t) =>
+  t.field({
+    type: ReleaseRef,
+    nullable: true,
+    description: 'The version on the targets now (v0, the baseline, until the first release)',
+    resolve: (project, _args, context) => (project.liveReleaseId ? loadRelease(context, project.liveReleaseId) : null),
+  }),
+);
