@@ -112,8 +112,12 @@ export async function finishJob(
     .update(jobs)
     .set({ state: outcome.state, lastError: outcome.error ?? null, finishedAt: sql`now()`, leaseUntil: null })
     .where(and(eq(jobs.id, jobId), eq(jobs.lockedBy, workerId), eq(jobs.state, 'RUNNING')))
-    .returning({ id: jobs.id });
-  if (rows.length === 0) return false;
-  await tx.execute(sql`select pg_notify(${CHANNELS.jobUpdated}, ${String(jobId)})`);
+    .returning({ id: jobs.id, pool: jobs.pool });
+  const [row] = rows;
+  if (!row) return false;
+  // The project's next job, if any, can run now: wake the pool's executors.
+  await tx.execute(
+    sql`select pg_notify(${CHANNELS.jobUpdated}, ${String(jobId)}), pg_notify(${CHANNELS.jobQueued}, ${row.pool})`,
+  );
   return true;
 }

@@ -14,6 +14,7 @@ const environment = z.object({
     .string()
     .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"')
     .default('default'),
+  SLIPWAY_EXECUTOR: z.enum(['on', 'off']).default('on'),
   SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -24,6 +25,8 @@ export interface Config {
   dataDir: string;
   adminPassword: string | undefined;
   executorPool: string;
+  /** Whether this process starts an executor beside the server (off for server-only replicas). */
+  startExecutor: boolean;
   logLevel: z.infer<typeof environment>['SLIPWAY_LOG_LEVEL'];
 }
 
@@ -45,6 +48,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(e.SLIPWAY_DATA_DIR),
     adminPassword: e.SLIPWAY_ADMIN_PASSWORD,
     executorPool: e.SLIPWAY_EXECUTOR_POOL,
+    startExecutor: e.SLIPWAY_EXECUTOR === 'on',
     logLevel: e.SLIPWAY_LOG_LEVEL,
   };
 }

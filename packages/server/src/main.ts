@@ -1,5 +1,7 @@
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { connect, type EmbeddedPostgres, migrate, startEmbeddedPostgres } from '@slipway/schema';
+import { execa, type ResultPromise } from 'execa';
 import { pino } from 'pino';
 import { ensureAdmin } from './auth/bootstrap.ts';
 import { ConfigError, loadConfig } from './config.ts';
@@ -48,11 +50,44 @@ server.listen(config.port, config.host, () => {
 });
 
 let stopping = false;
+const executor = config.startExecutor ? superviseExecutor(databaseUrl) : null;
+
+/** The executor runs as its own process (as it would on another host), restarted if it dies. */
+function superviseExecutor(url: string) {
+  const entry = fileURLToPath(import.meta.resolve('@slipway/executor/main'));
+  let child: ResultPromise | null = null;
+  const launch = () => {
+    child = execa(process.execPath, ['--import', 'tsx', entry], {
+      env: {
+        DATABASE_URL: url,
+        SLIPWAY_DATA_DIR: config.dataDir,
+        SLIPWAY_EXECUTOR_POOL: config.executorPool,
+        SLIPWAY_LOG_LEVEL: config.logLevel,
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+      reject: false,
+    });
+    void child.then((result) => {
+      if (stopping) return;
+      logger.error({ exitCode: result.exitCode, signal: result.signal }, 'the executor stopped; restarting it');
+      setTimeout(launch, 1000);
+    });
+  };
+  launch();
+  return {
+    stop: async () => {
+      if (!child) return;
+      child.kill('SIGTERM');
+      await child;
+    },
+  };
+}
+
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutting down');
-  await server.shutdown();
+  await Promise.all([server.shutdown(), executor?.stop()]);
   await database.sql.end({ timeout: 5 });
   await embedded?.stop();
   logger.info('stopped');

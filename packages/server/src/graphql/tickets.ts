@@ -339,6 +339,12 @@ async function assertPathsFree(tx: Tx, projectId: number, paths: string[], excep
   }
 }
 
+async function loadProjectIn(tx: Tx, projectId: number): Promise<ProjectRow> {
+  const [project] = await tx.select().from(projects).where(eq(projects.id, projectId));
+  if (!project) throw new NotFound('project', projectId);
+  return project;
+}
+
 async function lockProject(tx: Tx, projectId: number): Promise<ProjectRow> {
   const [project] = await tx.select().from(projects).where(eq(projects.id, projectId)).for('update');
   if (!project) throw new NotFound('project', projectId);
@@ -357,12 +363,14 @@ async function act(context: Context, id: string | number, action: TicketAction, 
   const viewer = context.viewer;
   if (!viewer) throw new SlipwayError('UNAUTHENTICATED', 'sign in first');
   const commentText = parseInput(comment, options.comment ?? undefined, 'comment') ?? null;
+  // Everything read outside the row locks is read before the transaction: a transaction never waits for a
+  // second pooled connection (under load that would exhaust the pool).
+  const projectId = (await loadTicket(context, ticketId)).projectId;
+  const role = await context.roleIn(projectId);
   return context.db.transaction(async (tx) => {
     const [locked] = await tx.select().from(tickets).where(eq(tickets.id, ticketId)).for('update');
     if (!locked) throw new NotFound('ticket', ticketId);
-    const project =
-      action === 'RESUBMIT' ? await lockProject(tx, locked.projectId) : await loadProject(context, locked.projectId);
-    const role = await context.roleIn(project.id);
+    const project = action === 'RESUBMIT' ? await lockProject(tx, projectId) : await loadProjectIn(tx, projectId);
     const transition = decide(action, locked, { userId: viewer.id, role }, project);
     if (transition.comment === 'required' && !commentText) throw new BadUserInput('comment', 'is required');
     const base = {
@@ -450,14 +458,10 @@ builder.mutationFields((t) => ({
       const input = parseInput(submitInput, args.input, 'input');
       const projectId = parseId(input.projectId, 'input.projectId');
       const viewer = context.viewer as { id: number };
+      const role = await context.roleIn(projectId);
       return context.db.transaction(async (tx) => {
         const project = await lockProject(tx, projectId);
-        decide(
-          'SUBMIT',
-          { kind: 'RELEASE', state: null, authorId: null },
-          { userId: viewer.id, role: await context.roleIn(projectId) },
-          project,
-        );
+        decide('SUBMIT', { kind: 'RELEASE', state: null, authorId: null }, { userId: viewer.id, role }, project);
         await assertPathsFree(tx, projectId, input.paths);
         const [ticket] = await tx
           .insert(tickets)
@@ -551,12 +555,13 @@ builder.mutationFields((t) => ({
       const release = await loadRelease(context, parseId(args.releaseId, 'releaseId'));
       const text = parseInput(reason, args.reason, 'reason');
       const viewer = context.viewer as { id: number };
+      const role = await context.roleIn(release.projectId);
       return context.db.transaction(async (tx) => {
         const project = await lockProject(tx, release.projectId);
         decide(
           'REQUEST_ROLLBACK',
           { kind: 'ROLLBACK', state: null, authorId: null },
-          { userId: viewer.id, role: await context.roleIn(project.id) },
+          { userId: viewer.id, role },
           project,
         );
         if (project.liveReleaseId === release.id)

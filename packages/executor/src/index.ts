@@ -1,0 +1,2 @@
+export { type ExecutorConfig, loadExecutorConfig } from './config.ts';
+export { Worker } from './worker.ts';

@@ -1,0 +1,36 @@
+import type { Db, JobRow, projects, tickets } from '@slipway/schema';
+import type { Logger } from 'pino';
+import type { LogSink } from '../log-sink.ts';
+import type { RunOptions } from '../tools/run.ts';
+
+export type ProjectRow = typeof projects.$inferSelect;
+export type TicketRow = typeof tickets.$inferSelect;
+
+export interface JobContext {
+  db: Db;
+  job: JobRow;
+  workerId: string;
+  project: ProjectRow;
+  ticket: TicketRow | null;
+  dataDir: string;
+  sink: LogSink;
+  logger: Logger;
+  /** Aborted when the job's lease is lost or the executor stops: commands are killed. */
+  signal: AbortSignal;
+  /** Options for tools/run. */
+  run: RunOptions;
+}
+
+/** One kind of job: `perform` does the work and records the outcome; `fail` records a failure it could not. */
+export interface JobHandler {
+  perform(context: JobContext): Promise<void>;
+  fail(context: JobContext, error: Error): Promise<void>;
+}
+
+/** The job was taken over by another executor (its lease ran out); this one must drop it. */
+export class LeaseLost extends Error {
+  constructor(jobId: number) {
+    super(`job ${jobId} is no longer held by this executor`);
+    this.name = 'LeaseLost';
+  }
+}

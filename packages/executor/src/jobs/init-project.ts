@@ -1,0 +1,102 @@
+import { access, mkdir, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { projects, releases } from '@slipway/schema';
+import { eq, sql } from 'drizzle-orm';
+import { projectDirs } from '../layout.ts';
+import { git, gitClone, gitOutput, gitSucceeds } from '../tools/git.ts';
+import { run } from '../tools/run.ts';
+import { svnCheckout, svnInfoItem } from '../tools/svn.ts';
+import type { JobContext, JobHandler } from './context.ts';
+import { finishWith } from './finish.ts';
+
+const exists = (path: string) =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
+
+async function isEmptyOrMissing(path: string): Promise<boolean> {
+  try {
+    return (await readdir(path)).length === 0;
+  } catch {
+    return true;
+  }
+}
+
+/** Checks out the staging copy, or checks that the one there is of the right source, and brings it up to date. */
+async function prepareStaging(context: JobContext): Promise<void> {
+  const { project, run: options } = context;
+  const staging = project.stagingPath;
+  if (project.sourceType === 'SVN') {
+    if (await exists(join(staging, '.svn'))) {
+      const url = await svnInfoItem(staging, 'url', options);
+      if (url !== project.sourceUrl.replace(/\/$/, '')) {
+        throw new Error(`${staging} is a working copy of ${url}, not of ${project.sourceUrl}`);
+      }
+      return;
+    }
+    if (!(await isEmptyOrMissing(staging))) throw new Error(`${staging} exists and is not an svn working copy`);
+    await svnCheckout(project.sourceUrl, staging, options);
+    return;
+  }
+  const branch = project.branch ?? 'main';
+  if (await exists(join(staging, '.git'))) {
+    const url = await gitOutput(staging, ['remote', 'get-url', 'origin'], options);
+    if (url !== project.sourceUrl) throw new Error(`${staging} is a clone of ${url}, not of ${project.sourceUrl}`);
+    return;
+  }
+  if (!(await isEmptyOrMissing(staging))) throw new Error(`${staging} exists and is not a git working copy`);
+  await gitClone(project.sourceUrl, branch, staging, options);
+}
+
+/** The ledger: a git repository whose tag v0 is the staging tree as it was when the project was created. */
+async function prepareLedger(context: JobContext): Promise<string> {
+  const { project, run: options } = context;
+  const dirs = projectDirs(context.dataDir, project.id);
+  await mkdir(dirs.ledger, { recursive: true });
+  if (!(await exists(join(dirs.ledger, '.git')))) await git(dirs.ledger, ['init', '-q'], options);
+  if (!(await gitSucceeds(dirs.ledger, ['rev-parse', '--verify', '-q', 'refs/tags/v0'], options))) {
+    await run(
+      'rsync',
+      ['--archive', '--delete', '--exclude=.svn', '--exclude=.git', '--', `${project.stagingPath}/`, `${dirs.ledger}/`],
+      options,
+    );
+    await git(dirs.ledger, ['add', '--all', '--force', '.'], options);
+    await git(dirs.ledger, ['commit', '-q', '--allow-empty', '-m', `v0: baseline of ${project.sourceUrl}`], options);
+    await git(dirs.ledger, ['tag', 'v0'], options);
+  }
+  if (!(await exists(join(dirs.release, '.git')))) {
+    await git(dirs.ledger, ['worktree', 'prune'], options);
+    await git(dirs.ledger, ['worktree', 'add', '--detach', dirs.release, 'v0'], options);
+  }
+  return gitOutput(dirs.ledger, ['rev-parse', 'v0^{commit}'], options);
+}
+
+export const initProject: JobHandler = {
+  async perform(context) {
+    await prepareStaging(context);
+    const commit = await prepareLedger(context);
+    context.sink.system(`the staging copy is ready; v0 is ${commit}`);
+    await finishWith(context, { state: 'SUCCEEDED' }, undefined, async (tx) => {
+      const [baseline] = await tx
+        .insert(releases)
+        .values({ projectId: context.project.id, number: 0, commit })
+        .onConflictDoUpdate({ target: [releases.projectId, releases.number], set: { commit } })
+        .returning({ id: releases.id });
+      await tx
+        .update(projects)
+        .set({
+          ready: true,
+          initError: null,
+          liveReleaseId: sql`coalesce(${projects.liveReleaseId}, ${baseline?.id ?? null})`,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(projects.id, context.project.id));
+    });
+  },
+  async fail(context, error) {
+    await finishWith(context, { state: 'FAILED', error: error.message }, undefined, async (tx) => {
+      await tx.update(projects).set({ initError: error.message }).where(eq(projects.id, context.project.id));
+    });
+  },
+};

@@ -1,0 +1,65 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fingerprint } from '../fingerprint.ts';
+import { git, gitOutput, gitSucceeds } from '../tools/git.ts';
+import { svnUpdate } from '../tools/svn.ts';
+import type { JobContext, JobHandler } from './context.ts';
+import { finishWith } from './finish.ts';
+import { checkedPaths } from './paths.ts';
+
+/** git source: bring the ticket's paths to the branch head (added, changed or deleted); answers the commit. */
+async function gitStage(context: JobContext, paths: string[]): Promise<string> {
+  const { project, run: options } = context;
+  const staging = project.stagingPath;
+  const branch = project.branch ?? 'main';
+  await git(staging, ['fetch', '--no-tags', 'origin', '--', branch], options);
+  const commit = await gitOutput(staging, ['rev-parse', '--verify', 'FETCH_HEAD^{commit}'], options);
+  for (const path of paths) {
+    if (await gitSucceeds(staging, ['cat-file', '-e', `${commit}:${path}`], options)) {
+      await rm(join(staging, path), { recursive: true, force: true });
+      await git(staging, ['checkout', commit, '--', path], options);
+    } else if (await gitSucceeds(staging, ['cat-file', '-e', `HEAD:${path}`], options)) {
+      context.sink.system(`${path} was deleted on ${branch}`);
+      await git(staging, ['rm', '-r', '-q', '--cached', '--ignore-unmatch', '--', path], options);
+      await rm(join(staging, path), { recursive: true, force: true });
+    } else {
+      throw new Error(`${path} is not on branch ${branch}`);
+    }
+  }
+  return commit;
+}
+
+export const stage: JobHandler = {
+  async perform(context) {
+    const { ticket, project } = context;
+    if (!ticket || ticket.state !== 'PENDING_STAGING') {
+      context.sink.system(`the ticket is ${ticket?.state ?? 'gone'}: nothing to stage`);
+      await finishWith(context, { state: 'SUCCEEDED' });
+      return;
+    }
+    const paths = checkedPaths(project.stagingPath, ticket.paths);
+    const revision =
+      project.sourceType === 'SVN'
+        ? await svnUpdate(project.stagingPath, paths, context.run)
+        : await gitStage(context, paths);
+    const stagedFingerprint = await fingerprint(project.stagingPath, paths);
+    context.sink.system(`staged ${project.sourceType === 'SVN' ? `revision ${revision}` : `commit ${revision}`}`);
+    await finishWith(
+      context,
+      { state: 'SUCCEEDED' },
+      {
+        action: 'STAGED',
+        comment: project.sourceType === 'SVN' ? `revision ${revision}` : `commit ${revision}`,
+        set: { stagedRevision: revision, stagedFingerprint },
+      },
+    );
+  },
+  async fail(context, error) {
+    const staging = context.ticket?.state === 'PENDING_STAGING';
+    await finishWith(
+      context,
+      { state: 'FAILED', error: error.message },
+      staging ? { action: 'STAGING_FAILED', comment: error.message } : undefined,
+    );
+  },
+};

@@ -1,0 +1,25 @@
+import { type RunOptions, run } from './run.ts';
+
+/** Commits are made by Slipway; the ticket's author is recorded as the author. */
+const identity = ['-c', 'user.name=Slipway', '-c', 'user.email=slipway@localhost', '-c', 'core.hooksPath=/dev/null'];
+
+export function git(repo: string, args: string[], options: RunOptions): Promise<string> {
+  return run('git', ['-C', repo, ...identity, ...args], options);
+}
+
+export async function gitOutput(repo: string, args: string[], options: RunOptions): Promise<string> {
+  return (await git(repo, args, { ...options, quietStdout: true })).trim();
+}
+
+export async function gitSucceeds(repo: string, args: string[], options: RunOptions): Promise<boolean> {
+  try {
+    await git(repo, args, { ...options, quietStdout: true });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function gitClone(url: string, branch: string, path: string, options: RunOptions): Promise<void> {
+  await run('git', ['clone', '--branch', branch, '--', url, path], options);
+}

@@ -1,0 +1,177 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import {
+  CHANNELS,
+  claimJob,
+  type Database,
+  heartbeatJob,
+  type JobRow,
+  jobLogLines,
+  projects,
+  tickets,
+} from '@slipway/schema';
+import { eq, max } from 'drizzle-orm';
+import type { Logger } from 'pino';
+import type { ExecutorConfig } from './config.ts';
+import { type JobContext, type JobHandler, LeaseLost } from './jobs/context.ts';
+import { deploy, rollback } from './jobs/deploy.ts';
+import { initProject } from './jobs/init-project.ts';
+import { stage } from './jobs/stage.ts';
+import { LogSink } from './log-sink.ts';
+
+const handlers: Record<JobRow['kind'], JobHandler> = {
+  INIT_PROJECT: initProject,
+  STAGE: stage,
+  DEPLOY: deploy,
+  ROLLBACK: rollback,
+};
+
+/**
+ * The claim loop. The jobs table is the truth; NOTIFY only wakes the loop early. It also runs on every
+ * (re)connect of the LISTEN connection and on a slow poll, so a missed notification or a dead executor's
+ * job (lease run out) is picked up anyway.
+ */
+export class Worker {
+  readonly id = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+  private readonly running = new Map<number, AbortController>();
+  private filling = false;
+  private refill = false;
+  private stopping = false;
+  private poll: NodeJS.Timeout | null = null;
+  private unlisten: (() => Promise<void>) | null = null;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly database: Database,
+    private readonly config: ExecutorConfig,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    const listening = await this.database.sql.listen(
+      CHANNELS.jobQueued,
+      (pool) => {
+        if (pool === this.config.pool) this.wake();
+      },
+      () => {
+        this.logger.info({ worker: this.id, pool: this.config.pool }, 'listening for jobs');
+        this.wake();
+      },
+    );
+    this.unlisten = () => listening.unlisten();
+    this.poll = setInterval(() => this.wake(), this.config.pollSeconds * 1000);
+  }
+
+  /** Stops taking jobs and aborts the running ones; their leases run out and another executor retries them. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.poll) clearInterval(this.poll);
+    for (const controller of this.running.values()) controller.abort(new Error('the executor is stopping'));
+    await this.idle;
+    await this.unlisten?.().catch(() => {});
+  }
+
+  get runningJobs(): number {
+    return this.running.size;
+  }
+
+  wake(): void {
+    if (this.stopping) return;
+    if (this.filling) {
+      this.refill = true;
+      return;
+    }
+    this.filling = true;
+    void this.fill().finally(() => {
+      this.filling = false;
+      if (this.refill) {
+        this.refill = false;
+        this.wake();
+      }
+    });
+  }
+
+  private async fill(): Promise<void> {
+    while (!this.stopping && this.running.size < this.config.concurrency) {
+      let job: JobRow | null;
+      try {
+        job = await claimJob(this.database.db, this.id, this.config.pool, this.config.leaseSeconds);
+      } catch (error) {
+        this.logger.warn({ err: error }, 'could not claim a job; will try again');
+        return;
+      }
+      if (!job) return;
+      this.launch(job);
+    }
+  }
+
+  private launch(job: JobRow): void {
+    const controller = new AbortController();
+    this.running.set(job.id, controller);
+    const done = this.execute(job, controller)
+      .catch((error) => this.logger.error({ err: error, jobId: job.id }, 'job ended with an unexpected error'))
+      .finally(() => {
+        this.running.delete(job.id);
+        this.wake();
+      });
+    this.idle = Promise.all([this.idle, done]).then(() => {});
+  }
+
+  private async execute(job: JobRow, controller: AbortController): Promise<void> {
+    const { db } = this.database;
+    const log = this.logger.child({ jobId: job.id, kind: job.kind, projectId: job.projectId, ticketId: job.ticketId });
+    const heartbeat = setInterval(
+      () => {
+        heartbeatJob(db, job.id, this.id, this.config.leaseSeconds)
+          .then((held) => {
+            if (!held) controller.abort(new LeaseLost(job.id));
+          })
+          .catch((error) => log.warn({ err: error }, 'heartbeat failed'));
+      },
+      (this.config.leaseSeconds * 1000) / 3,
+    );
+    const [{ lastSeq } = { lastSeq: 0 }] = await db
+      .select({ lastSeq: max(jobLogLines.seq) })
+      .from(jobLogLines)
+      .where(eq(jobLogLines.jobId, job.id));
+    const sink = new LogSink(db, job.id, lastSeq ?? 0);
+    try {
+      const [project] = await db.select().from(projects).where(eq(projects.id, job.projectId));
+      if (!project) throw new Error(`project ${job.projectId} does not exist`);
+      const [ticket] = job.ticketId ? await db.select().from(tickets).where(eq(tickets.id, job.ticketId)) : [];
+      const context: JobContext = {
+        db,
+        job,
+        workerId: this.id,
+        project,
+        ticket: ticket ?? null,
+        dataDir: this.config.dataDir,
+        sink,
+        logger: log,
+        signal: controller.signal,
+        run: { sink, signal: controller.signal },
+      };
+      const handler = handlers[job.kind];
+      log.info({ attempt: job.attempts }, 'job started');
+      sink.system(`${job.kind} started on ${this.id} (attempt ${job.attempts})`);
+      try {
+        if (job.attempts > job.maxAttempts) {
+          throw new Error(`given up after ${job.maxAttempts} attempts: the executors running it stopped each time`);
+        }
+        await handler.perform(context);
+        log.info('job finished');
+      } catch (error) {
+        if (controller.signal.aborted || error instanceof LeaseLost) {
+          log.warn({ reason: String(controller.signal.reason ?? error) }, 'job dropped; another executor will take it');
+          await sink.flush().catch(() => {});
+          return;
+        }
+        log.warn({ err: error }, 'job failed');
+        sink.system(`failed: ${(error as Error).message}`);
+        await handler.fail(context, error as Error);
+      }
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+}
