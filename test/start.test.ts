@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/db.ts';
+import { waitFor } from './support/flow.ts';
 import { graphql, repoRoot, startSlipway } from './support/slipway.ts';
+import { SvnRepo } from './support/svn.ts';
 
 const PATH = process.env.PATH ?? '/usr/bin:/bin';
 const exists = (path: string) =>
@@ -64,6 +66,25 @@ describe('`pnpm start` on the embedded PostgreSQL', () => {
       token,
     );
     expect(member.errors).toBeUndefined();
+
+    // The executor started with the server checks out a real svn repository and makes the project ready.
+    const svn = await SvnRepo.create(dataDir, { 'www/index.html': 'hello\n' });
+    const real = await graphql(
+      first.url,
+      'mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }',
+      { i: { name: 'real', sourceType: 'SVN', sourceUrl: svn.url, stagingPath: join(dataDir, 'staging') } },
+      token,
+    );
+    const readiness = async () =>
+      (await graphql(first.url, '{ projects { name ready initError } }', {}, token)).data?.projects as {
+        name: string;
+        ready: boolean;
+        initError: string | null;
+      }[];
+    const settled = await waitFor(readiness, (ps) => ps.every((p) => p.ready || p.initError !== null));
+    expect(real.errors).toBeUndefined();
+    expect(settled.find((p) => p.name === 'real')).toEqual({ name: 'real', ready: true, initError: null });
+    expect(settled.find((p) => p.name === 'site')?.initError).toMatch(/svn/);
     expect(await first.stop()).toBe(0);
     // The embedded PostgreSQL was stopped with the server.
     expect(await exists(join(dataDir, 'data', 'postgres', 'postmaster.pid'))).toBe(false);
@@ -81,10 +102,10 @@ describe('`pnpm start` on the embedded PostgreSQL', () => {
       {},
       again.data?.login.token,
     );
-    expect(projects.data).toEqual({
-      projects: [
-        { name: 'site', targets: [{ name: 'web-1' }], members: [{ role: 'DEVELOPER', user: { login: 'dev' } }] },
-      ],
+    expect(projects.data?.projects).toContainEqual({
+      name: 'site',
+      targets: [{ name: 'web-1' }],
+      members: [{ role: 'DEVELOPER', user: { login: 'dev' } }],
     });
 
     // A server killed outright leaves its PostgreSQL running; the next start takes it over.

@@ -59,6 +59,7 @@ export class Worker {
       },
     );
     this.unlisten = () => listening.unlisten();
+    if (this.stopping) return void (await this.unlisten().catch(() => {}));
     this.poll = setInterval(() => this.wake(), this.config.pollSeconds * 1000);
   }
 

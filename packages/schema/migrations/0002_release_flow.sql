@@ -1,3 +1,4 @@
+ALTER TABLE "projects" ADD COLUMN "bandwidth_limit" integer;--> statement-breakpoint
 ALTER TABLE "projects" ADD COLUMN "pool" text DEFAULT 'default' NOT NULL;--> statement-breakpoint
 ALTER TABLE "projects" ADD COLUMN "init_error" text;--> statement-breakpoint
 ALTER TABLE "projects" ADD COLUMN "live_release_id" bigint;--> statement-breakpoint

@@ -63,6 +63,8 @@ function superviseExecutor(url: string) {
         SLIPWAY_DATA_DIR: config.dataDir,
         SLIPWAY_EXECUTOR_POOL: config.executorPool,
         SLIPWAY_LOG_LEVEL: config.logLevel,
+        // The executor stops when its parent is no longer this process, however this one dies.
+        SLIPWAY_SERVER_PID: String(process.pid),
       },
       stdio: ['ignore', 'inherit', 'inherit'],
       reject: false,

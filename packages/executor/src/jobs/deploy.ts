@@ -135,7 +135,9 @@ async function ship(context: JobContext, release: ReleaseRow): Promise<string[]>
     context.sink.system(`→ ${target.name}: syncing ${tag(release.number)}`);
     let outcome: typeof deployResults.$inferInsert;
     try {
-      const stats = await rsync(tree, target, project, project.excludes, { ...options, extra: ['--delay-updates'] });
+      const extra = ['--delay-updates'];
+      if (project.bandwidthLimit) extra.push(`--bwlimit=${project.bandwidthLimit}`);
+      const stats = await rsync(tree, target, project, project.excludes, { ...options, extra });
       outcome = {
         jobId: job.id,
         ticketId,

@@ -32,7 +32,7 @@ async function gitStage(context: JobContext, paths: string[]): Promise<string> {
 export const stage: JobHandler = {
   async perform(context) {
     const { ticket, project } = context;
-    if (!ticket || ticket.state !== 'PENDING_STAGING') {
+    if (ticket?.state !== 'PENDING_STAGING') {
       context.sink.system(`the ticket is ${ticket?.state ?? 'gone'}: nothing to stage`);
       await finishWith(context, { state: 'SUCCEEDED' });
       return;

@@ -42,6 +42,8 @@ export const projects = pgTable(
     preDeploy: text('pre_deploy'),
     postDeploy: text('post_deploy'),
     healthCheckUrl: text('health_check_url'),
+    /** rsync --bwlimit per target, in KiB/s; null: no limit. */
+    bandwidthLimit: integer('bandwidth_limit'),
     /** Which executors take this project's jobs (SLIPWAY_EXECUTOR_POOL). */
     pool: text('pool').notNull().default('default'),
     ready: boolean('ready').notNull().default(false),

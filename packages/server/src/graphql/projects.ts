@@ -75,6 +75,7 @@ ProjectRef.implement({
       description: 'Why checking out the staging copy failed, when it did',
     }),
     pool: t.exposeString('pool'),
+    bandwidthLimit: t.exposeInt('bandwidthLimit', { nullable: true, description: 'KiB/s per target' }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
     viewerRole: t.field({
@@ -134,11 +135,13 @@ const settingsFields = {
   batchSize: intRange(1, 100),
   requiredApprovals: intRange(1, 10),
   allowSelfApproval: z.boolean(),
-  sshKeyPath: absolutePath.nullable(),
-  knownHostsPath: absolutePath.nullable(),
+  // rsync passes these to ssh in one string split on spaces: a path with white space could not be passed intact.
+  sshKeyPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
+  knownHostsPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
   preDeploy: multilineText(4000).nullable(),
   postDeploy: multilineText(4000).nullable(),
   healthCheckUrl: httpUrl.nullable(),
+  bandwidthLimit: intRange(1, 10_000_000).nullable(),
   pool: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"'),
 };
 
@@ -184,6 +187,7 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
     postDeploy: t.string(),
     healthCheckUrl: t.string({ description: 'Polled after a switch; {host} is replaced per target' }),
     pool: t.string({ description: 'Executor pool that runs this project’s jobs (default "default")' }),
+    bandwidthLimit: t.int({ description: 'rsync bandwidth limit per target in KiB/s (default: none)' }),
   }),
 });
 
@@ -206,6 +210,7 @@ const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
     postDeploy: t.string(),
     healthCheckUrl: t.string(),
     pool: t.string(),
+    bandwidthLimit: t.int(),
   }),
 });
 
