@@ -6,9 +6,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
-import { ok, waitFor, waitForState } from './support/flow.ts';
+import { ok, waitForState } from './support/flow.ts';
 import { GitRepo } from './support/git.ts';
-import { ledgerOf } from './support/project.ts';
+import { createReadyProject, ledgerOf } from './support/project.ts';
 import { snapshot, tagSnapshot } from './support/tree.ts';
 
 let dir: string;
@@ -57,47 +57,20 @@ afterAll(async () => {
 
 describe('a project whose source is a git branch', () => {
   it('stages the ticket paths at the branch head (changes and deletions), and ships only them', async () => {
-    const admin = people.admin.token;
-    const created = await ok(
-      api,
-      admin,
-      'mutation($i: CreateProjectInput!) { createProject(input: $i) { id branch } }',
-      {
-        i: {
-          name: 'git-site',
-          sourceType: 'GIT',
-          sourceUrl: repo.url,
-          branch: 'release',
-          stagingPath: join(dir, 'staging'),
-        },
-      },
-    );
-    const projectId = created.createProject.id;
     const target = join(dir, 'target');
-    await ok(api, admin, 'mutation($p: ID!, $t: TargetInput!) { addTarget(projectId: $p, input: $t) { id } }', {
-      p: projectId,
-      t: { name: 'web', path: target },
+    const projectId = await createReadyProject(api, people.admin, {
+      name: 'git-site',
+      sourceType: 'GIT',
+      sourceUrl: repo.url,
+      stagingPath: join(dir, 'staging'),
+      settings: { branch: 'release' },
+      targets: [{ name: 'web', path: target }],
+      members: [
+        { user: people.dev, role: 'DEVELOPER' },
+        { user: people.lead, role: 'LEAD' },
+        { user: people.viewer, role: 'VIEWER' },
+      ],
     });
-    for (const [user, role] of [
-      [people.dev, 'DEVELOPER'],
-      [people.lead, 'LEAD'],
-      [people.viewer, 'VIEWER'],
-    ] as const) {
-      await ok(
-        api,
-        admin,
-        'mutation($p: ID!, $u: ID!, $r: Role) { setMember(projectId: $p, userId: $u, role: $r) { id } }',
-        {
-          p: projectId,
-          u: user.id,
-          r: role,
-        },
-      );
-    }
-    await waitFor(
-      () => ok(api, admin, 'query($id: ID!) { project(id: $id) { ready initError } }', { id: projectId }),
-      (d) => d.project.ready,
-    );
 
     const head = await repo.commit('a, b and old', {
       'www/a.txt': 'a1\n',

@@ -10,6 +10,7 @@ import WebSocket from 'ws';
 import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { ok, ticket, waitFor, waitForState } from './support/flow.ts';
+import { createReadyProject, ledgerOf } from './support/project.ts';
 import { type Sshd, startSshd } from './support/sshd.ts';
 import { SvnRepo } from './support/svn.ts';
 import { snapshot, tagSnapshot } from './support/tree.ts';
@@ -23,7 +24,7 @@ let svn: SvnRepo;
 let projectId: string;
 const people = {} as Record<'admin' | 'dev' | 'dev2' | 'tester' | 'lead', TestUser>;
 
-const ledger = () => join(dir, 'data', 'projects', projectId, 'ledger');
+const ledger = () => ledgerOf(join(dir, 'data'), projectId);
 const localTarget = () => join(dir, 'targets', 'local');
 const remoteTarget = () => join(dir, 'targets', 'remote');
 
@@ -68,54 +69,31 @@ beforeAll(async () => {
   );
   await worker.start();
 
-  const project = await ok(
-    api,
-    people.admin.token,
-    'mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }',
-    {
-      i: {
-        name: 'site',
-        sourceType: 'SVN',
-        sourceUrl: svn.url,
-        stagingPath: join(dir, 'staging'),
-        stagingUrl: 'http://staging.example.test',
-        excludes: ['*.log'],
-        sshKeyPath: sshd.keyPath,
-        knownHostsPath: sshd.knownHostsPath,
-      },
+  projectId = await createReadyProject(api, people.admin, {
+    name: 'site',
+    sourceUrl: svn.url,
+    stagingPath: join(dir, 'staging'),
+    settings: {
+      stagingUrl: 'http://staging.example.test',
+      excludes: ['*.log'],
+      sshKeyPath: sshd.keyPath,
+      knownHostsPath: sshd.knownHostsPath,
     },
-  );
-  projectId = project.createProject.id;
-  const addTarget = 'mutation($p: ID!, $t: TargetInput!) { addTarget(projectId: $p, input: $t) { id } }';
-  await ok(api, people.admin.token, addTarget, { p: projectId, t: { name: 'local', path: localTarget() } });
-  await ok(api, people.admin.token, addTarget, {
-    p: projectId,
-    t: { name: 'remote', host: '127.0.0.1', port: sshd.port, user: sshd.user, path: remoteTarget() },
+    targets: [
+      { name: 'local', path: localTarget() },
+      { name: 'remote', host: '127.0.0.1', port: sshd.port, user: sshd.user, path: remoteTarget() },
+    ],
+    members: [
+      { user: people.dev, role: 'DEVELOPER' },
+      { user: people.dev2, role: 'DEVELOPER' },
+      { user: people.tester, role: 'TESTER' },
+      { user: people.lead, role: 'LEAD' },
+    ],
   });
-  for (const [name, role] of [
-    ['dev', 'DEVELOPER'],
-    ['dev2', 'DEVELOPER'],
-    ['tester', 'TESTER'],
-    ['lead', 'LEAD'],
-  ] as const) {
-    await ok(
-      api,
-      people.admin.token,
-      'mutation($p: ID!, $u: ID!, $r: Role) { setMember(projectId: $p, userId: $u, role: $r) { id } }',
-      {
-        p: projectId,
-        u: people[name].id,
-        r: role,
-      },
-    );
-  }
-  await waitFor(
-    () =>
-      ok(api, people.admin.token, 'query($id: ID!) { project(id: $id) { ready initError liveRelease { tag } } }', {
-        id: projectId,
-      }),
-    (d) => d.project.ready || d.project.initError,
-  ).then((d) => expect(d.project).toEqual({ ready: true, initError: null, liveRelease: { tag: 'v0' } }));
+  const live = await ok(api, people.admin.token, 'query($id: ID!) { project(id: $id) { liveRelease { tag } } }', {
+    id: projectId,
+  });
+  expect(live.project.liveRelease).toEqual({ tag: 'v0' });
 }, 120_000);
 
 afterAll(async () => {
@@ -364,5 +342,51 @@ describe('live output', () => {
     expect(all.filter((l) => l.stream === 'STDOUT' && /^[<>]f\S* www\/many\/f\d+\.txt$/.test(l.text))).toHaveLength(
       600,
     );
+  });
+
+  it('tells ticketEvents subscribers of every transition, and jobUpdated subscribers of every job state', async () => {
+    const client = createClient({
+      url: `${api.url.replace('http', 'ws')}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${people.tester.token}` },
+      retryAttempts: 0,
+    });
+    await svn.commit('index again', { 'www/index.html': '<h1>v-next</h1>\n' });
+    const t = await submit(people.dev, 'index again', ['www/index.html']);
+    const events: { id: string; action: string; to: string; ticket: { id: string } }[] = [];
+    // From event 0: the project's whole history, then live; a client resumes with the last id it has.
+    const unsubscribe = client.subscribe<{ ticketEvents: (typeof events)[number] }>(
+      {
+        query:
+          'subscription($p: ID!) { ticketEvents(projectId: $p, afterEventId: "0") { id action to ticket { id } } }',
+        variables: { p: projectId },
+      },
+      { next: (m) => m.data && events.push(m.data.ticketEvents), error: () => {}, complete: () => {} },
+    );
+    await waitFor(
+      async () => events.filter((e) => e.ticket.id === t).map((e) => e.action),
+      (actions) => actions.includes('STAGED'),
+    );
+    expect(events.filter((e) => e.ticket.id === t).map((e) => [e.action, e.to])).toEqual([
+      ['SUBMIT', 'PENDING_STAGING'],
+      ['STAGED', 'AWAITING_TEST'],
+    ]);
+    expect(events.map((e) => Number(e.id))).toEqual([...events.map((e) => Number(e.id))].sort((a, b) => a - b));
+    unsubscribe();
+
+    await act(people.tester, 'passTest', t);
+    await act(people.lead, 'approveTicket', t);
+    await act(people.dev, 'deployTicket', t);
+    const jobId = (await ticket(api, people.dev.token, t)).jobs.find((j) => j.kind === 'DEPLOY')?.id;
+    const states: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      client.subscribe<{ jobUpdated: { state: string } }>(
+        { query: 'subscription($j: ID!) { jobUpdated(jobId: $j) { state } }', variables: { j: jobId } },
+        { next: (m) => m.data && states.push(m.data.jobUpdated.state), error: reject, complete: resolve },
+      );
+    });
+    expect(states.at(-1)).toBe('SUCCEEDED');
+    expect(new Set(states).size).toBe(states.length);
+    await client.dispose();
   });
 });

@@ -4,6 +4,7 @@ import { ok, waitFor } from './flow.ts';
 
 export interface ProjectSetup {
   name: string;
+  sourceType?: 'SVN' | 'GIT';
   sourceUrl: string;
   stagingPath: string;
   targets: { name: string; path: string; host?: string; port?: number; user?: string }[];
@@ -16,7 +17,7 @@ export async function createReadyProject(api: TestApi, admin: TestUser, setup: P
   const created = await ok(api, admin.token, 'mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }', {
     i: {
       name: setup.name,
-      sourceType: 'SVN',
+      sourceType: setup.sourceType ?? 'SVN',
       sourceUrl: setup.sourceUrl,
       stagingPath: setup.stagingPath,
       ...setup.settings,

@@ -1,4 +1,5 @@
 export * from './db.ts';
+export * from './environment.ts';
 export * from './errors.ts';
 export * from './queue.ts';
 export * from './roles.ts';

@@ -1,11 +1,21 @@
-import { CHANNELS, jobKind, jobLogLines, jobState, jobs, logStream, NotFound, ticketEvents } from '@slipway/schema';
+import {
+  BadUserInput,
+  CHANNELS,
+  jobKind,
+  jobLogLines,
+  jobState,
+  jobs,
+  logStream,
+  NotFound,
+  ticketEvents,
+} from '@slipway/schema';
 import { and, asc, desc, eq, gt } from 'drizzle-orm';
 import { Repeater } from 'graphql-yoga';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
 import { loadProject, ProjectRef } from './projects.ts';
-import { loadTicket, TicketEventRef, TicketRef } from './tickets.ts';
+import { loadTicket, TicketEventRef, type TicketEventRow, TicketRef } from './tickets.ts';
 
 type JobRow = typeof jobs.$inferSelect;
 type LogLineRow = typeof jobLogLines.$inferSelect;
@@ -83,29 +93,43 @@ builder.queryField('job', (t) =>
   }),
 );
 
-/** Wakes a waiting loop: wake-ups while it works fold into one more round, none is lost. */
-function wakeable() {
-  let pending = true;
-  let resolveWaiter: (() => void) | null = null;
-  return {
-    wake: () => {
+/**
+ * A subscription fed by notifications: `round` runs once at the start and again after each notification on
+ * `channels` (wake-ups during a round fold into one more round, none is lost), pushing what it read, until it
+ * answers true or the client goes away. The notification is only a hint; each round reads the tables.
+ */
+function followNotifications<T>(
+  context: Context,
+  channels: [channel: string, key: string][],
+  round: (push: (value: T) => Promise<unknown>) => Promise<boolean>,
+): Repeater<T> {
+  return new Repeater<T>(async (push, stop) => {
+    let pending = true;
+    let wakeWaiter: (() => void) | null = null;
+    const wake = () => {
       pending = true;
-      const resolve = resolveWaiter;
-      resolveWaiter = null;
-      resolve?.();
-    },
-    wait: async (stop: Promise<unknown>) => {
-      if (!pending) {
-        await Promise.race([
-          stop,
-          new Promise<void>((resolve) => {
-            resolveWaiter = resolve;
-          }),
-        ]);
+      wakeWaiter?.();
+      wakeWaiter = null;
+    };
+    const off = channels.map(([channel, key]) => context.hub.on(channel, key, wake));
+    let stopped = false;
+    void stop.then(() => {
+      stopped = true;
+    });
+    try {
+      while (!stopped) {
+        if (!pending) {
+          await Promise.race([stop, new Promise<void>((resolve) => (wakeWaiter = resolve))]);
+          if (stopped) break;
+        }
+        pending = false;
+        if (await round(push)) break;
       }
-      pending = false;
-    },
-  };
+    } finally {
+      for (const unsubscribe of off) unsubscribe();
+      stop();
+    }
+  });
 }
 
 const finished = (job: JobRow) => job.state === 'SUCCEEDED' || job.state === 'FAILED';
@@ -123,35 +147,21 @@ builder.subscriptionFields((t) => ({
     }),
     subscribe: (_root, args, context) => {
       const jobId = parseId(args.jobId, 'jobId');
-      return new Repeater<LogLineRow[]>(async (push, stop) => {
-        const signal = wakeable();
-        const off = [
-          context.hub.on(CHANNELS.jobLog, String(jobId), signal.wake),
-          context.hub.on(CHANNELS.jobUpdated, String(jobId), signal.wake),
-        ];
-        let last = args.afterSeq ?? 0;
-        let stopped = false;
-        void stop.then(() => {
-          stopped = true;
-        });
-        try {
-          while (!stopped) {
-            await signal.wait(stop);
-            if (stopped) break;
-            // Read the job's state before the lines: lines written before it finished are then all visible.
-            const job = await loadJob(context, jobId);
-            for (;;) {
-              const lines = await readLog(context, jobId, last, LOG_PAGE);
-              if (lines.length === 0) break;
-              last = lines.at(-1)?.seq ?? last;
-              await push(lines);
-            }
-            if (finished(job)) break;
-          }
-        } finally {
-          for (const o of off) o();
-          stop();
+      let last = args.afterSeq ?? 0;
+      const channels: [string, string][] = [
+        [CHANNELS.jobLog, String(jobId)],
+        [CHANNELS.jobUpdated, String(jobId)],
+      ];
+      return followNotifications<LogLineRow[]>(context, channels, async (push) => {
+        // Read the job's state before the lines: lines written before it finished are then all visible.
+        const job = await loadJob(context, jobId);
+        for (;;) {
+          const lines = await readLog(context, jobId, last, LOG_PAGE);
+          if (lines.length === 0) break;
+          last = lines.at(-1)?.seq ?? last;
+          await push(lines);
         }
+        return finished(job);
       });
     },
     resolve: (lines) => lines,
@@ -165,75 +175,53 @@ builder.subscriptionFields((t) => ({
     }),
     subscribe: (_root, args, context) => {
       const jobId = parseId(args.jobId, 'jobId');
-      return new Repeater<JobRow>(async (push, stop) => {
-        const signal = wakeable();
-        const off = context.hub.on(CHANNELS.jobUpdated, String(jobId), signal.wake);
-        let stopped = false;
-        void stop.then(() => {
-          stopped = true;
-        });
-        let previous = '';
-        try {
-          while (!stopped) {
-            await signal.wait(stop);
-            if (stopped) break;
-            const job = await loadJob(context, jobId);
-            const seen = `${job.state}/${job.attempts}/${job.lockedBy}`;
-            if (seen !== previous) await push(job);
-            previous = seen;
-            if (finished(job)) break;
-          }
-        } finally {
-          off();
-          stop();
-        }
+      let previous = '';
+      return followNotifications<JobRow>(context, [[CHANNELS.jobUpdated, String(jobId)]], async (push) => {
+        const job = await loadJob(context, jobId);
+        const seen = `${job.state}/${job.attempts}/${job.lockedBy}`;
+        if (seen !== previous) await push(job);
+        previous = seen;
+        return finished(job);
       });
     },
     resolve: (job) => job,
   }),
   ticketEvents: t.field({
     type: TicketEventRef,
-    description: 'Every ticket event (transition) in a project from now on, as it is recorded',
-    args: { projectId: t.arg.id({ required: true }) },
+    description:
+      'Every ticket event (transition) in a project as it is recorded: from now on, or after afterEventId first ' +
+      '(the last id a client received, to resume after a reconnect without a gap)',
+    args: { projectId: t.arg.id({ required: true }), afterEventId: t.arg.id() },
     authScopes: (_root, args) => ({
       $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'VIEWER' } },
     }),
     subscribe: (_root, args, context) => {
       const projectId = parseId(args.projectId, 'projectId');
-      return new Repeater<typeof ticketEvents.$inferSelect>(async (push, stop) => {
-        const signal = wakeable();
-        const off = context.hub.on(CHANNELS.ticketEvent, String(projectId), signal.wake);
-        let stopped = false;
-        void stop.then(() => {
-          stopped = true;
-        });
-        // Start after the newest event that exists now; then send each newer one, in order.
-        const [newest] = await context.db
-          .select({ id: ticketEvents.id })
-          .from(ticketEvents)
-          .where(eq(ticketEvents.projectId, projectId))
-          .orderBy(desc(ticketEvents.id))
-          .limit(1);
-        let last = newest?.id ?? 0;
-        try {
-          while (!stopped) {
-            await signal.wait(stop);
-            if (stopped) break;
-            const events = await context.db
-              .select()
-              .from(ticketEvents)
-              .where(and(eq(ticketEvents.projectId, projectId), gt(ticketEvents.id, last)))
-              .orderBy(asc(ticketEvents.id))
-              .limit(500);
-            for (const event of events) {
-              last = event.id;
-              await push(event);
-            }
-            if (events.length === 500) signal.wake();
+      let last: number | null = args.afterEventId == null ? null : Number(args.afterEventId);
+      if (last !== null && !Number.isSafeInteger(last)) throw new BadUserInput('afterEventId', 'is not a valid id');
+      return followNotifications<TicketEventRow>(context, [[CHANNELS.ticketEvent, String(projectId)]], async (push) => {
+        if (last === null) {
+          // Start after the newest event that exists now.
+          const [newest] = await context.db
+            .select({ id: ticketEvents.id })
+            .from(ticketEvents)
+            .where(eq(ticketEvents.projectId, projectId))
+            .orderBy(desc(ticketEvents.id))
+            .limit(1);
+          last = newest?.id ?? 0;
+        }
+        for (;;) {
+          const events = await context.db
+            .select()
+            .from(ticketEvents)
+            .where(and(eq(ticketEvents.projectId, projectId), gt(ticketEvents.id, last)))
+            .orderBy(asc(ticketEvents.id))
+            .limit(500);
+          for (const event of events) {
+            last = event.id;
+            await push(event);
           }
-        } finally {
-          off();
-          stop();
+          if (events.length < 500) return false;
         }
       });
     },

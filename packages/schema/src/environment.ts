@@ -1,0 +1,27 @@
+import { z } from 'zod';
+
+export class ConfigError extends Error {}
+
+/** Settings both the server and the executor read. */
+export const environmentFields = {
+  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\/\S+$/, 'must be a postgres:// or postgresql:// URL'),
+  SLIPWAY_DATA_DIR: z.string().min(1).default('./.slipway'),
+  SLIPWAY_EXECUTOR_POOL: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"')
+    .default('default'),
+  SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+};
+
+export type LogLevel = z.infer<typeof environmentFields.SLIPWAY_LOG_LEVEL>;
+
+/** Reads the environment once with a schema; a bad value throws ConfigError naming the variable. */
+export function readEnvironment<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv): z.output<T> {
+  const present = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const result = schema.safeParse(present);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw new ConfigError(`${String(issue?.path[0])}: ${issue?.message}`);
+  }
+  return result.data;
+}
