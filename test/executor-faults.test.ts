@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from '@slipway/executor';
+import type { Worker } from '@slipway/executor';
 import { jobs } from '@slipway/schema';
 import { eq, sql } from 'drizzle-orm';
 import { execa } from 'execa';
@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { startTestWorker } from './support/executor.ts';
 import { ok, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
 import { repoRoot } from './support/slipway.ts';
@@ -41,16 +42,6 @@ afterAll(async () => {
   await api?.close();
   await database?.drop();
   await rm(dir, { recursive: true, force: true });
-});
-
-const executorConfig = (dataDir: string, pollSeconds = 0.5) => ({
-  databaseUrl: database.url,
-  dataDir,
-  pool: 'default',
-  concurrency: 2,
-  leaseSeconds: 3,
-  pollSeconds,
-  logLevel: 'silent' as const,
 });
 
 async function approvedTicket(projectId: string, paths: string[]): Promise<string> {
@@ -127,8 +118,7 @@ describe('an executor killed in the middle of an rsync', () => {
       await first;
       expect(await snapshot(target)).not.toEqual(await tagSnapshot(ledgerOf(dataDir, projectId), 'v1'));
 
-      second = new Worker(database, executorConfig(dataDir), pino({ level: 'silent' }));
-      await second.start();
+      second = await startTestWorker(database, dataDir, { leaseSeconds: 3 });
       const done = await waitForState(api, people.dev.token, ticketId, ['DEPLOYED', 'DEPLOY_FAILED'], 60_000);
       expect(done.state, JSON.stringify(done.jobs)).toBe('DEPLOYED');
       const deployJobs = done.jobs.filter((j) => j.kind === 'DEPLOY');
@@ -155,8 +145,7 @@ describe('a notification sent while the executor was disconnected', () => {
     const listening: string[] = [];
     const logger = pino({ level: 'info' }, { write: (line: string) => listening.push(line) });
     // A poll far longer than the test: only the reconnect's catch-up can find the job.
-    const worker = new Worker(database, executorConfig(dataDir, 600), logger);
-    await worker.start();
+    const worker = await startTestWorker(database, dataDir, { leaseSeconds: 3, pollSeconds: 600, logger });
     try {
       const projectId = await createReadyProject(api, people.admin, {
         name: 'reconnect',

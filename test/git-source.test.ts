@@ -1,11 +1,12 @@
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from '@slipway/executor';
+import type { Worker } from '@slipway/executor';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { startTestWorker } from './support/executor.ts';
 import { ok, waitForState } from './support/flow.ts';
 import { GitRepo } from './support/git.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
@@ -32,20 +33,7 @@ beforeAll(async () => {
     'www/old.txt': 'to be removed\n',
     'www/.gitignore': 'local.conf\n',
   });
-  worker = new Worker(
-    database,
-    {
-      databaseUrl: database.url,
-      dataDir: join(dir, 'data'),
-      pool: 'default',
-      concurrency: 2,
-      leaseSeconds: 10,
-      pollSeconds: 1,
-      logLevel: 'silent',
-    },
-    pino({ level: 'silent' }),
-  );
-  await worker.start();
+  worker = await startTestWorker(database, join(dir, 'data'));
 }, 60_000);
 
 afterAll(async () => {

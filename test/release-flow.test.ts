@@ -1,7 +1,7 @@
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from '@slipway/executor';
+import type { Worker } from '@slipway/executor';
 import { execa } from 'execa';
 import { createClient } from 'graphql-ws';
 import { pino } from 'pino';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { startTestWorker } from './support/executor.ts';
 import { ok, ticket, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
 import { type Sshd, startSshd } from './support/sshd.ts';
@@ -54,20 +55,7 @@ beforeAll(async () => {
     'www/debug.log': 'local log, excluded\n',
   });
   sshd = await startSshd(dir);
-  worker = new Worker(
-    database,
-    {
-      databaseUrl: database.url,
-      dataDir: join(dir, 'data'),
-      pool: 'default',
-      concurrency: 4,
-      leaseSeconds: 10,
-      pollSeconds: 1,
-      logLevel: 'silent',
-    },
-    pino({ level: 'silent' }),
-  );
-  await worker.start();
+  worker = await startTestWorker(database, join(dir, 'data'));
 
   projectId = await createReadyProject(api, people.admin, {
     name: 'site',

@@ -20,6 +20,8 @@ export interface ExecutorConfig {
   leaseSeconds: number;
   /** The backstop poll, for leases that ran out and notifications that never came. */
   pollSeconds: number;
+  /** The console's address, for links in webhook payloads. */
+  publicUrl: string | undefined;
   logLevel: LogLevel;
 }
 
@@ -32,6 +34,7 @@ export function loadExecutorConfig(env: NodeJS.ProcessEnv = process.env): Execut
     concurrency: e.SLIPWAY_EXECUTOR_CONCURRENCY,
     leaseSeconds: e.SLIPWAY_LEASE_SECONDS,
     pollSeconds: e.SLIPWAY_POLL_SECONDS,
+    publicUrl: e.SLIPWAY_PUBLIC_URL,
     logLevel: e.SLIPWAY_LOG_LEVEL,
   };
 }

@@ -16,7 +16,9 @@ import type { ExecutorConfig } from './config.ts';
 import { type JobContext, type JobHandler, LeaseLost } from './jobs/context.ts';
 import { deploy, rollback } from './jobs/deploy.ts';
 import { initProject } from './jobs/init-project.ts';
+import { preview } from './jobs/preview.ts';
 import { stage } from './jobs/stage.ts';
+import { deliverWebhook } from './jobs/webhook.ts';
 import { LogSink } from './log-sink.ts';
 
 const handlers: Record<JobRow['kind'], JobHandler> = {
@@ -24,6 +26,8 @@ const handlers: Record<JobRow['kind'], JobHandler> = {
   STAGE: stage,
   DEPLOY: deploy,
   ROLLBACK: rollback,
+  PREVIEW: preview,
+  WEBHOOK: deliverWebhook,
 };
 
 /**
@@ -147,6 +151,7 @@ export class Worker {
         project,
         ticket: ticket ?? null,
         dataDir: this.config.dataDir,
+        publicUrl: this.config.publicUrl,
         sink,
         logger: log,
         signal: controller.signal,

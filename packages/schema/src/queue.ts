@@ -40,6 +40,9 @@ export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRo
       kind: input.kind,
       pool: input.pool,
       payload: input.payload ?? {},
+      serial: input.kind !== 'WEBHOOK',
+      // Deliveries are retried with backoff (2 s, 4 s, … ~4 minutes in all); other jobs are re-run after a crash.
+      maxAttempts: input.kind === 'WEBHOOK' ? 8 : 5,
     })
     .returning();
   if (!job) throw new Error('enqueue returned no row');
@@ -50,9 +53,9 @@ export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRo
 }
 
 /**
- * Claims the next job of a pool in one statement: the oldest job of a project whose earlier jobs are all done
- * (so at most one job runs per project, in order), either queued or running on a lease that has run out (its
- * executor died). SKIP LOCKED lets executors claim side by side without waiting on each other.
+ * Claims the next job of a pool in one statement: the oldest job of a project whose earlier serial jobs are all
+ * done (so at most one serial job runs per project, in order; webhook deliveries wait for nothing), either queued
+ * or running on a lease that has run out (its executor died). SKIP LOCKED lets executors claim side by side.
  */
 export async function claimJob(db: Db, workerId: string, pool: string, leaseSeconds: number): Promise<JobRow | null> {
   const rows = await db.execute<Record<string, unknown>>(sql`
@@ -61,10 +64,11 @@ export async function claimJob(db: Db, workerId: string, pool: string, leaseSeco
       where j.pool = ${pool}
         and j.run_after <= now()
         and (j.state = 'QUEUED' or (j.state = 'RUNNING' and j.lease_until < now()))
-        and not exists (
+        and (not j.serial or not exists (
           select 1 from jobs earlier
-          where earlier.project_id = j.project_id and earlier.id < j.id and earlier.state in ('QUEUED', 'RUNNING')
-        )
+          where earlier.project_id = j.project_id and earlier.serial and earlier.id < j.id
+            and earlier.state in ('QUEUED', 'RUNNING')
+        ))
       order by j.id
       limit 1
       for update skip locked
@@ -120,4 +124,26 @@ export async function finishJob(
     sql`select pg_notify(${CHANNELS.jobUpdated}, ${String(jobId)}), pg_notify(${CHANNELS.jobQueued}, ${row.pool})`,
   );
   return true;
+}
+
+/** Puts a failed job back in the queue to run again after `delaySeconds` (a retry with backoff). */
+export async function retryJobLater(
+  tx: DbOrTx,
+  jobId: number,
+  workerId: string,
+  delaySeconds: number,
+  error: string,
+): Promise<boolean> {
+  const rows = await tx
+    .update(jobs)
+    .set({
+      state: 'QUEUED',
+      lockedBy: null,
+      leaseUntil: null,
+      lastError: error,
+      runAfter: sql`now() + make_interval(secs => ${delaySeconds})`,
+    })
+    .where(and(eq(jobs.id, jobId), eq(jobs.lockedBy, workerId), eq(jobs.state, 'RUNNING')))
+    .returning({ id: jobs.id });
+  return rows.length > 0;
 }

@@ -22,6 +22,8 @@ export interface Config {
   executorPool: string;
   /** Whether this process starts an executor beside the server (off for server-only replicas). */
   startExecutor: boolean;
+  /** The console's address (links in webhooks); default http://HOST:PORT. */
+  publicUrl: string;
   logLevel: LogLevel;
 }
 
@@ -36,6 +38,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminPassword: e.SLIPWAY_ADMIN_PASSWORD,
     executorPool: e.SLIPWAY_EXECUTOR_POOL,
     startExecutor: e.SLIPWAY_EXECUTOR === 'on',
+    publicUrl: e.SLIPWAY_PUBLIC_URL ?? `http://${e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST}:${e.PORT}`,
     logLevel: e.SLIPWAY_LOG_LEVEL,
   };
 }

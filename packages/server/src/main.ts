@@ -63,6 +63,7 @@ function superviseExecutor(url: string) {
         SLIPWAY_DATA_DIR: config.dataDir,
         SLIPWAY_EXECUTOR_POOL: config.executorPool,
         SLIPWAY_LOG_LEVEL: config.logLevel,
+        SLIPWAY_PUBLIC_URL: config.publicUrl,
         // The executor stops when its parent is no longer this process, however this one dies.
         SLIPWAY_SERVER_PID: String(process.pid),
       },

@@ -13,6 +13,8 @@ export interface JobContext {
   project: ProjectRow;
   ticket: TicketRow | null;
   dataDir: string;
+  /** The console's address, when known (links in webhook payloads). */
+  publicUrl: string | undefined;
   sink: LogSink;
   logger: Logger;
   /** Aborted when the job's lease is lost or the executor stops: commands are killed. */

@@ -1,9 +1,14 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { ticketChanges } from '@slipway/schema';
+import { eq } from 'drizzle-orm';
+import { computeChanges } from '../changes.ts';
 import { fingerprint } from '../fingerprint.ts';
+import { projectDirs } from '../layout.ts';
 import { git, gitOutput, gitSucceeds } from '../tools/git.ts';
 import { svnUpdate } from '../tools/svn.ts';
 import type { JobContext, JobHandler } from './context.ts';
+import { liveRelease } from './deploy.ts';
 import { finishWith } from './finish.ts';
 import { checkedPaths } from './paths.ts';
 

@@ -1,4 +1,5 @@
 import { type RunOptions, run } from './run.ts';
+import { sshArgs } from './ssh.ts';
 
 export interface RsyncTarget {
   host: string | null;
@@ -43,6 +44,7 @@ export function rsyncArgs(
   ssh: SshSettings,
   excludes: string[],
   extra: string[] = [],
+  destinationPath = target.path,
 ) {
   // --modify-window=-1: compare modification times to the nanosecond, so a file rewritten within the same second as
   // the last sync (a quick rollback) is never skipped by the quick check.
@@ -58,7 +60,7 @@ export function rsyncArgs(
   ];
   for (const pattern of [...ALWAYS_EXCLUDED, ...excludes]) args.push(`--exclude=${pattern}`);
   if (target.host) args.push('--rsh', sshCommand(target, ssh));
-  args.push('--', `${source}/`, destination(target));
+  args.push('--', `${source}/`, destination({ ...target, path: destinationPath }));
   return args;
 }
 
@@ -73,8 +75,12 @@ export async function rsync(
   target: RsyncTarget,
   ssh: SshSettings,
   excludes: string[],
-  options: RunOptions & { extra?: string[] },
-): Promise<RsyncStats> {
-  const output = await run('rsync', rsyncArgs(source, target, ssh, excludes, options.extra), options);
-  return parseStats(output);
+  options: RunOptions & { extra?: string[]; destinationPath?: string },
+): Promise<RsyncStats & { output: string }> {
+  const output = await run(
+    'rsync',
+    rsyncArgs(source, target, ssh, excludes, options.extra, options.destinationPath),
+    options,
+  );
+  return { ...parseStats(output), output };
 }

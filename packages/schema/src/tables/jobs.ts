@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   bigint,
+  boolean,
   index,
   integer,
   jsonb,
@@ -14,7 +15,7 @@ import {
 import { projects, targets } from './projects.ts';
 import { tickets } from './tickets.ts';
 
-export const jobKind = pgEnum('job_kind', ['INIT_PROJECT', 'STAGE', 'DEPLOY', 'ROLLBACK']);
+export const jobKind = pgEnum('job_kind', ['INIT_PROJECT', 'STAGE', 'DEPLOY', 'ROLLBACK', 'PREVIEW', 'WEBHOOK']);
 export const jobState = pgEnum('job_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED']);
 export const logStream = pgEnum('log_stream', ['STDOUT', 'STDERR', 'SYSTEM']);
 export const targetOutcome = pgEnum('target_outcome', ['OK', 'FAILED', 'SKIPPED']);
@@ -30,6 +31,8 @@ export const jobs = pgTable(
     kind: jobKind('kind').notNull(),
     state: jobState('state').notNull().default('QUEUED'),
     pool: text('pool').notNull().default('default'),
+    /** Serial jobs of a project run one at a time, in order (they share its staging copy and ledger); others do not wait. */
+    serial: boolean('serial').notNull().default(true),
     payload: jsonb('payload').notNull().default(sql`'{}'::jsonb`),
     attempts: integer('attempts').notNull().default(0),
     maxAttempts: integer('max_attempts').notNull().default(5),
@@ -84,4 +87,19 @@ export const deployResults = pgTable(
     finishedAt: timestamp('finished_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex('deploy_results_job_target_idx').on(t.jobId, t.targetName)],
+);
+
+/** previewDeploy: what rsync would change on each target (`--dry-run --itemize-changes`), as data. */
+export const deployPreviews = pgTable(
+  'deploy_previews',
+  {
+    jobId: bigint('job_id', { mode: 'number' })
+      .notNull()
+      .references(() => jobs.id),
+    targetName: text('target_name').notNull(),
+    /** rsync's itemized lines: `{ path, change }` with change one of ADDED, MODIFIED, DELETED. */
+    items: jsonb('items').notNull(),
+    error: text('error'),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.targetName] })],
 );

@@ -44,6 +44,12 @@ export const projects = pgTable(
     healthCheckUrl: text('health_check_url'),
     /** rsync --bwlimit per target, in KiB/s; null: no limit. */
     bandwidthLimit: integer('bandwidth_limit'),
+    /** How long the health check may take to answer 2xx after a switch. */
+    healthCheckTimeoutSeconds: integer('health_check_timeout_seconds').notNull().default(30),
+    /** A deploy freeze: deploys and rollbacks are refused while it lasts (no end time: until lifted). */
+    frozenReason: text('frozen_reason'),
+    frozenUntil: timestamp('frozen_until', { withTimezone: true }),
+    frozenById: bigint('frozen_by_id', { mode: 'number' }).references(() => users.id),
     /** Which executors take this project's jobs (SLIPWAY_EXECUTOR_POOL). */
     pool: text('pool').notNull().default('default'),
     ready: boolean('ready').notNull().default(false),
@@ -60,6 +66,7 @@ export const projects = pgTable(
     check('projects_parallelism_range', sql`${t.parallelism} between 1 and 100`),
     check('projects_batch_size_range', sql`${t.batchSize} between 1 and 100`),
     check('projects_required_approvals_range', sql`${t.requiredApprovals} between 1 and 10`),
+    check('projects_health_check_timeout_range', sql`${t.healthCheckTimeoutSeconds} between 1 and 600`),
   ],
 );
 
@@ -75,6 +82,8 @@ export const targets = pgTable(
     port: integer('port'),
     user: text('user'),
     path: text('path').notNull(),
+    /** The release Slipway last made live on this target. */
+    releaseId: bigint('release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex('targets_project_name_idx').on(t.projectId, t.name)],
@@ -94,3 +103,15 @@ export const memberships = pgTable(
   },
   (t) => [primaryKey({ columns: [t.projectId, t.userId] }), index('memberships_user_idx').on(t.userId)],
 );
+
+/** Outbound webhooks: a signed JSON POST on every ticket event of the project. */
+export const webhooks = pgTable('webhooks', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  projectId: bigint('project_id', { mode: 'number' })
+    .notNull()
+    .references(() => projects.id, { onDelete: 'cascade' }),
+  url: text('url').notNull(),
+  /** HMAC-SHA256 key for the X-Slipway-Signature header; null: unsigned. */
+  secret: text('secret'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});

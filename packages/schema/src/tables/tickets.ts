@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import {
   type AnyPgColumn,
   bigint,
+  boolean,
   index,
   integer,
   pgEnum,
@@ -47,6 +48,8 @@ export const tickets = pgTable(
     stagedRevision: text('staged_revision'),
     /** Content fingerprint of the ticket's paths in staging, taken when staging completed. */
     stagedFingerprint: text('staged_fingerprint'),
+    /** An admin let this ticket deploy once through a freeze (the reason is in the audit trail). */
+    freezeOverride: boolean('freeze_override').notNull().default(false),
     /** Content fingerprint of the ticket's paths taken at "pass test". */
     testedFingerprint: text('tested_fingerprint'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
@@ -110,7 +113,29 @@ export const releases = pgTable(
     number: integer('number').notNull(),
     ticketId: bigint('ticket_id', { mode: 'number' }).references((): AnyPgColumn => tickets.id),
     commit: text('commit').notNull(),
+    /** Set when a rollback took this version off the targets: it is shown as bad. */
+    rolledBackAt: timestamp('rolled_back_at', { withTimezone: true }),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex('releases_project_number_idx').on(t.projectId, t.number)],
+);
+
+export const changeKind = pgEnum('change_kind', ['ADDED', 'MODIFIED', 'DELETED']);
+
+/** What a ticket changes against the live version, computed when staging completes (for review). */
+export const ticketChanges = pgTable(
+  'ticket_changes',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    ticketId: bigint('ticket_id', { mode: 'number' })
+      .notNull()
+      .references(() => tickets.id),
+    path: text('path').notNull(),
+    change: changeKind('change').notNull(),
+    binary: boolean('binary').notNull().default(false),
+    /** Unified diff of a text file; null for binary files and diffs over the size cap. */
+    diff: text('diff'),
+    truncated: boolean('truncated').notNull().default(false),
+  },
+  (t) => [index('ticket_changes_ticket_idx').on(t.ticketId, t.path)],
 );

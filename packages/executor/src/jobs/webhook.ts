@@ -1,0 +1,77 @@
+import { createHmac } from 'node:crypto';
+import { finishJob, projects, retryJobLater, ticketEvents, tickets, users, webhooks } from '@slipway/schema';
+import { eq } from 'drizzle-orm';
+import type { JobContext, JobHandler } from './context.ts';
+import { LeaseLost } from './context.ts';
+
+interface WebhookPayload {
+  webhookId: number;
+  eventId: number;
+}
+
+/** The JSON body of a webhook delivery: who did what to which ticket, with a link to the console. */
+export async function webhookBody(context: JobContext, payload: WebhookPayload): Promise<string | null> {
+  const { db } = context;
+  const [event] = await db.select().from(ticketEvents).where(eq(ticketEvents.id, payload.eventId));
+  if (!event) return null;
+  const [ticket] = await db.select().from(tickets).where(eq(tickets.id, event.ticketId));
+  const [project] = await db.select().from(projects).where(eq(projects.id, event.projectId));
+  const [actor] = event.actorId ? await db.select().from(users).where(eq(users.id, event.actorId)) : [];
+  return JSON.stringify({
+    event: {
+      id: event.id,
+      action: event.action,
+      from: event.fromState,
+      to: event.toState,
+      comment: event.comment,
+      at: event.at,
+    },
+    project: { id: project?.id, name: project?.name },
+    ticket: { id: ticket?.id, kind: ticket?.kind, state: ticket?.state, reason: ticket?.reason, paths: ticket?.paths },
+    actor: actor ? { id: actor.id, login: actor.login, name: actor.name } : null,
+    url: context.publicUrl ? `${context.publicUrl.replace(/\/$/, '')}/#/tickets/${ticket?.id}` : null,
+  });
+}
+
+export const SIGNATURE_HEADER = 'x-slipway-signature';
+
+/** Delivers one ticket event to one webhook; a failed delivery is tried again later, with backoff. */
+export const deliverWebhook: JobHandler = {
+  async perform(context) {
+    const payload = context.job.payload as WebhookPayload;
+    const [hook] = await context.db.select().from(webhooks).where(eq(webhooks.id, payload.webhookId));
+    const body = hook ? await webhookBody(context, payload) : null;
+    if (!hook || !body) {
+      context.sink.system('the webhook or the event is gone: nothing to send');
+      if (!(await finishJob(context.db, context.job.id, context.workerId, { state: 'SUCCEEDED' })))
+        throw new LeaseLost(context.job.id);
+      return;
+    }
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'Slipway' };
+    if (hook.secret)
+      headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', hook.secret).update(body).digest('hex')}`;
+    context.sink.system(`POST ${hook.url}`);
+    const response = await fetch(hook.url, {
+      method: 'POST',
+      headers,
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.any([context.signal, AbortSignal.timeout(10_000)]),
+    });
+    await response.body?.cancel();
+    if (response.status < 200 || response.status >= 300) throw new Error(`${hook.url} answered ${response.status}`);
+    context.sink.system(`${hook.url} answered ${response.status}`);
+    await context.sink.flush();
+    if (!(await finishJob(context.db, context.job.id, context.workerId, { state: 'SUCCEEDED' })))
+      throw new LeaseLost(context.job.id);
+  },
+  async fail(context, error) {
+    await context.sink.flush();
+    const { job } = context;
+    const done =
+      job.attempts >= job.maxAttempts
+        ? await finishJob(context.db, job.id, context.workerId, { state: 'FAILED', error: error.message })
+        : await retryJobLater(context.db, job.id, context.workerId, Math.min(2 ** job.attempts, 300), error.message);
+    if (!done) throw new LeaseLost(job.id);
+  },
+};
