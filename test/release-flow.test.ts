@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import type { Worker } from '@slipway/executor';
 import { execa } from 'execa';
 import { createClient } from 'graphql-ws';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';

@@ -6,10 +6,13 @@ import { InvalidTransition, type SystemAction, type TicketAction, type TicketSta
 
 export type TicketRow = typeof tickets.$inferSelect;
 
+/** Transitions, and events that leave the state as it is (an approval short of the count, a freeze override). */
+export type EventAction = TicketAction | SystemAction | 'OVERRIDE_FREEZE';
+
 export interface TransitionInput {
   ticketId: number;
   projectId: number;
-  action: TicketAction | SystemAction;
+  action: EventAction;
   from: TicketState;
   to: TicketState;
   /** Null for the executor. */

@@ -2,7 +2,7 @@ import { deployPreviews, releases, targets } from '@slipway/schema';
 import { eq } from 'drizzle-orm';
 import { projectDirs } from '../layout.ts';
 import { rsync } from '../tools/rsync.ts';
-import type { JobContext, JobHandler } from './context.ts';
+import type { JobHandler } from './context.ts';
 import { liveRelease, prepareCandidate, resetLedger } from './deploy.ts';
 import { finishWith } from './finish.ts';
 

@@ -48,14 +48,19 @@ export const stage: JobHandler = {
         ? await svnUpdate(project.stagingPath, paths, context.run)
         : await gitStage(context, paths);
     const stagedFingerprint = await fingerprint(project.stagingPath, paths);
-    context.sink.system(`staged ${project.sourceType === 'SVN' ? `revision ${revision}` : `commit ${revision}`}`);
+    const live = await liveRelease(context);
+    const { ledger } = projectDirs(context.dataDir, project.id);
+    const changes = await computeChanges(project.stagingPath, ledger, `v${live.number}`, paths, context.run);
+    const what = project.sourceType === 'SVN' ? `revision ${revision}` : `commit ${revision}`;
+    context.sink.system(`staged ${what}: ${changes.length} file(s) differ from v${live.number}`);
     await finishWith(
       context,
       { state: 'SUCCEEDED' },
-      {
-        action: 'STAGED',
-        comment: project.sourceType === 'SVN' ? `revision ${revision}` : `commit ${revision}`,
-        set: { stagedRevision: revision, stagedFingerprint },
+      { action: 'STAGED', comment: what, set: { stagedRevision: revision, stagedFingerprint } },
+      async (tx) => {
+        await tx.delete(ticketChanges).where(eq(ticketChanges.ticketId, ticket.id));
+        if (changes.length > 0)
+          await tx.insert(ticketChanges).values(changes.map((c) => ({ ...c, ticketId: ticket.id })));
       },
     );
   },

@@ -23,12 +23,8 @@ export const ALWAYS_EXCLUDED = ['.svn', '.git'];
 
 /** The ssh command rsync runs (rsync splits it on spaces; the paths in it are validated to have none). */
 export function sshCommand(target: RsyncTarget, ssh: SshSettings): string {
-  const parts = ['ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10'];
-  if (ssh.knownHostsPath)
-    parts.push('-o', 'StrictHostKeyChecking=yes', '-o', `UserKnownHostsFile=${ssh.knownHostsPath}`);
-  if (ssh.sshKeyPath) parts.push('-o', 'IdentitiesOnly=yes', '-i', ssh.sshKeyPath);
-  if (target.port) parts.push('-p', String(target.port));
-  return parts.join(' ');
+  // rsync adds the host itself: the ssh options are sshArgs' without its closing `-- host`.
+  return ['ssh', ...sshArgs(target, ssh).slice(0, -2)].join(' ');
 }
 
 export function destination(target: RsyncTarget): string {

@@ -1,6 +1,7 @@
 import {
   BadUserInput,
   CHANNELS,
+  deployPreviews,
   jobKind,
   jobLogLines,
   jobState,
@@ -25,6 +26,21 @@ const JobStateEnum = builder.enumType('JobState', { values: jobState.enumValues 
 const LogStreamEnum = builder.enumType('LogStream', { values: logStream.enumValues });
 
 export const JobRef = builder.objectRef<JobRow>('Job');
+
+interface PreviewItem {
+  path: string;
+  change: 'ADDED' | 'MODIFIED' | 'DELETED';
+}
+const PreviewItemRef = builder.objectRef<PreviewItem>('PreviewItem').implement({
+  fields: (t) => ({ path: t.exposeString('path'), change: t.exposeString('change') }),
+});
+const DeployPreviewRef = builder.objectRef<typeof deployPreviews.$inferSelect>('DeployPreview').implement({
+  fields: (t) => ({
+    targetName: t.exposeString('targetName'),
+    items: t.field({ type: [PreviewItemRef], resolve: (p) => p.items as PreviewItem[] }),
+    error: t.exposeString('error', { nullable: true }),
+  }),
+});
 const LogLineRef = builder.objectRef<LogLineRow>('LogLine');
 
 const LOG_PAGE = 2000;
@@ -59,6 +75,16 @@ JobRef.implement({
       type: TicketRef,
       nullable: true,
       resolve: (job, _args, context) => (job.ticketId ? loadTicket(context, job.ticketId) : null),
+    }),
+    preview: t.field({
+      type: [DeployPreviewRef],
+      description: 'For a PREVIEW job: what rsync would change on each target',
+      resolve: (job, _args, { db }) =>
+        db
+          .select()
+          .from(deployPreviews)
+          .where(eq(deployPreviews.jobId, job.id))
+          .orderBy(asc(deployPreviews.targetName)),
     }),
     log: t.field({
       type: [LogLineRef],

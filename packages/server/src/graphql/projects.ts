@@ -18,6 +18,7 @@ import {
   svnUrl,
   systemUser,
   targets,
+  textLine,
   users,
 } from '@slipway/schema';
 import { and, asc, eq, sql } from 'drizzle-orm';
@@ -39,6 +40,31 @@ const SourceTypeEnum = builder.enumType('SourceType', { values: ['SVN', 'GIT'] a
 const DeployModeEnum = builder.enumType('DeployMode', { values: ['IN_PLACE', 'ATOMIC'] as const });
 
 export const ProjectRef = builder.objectRef<ProjectRow>('Project');
+
+interface Freeze {
+  reason: string;
+  until: Date | null;
+  byId: number | null;
+}
+
+/** A project's freeze, when one is set and has not ended. */
+export function activeFreeze(project: ProjectRow, now = new Date()): Freeze | null {
+  if (!project.frozenReason) return null;
+  if (project.frozenUntil && project.frozenUntil <= now) return null;
+  return { reason: project.frozenReason, until: project.frozenUntil, byId: project.frozenById };
+}
+
+const FreezeRef = builder.objectRef<Freeze>('Freeze').implement({
+  fields: (t) => ({
+    reason: t.exposeString('reason'),
+    until: t.expose('until', { type: 'DateTime', nullable: true, description: 'Null: until it is lifted' }),
+    by: t.field({
+      type: UserRef,
+      nullable: true,
+      resolve: (f, _args, context) => (f.byId ? loadUser(context, f.byId) : null),
+    }),
+  }),
+});
 export const TargetRef = builder.objectRef<TargetRow>('Target');
 export const MembershipRef = builder.objectRef<MembershipRow>('Membership');
 
@@ -69,6 +95,13 @@ ProjectRef.implement({
     preDeploy: t.exposeString('preDeploy', { nullable: true }),
     postDeploy: t.exposeString('postDeploy', { nullable: true }),
     healthCheckUrl: t.exposeString('healthCheckUrl', { nullable: true }),
+    healthCheckTimeoutSeconds: t.exposeInt('healthCheckTimeoutSeconds'),
+    freeze: t.field({
+      type: FreezeRef,
+      nullable: true,
+      description: 'The deploy freeze in force now, if any: deploys and rollbacks are refused with FROZEN',
+      resolve: (project) => activeFreeze(project),
+    }),
     ready: t.exposeBoolean('ready', { description: 'True once the staging copy is checked out and the ledger exists' }),
     initError: t.exposeString('initError', {
       nullable: true,
@@ -141,6 +174,7 @@ const settingsFields = {
   preDeploy: multilineText(4000).nullable(),
   postDeploy: multilineText(4000).nullable(),
   healthCheckUrl: httpUrl.nullable(),
+  healthCheckTimeoutSeconds: intRange(1, 600),
   bandwidthLimit: intRange(1, 10_000_000).nullable(),
   pool: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"'),
 };
@@ -186,6 +220,9 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
     preDeploy: t.string(),
     postDeploy: t.string(),
     healthCheckUrl: t.string({ description: 'Polled after a switch; {host} is replaced per target' }),
+    healthCheckTimeoutSeconds: t.int({
+      description: 'How long the health check may take to answer 2xx, 1-600 (default 30)',
+    }),
     pool: t.string({ description: 'Executor pool that runs this project’s jobs (default "default")' }),
     bandwidthLimit: t.int({ description: 'rsync bandwidth limit per target in KiB/s (default: none)' }),
   }),
@@ -209,6 +246,7 @@ const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
     preDeploy: t.string(),
     postDeploy: t.string(),
     healthCheckUrl: t.string(),
+    healthCheckTimeoutSeconds: t.int(),
     pool: t.string(),
     bandwidthLimit: t.int(),
   }),
@@ -273,6 +311,52 @@ builder.queryFields((t) => ({
 }));
 
 builder.mutationFields((t) => ({
+  freezeProject: t.field({
+    type: ProjectRef,
+    description: 'Stops deploys and rollbacks (FROZEN) until `until`, or until unfreezeProject',
+    args: {
+      projectId: t.arg.id({ required: true }),
+      reason: t.arg.string({ required: true }),
+      until: t.arg({ type: 'DateTime' }),
+    },
+    authScopes: (_root, args) => ({
+      $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'LEAD' } },
+    }),
+    resolve: async (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const reason = parseInput(textLine(500), args.reason, 'reason');
+      if (args.until && args.until <= new Date()) throw new BadUserInput('until', 'must be in the future');
+      const [row] = await context.db
+        .update(projects)
+        .set({
+          frozenReason: reason,
+          frozenUntil: args.until ?? null,
+          frozenById: context.viewer?.id,
+          updatedAt: sql`now()`,
+        })
+        .where(eq(projects.id, projectId))
+        .returning();
+      if (!row) throw new NotFound('project', projectId);
+      return row;
+    },
+  }),
+  unfreezeProject: t.field({
+    type: ProjectRef,
+    args: { projectId: t.arg.id({ required: true }) },
+    authScopes: (_root, args) => ({
+      $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'LEAD' } },
+    }),
+    resolve: async (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const [row] = await context.db
+        .update(projects)
+        .set({ frozenReason: null, frozenUntil: null, frozenById: null, updatedAt: sql`now()` })
+        .where(eq(projects.id, projectId))
+        .returning();
+      if (!row) throw new NotFound('project', projectId);
+      return row;
+    },
+  }),
   createProject: t.field({
     type: ProjectRef,
     description: 'Stores the project; the executor then checks out the staging copy and sets `ready`',

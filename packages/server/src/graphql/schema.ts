@@ -4,5 +4,6 @@ import './users.ts';
 import './projects.ts';
 import './tickets.ts';
 import './jobs.ts';
+import './webhooks.ts';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

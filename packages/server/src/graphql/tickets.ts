@@ -22,19 +22,20 @@ import {
   type TicketRow,
   type Tx,
   targets,
+  ticketChanges,
   ticketEvents,
   ticketKind,
   ticketPaths,
   ticketState,
   tickets,
 } from '@slipway/schema';
-import { and, asc, count, desc, eq, inArray, lt, ne } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, lt, ne, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
 import { JobRef } from './jobs.ts';
-import { loadProject, ProjectRef, type ProjectRow } from './projects.ts';
+import { activeFreeze, loadProject, ProjectRef, type ProjectRow, TargetRef } from './projects.ts';
 import { loadUser, UserRef } from './users.ts';
 
 export type TicketEventRow = typeof ticketEvents.$inferSelect;
@@ -65,6 +66,16 @@ export const TicketEventRef = builder.objectRef<TicketEventRow>('TicketEvent');
 export const ReleaseRef = builder.objectRef<ReleaseRow>('Release');
 const ApprovalRef = builder.objectRef<ApprovalRow>('Approval');
 const DeployResultRef = builder.objectRef<DeployResultRow>('DeployResult');
+const ChangeKindEnum = builder.enumType('ChangeKind', { values: ['ADDED', 'MODIFIED', 'DELETED'] as const });
+const TicketChangeRef = builder.objectRef<typeof ticketChanges.$inferSelect>('TicketChange').implement({
+  fields: (t) => ({
+    path: t.exposeString('path'),
+    change: t.expose('change', { type: ChangeKindEnum }),
+    binary: t.exposeBoolean('binary', { description: 'A binary file: named, not diffed' }),
+    diff: t.exposeString('diff', { nullable: true, description: 'Unified diff (text files up to 256 KiB)' }),
+    truncated: t.exposeBoolean('truncated', { description: 'Too large (or too many files) to show a diff' }),
+  }),
+});
 
 export async function loadTicket(context: Context, id: number): Promise<TicketRow> {
   const [row] = await context.db.select().from(tickets).where(eq(tickets.id, id));
@@ -139,6 +150,14 @@ TicketRef.implement({
           .orderBy(asc(deployResults.targetName));
       },
     }),
+    changes: t.field({
+      type: [TicketChangeRef],
+      description:
+        'What the ticket changes against the live version, computed when staging completed: files added, modified ' +
+        'and deleted under its paths, with unified diffs of text files',
+      resolve: (ticket, _args, { db }) =>
+        db.select().from(ticketChanges).where(eq(ticketChanges.ticketId, ticket.id)).orderBy(asc(ticketChanges.path)),
+    }),
     availableActions: t.field({
       type: [TicketActionEnum],
       description: 'What the signed-in user may do to this ticket now (from the workflow table)',
@@ -203,6 +222,11 @@ ReleaseRef.implement({
     }),
     project: t.field({ type: ProjectRef, resolve: (r, _args, context) => loadProject(context, r.projectId) }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    rolledBackAt: t.expose('rolledBackAt', { type: 'DateTime', nullable: true }),
+    bad: t.boolean({
+      description: 'A rollback took this version off the targets',
+      resolve: (r) => r.rolledBackAt !== null,
+    }),
     live: t.boolean({
       description: 'Whether this is the version on the targets now',
       resolve: async (r, _args, context) => (await loadProject(context, r.projectId)).liveReleaseId === r.id,
@@ -414,15 +438,30 @@ async function act(context: Context, id: string | number, action: TicketAction, 
       return ticket;
     }
 
+    let freezeOverridden = false;
     if (action === 'DEPLOY' || action === 'RETRY_DEPLOY') {
       const [{ n } = { n: 0 }] = await tx.select({ n: count() }).from(targets).where(eq(targets.projectId, project.id));
       if (n === 0) throw new SlipwayError('INVALID_TRANSITION', 'the project has no targets to deploy to');
+      const freeze = activeFreeze(project);
+      if (freeze && !locked.freezeOverride) {
+        throw new SlipwayError(
+          'FROZEN',
+          `deploys are frozen${freeze.until ? ` until ${freeze.until.toISOString()}` : ''}: ${freeze.reason}`,
+          { reason: freeze.reason, until: freeze.until?.toISOString() ?? null },
+        );
+      }
+      freezeOverridden = freeze !== null;
     }
 
     const ticket = await recordTransition(tx, {
       ...base,
+      comment: freezeOverridden
+        ? `${commentText ?? ''} (through the freeze, by an admin's override)`.trim()
+        : commentText,
       set: action === 'PASS_TEST' ? { testedFingerprint: locked.stagedFingerprint } : undefined,
     });
+    // An override lets one deploy through.
+    if (freezeOverridden) await tx.update(tickets).set({ freezeOverride: false }).where(eq(tickets.id, ticketId));
     if (transition.enqueues) {
       await enqueueJob(tx, { projectId: project.id, ticketId, kind: transition.enqueues, pool: project.pool });
     }
@@ -541,6 +580,58 @@ builder.mutationFields((t) => ({
     authScopes: ticketScope('CANCEL'),
     resolve: (_root, args, context) => act(context, args.id, 'CANCEL', { comment: args.comment }),
   }),
+  overrideFreeze: t.field({
+    type: TicketRef,
+    description:
+      'Lets this ticket deploy once while its project is frozen (admins; the reason goes in the audit trail)',
+    args: { id: t.arg.id({ required: true }), reason: t.arg.string({ required: true }) },
+    authScopes: { admin: true },
+    resolve: async (_root, args, context) => {
+      const ticketId = parseId(args.id, 'id');
+      const text = parseInput(reason, args.reason, 'reason');
+      return context.db.transaction(async (tx) => {
+        const [ticket] = await tx
+          .update(tickets)
+          .set({ freezeOverride: true, updatedAt: sql`now()` })
+          .where(eq(tickets.id, ticketId))
+          .returning();
+        if (!ticket) throw new NotFound('ticket', ticketId);
+        await recordEvent(tx, {
+          ticketId,
+          projectId: ticket.projectId,
+          action: 'OVERRIDE_FREEZE',
+          from: ticket.state,
+          to: ticket.state,
+          actorId: context.viewer?.id ?? null,
+          comment: text,
+        });
+        return ticket;
+      });
+    },
+  }),
+  previewDeploy: t.field({
+    type: JobRef,
+    description:
+      'Asks the executor what a deploy of this ticket would change on each target (rsync --dry-run); read the ' +
+      'answer from the job’s `preview` once it has finished',
+    args: { id: t.arg.id({ required: true }) },
+    authScopes: async (_root, args, context) => ({
+      $any: { admin: true, member: { projectId: await projectIdOfTicket(context, args.id), role: 'DEVELOPER' } },
+    }),
+    resolve: async (_root, args, context) => {
+      const ticket = await loadTicket(context, parseId(args.id, 'id'));
+      const project = await loadProject(context, ticket.projectId);
+      if (
+        ticket.kind === 'RELEASE' &&
+        !['AWAITING_TEST', 'AWAITING_APPROVAL', 'APPROVED', 'DEPLOY_FAILED'].includes(ticket.state)
+      ) {
+        throw new SlipwayError('INVALID_TRANSITION', `a ticket that is ${ticket.state} has nothing staged to preview`);
+      }
+      return context.db.transaction((tx) =>
+        enqueueJob(tx, { projectId: project.id, ticketId: ticket.id, kind: 'PREVIEW', pool: project.pool }),
+      );
+    },
+  }),
   requestRollback: t.field({
     type: TicketRef,
     description: 'Files a rollback ticket to a released version; it goes through approval like a release',
@@ -600,5 +691,14 @@ builder.objectField(ProjectRef, 'liveRelease', (t) =>
     nullable: true,
     description: 'The version on the targets now (v0, the baseline, until the first release)',
     resolve: (project, _args, context) => (project.liveReleaseId ? loadRelease(context, project.liveReleaseId) : null),
+  }),
+);
+
+builder.objectField(TargetRef, 'release', (t) =>
+  t.field({
+    type: ReleaseRef,
+    nullable: true,
+    description: 'The version Slipway last made live on this target',
+    resolve: (target, _args, context) => (target.releaseId ? loadRelease(context, target.releaseId) : null),
   }),
 );
