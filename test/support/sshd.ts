@@ -13,6 +13,8 @@ export interface Sshd {
   knownHostsPath: string;
   user: string;
   stop(): Promise<void>;
+  /** Starts the same server again (same port and keys) after stop(). */
+  restart(): Promise<void>;
 }
 
 /** A real OpenSSH server on 127.0.0.1 and a free port, accepting one generated client key. */
@@ -49,6 +51,25 @@ export async function startSshd(dir: string): Promise<Sshd> {
   const knownHostsPath = join(home, 'known_hosts');
   const hostPub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
   await writeFile(knownHostsPath, `[127.0.0.1]:${port} ${hostPub}\n`);
+  let server = (await launch(config, port)).child;
+  const { stdout: user } = await execa('id', ['-un']);
+  return {
+    port,
+    keyPath,
+    knownHostsPath,
+    user: user.trim(),
+    stop: async () => {
+      server.kill('SIGTERM');
+      await server;
+    },
+    restart: async () => {
+      server = (await launch(config, port)).child;
+    },
+  };
+}
+
+/** Wrapped: an execa child is itself a promise (of its exit), which an async function would wait for. */
+async function launch(config: string, port: number): Promise<{ child: ResultPromise }> {
   // -D: stay in the foreground so the process we hold is the server itself.
   const server: ResultPromise = execa('/usr/sbin/sshd', ['-D', '-e', '-f', config], { reject: false, stdin: 'ignore' });
   for (let i = 0; ; i++) {
@@ -63,15 +84,5 @@ export async function startSshd(dir: string): Promise<Sshd> {
     if (i > 200 || server.exitCode !== null) throw new Error(`sshd did not start: ${(await server).stderr}`);
     await sleep(25);
   }
-  const { stdout: user } = await execa('id', ['-un']);
-  return {
-    port,
-    keyPath,
-    knownHostsPath,
-    user: user.trim(),
-    stop: async () => {
-      server.kill('SIGTERM');
-      await server;
-    },
-  };
+  return { child: server };
 }
