@@ -29,9 +29,9 @@ async function rssKiB(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
 }
 
-/** The node process serving HTTP (`pnpm start` runs it under a shell): a descendant of pnpm. */
-async function serverPid(ancestor: number): Promise<number> {
-  const { stdout } = await execa('pgrep', ['-f', '^node --import tsx packages/server/src/main.ts']);
+/** A node process of Slipway's (`pnpm start` runs the server under a shell, the server the executor): a descendant of pnpm. */
+async function slipwayPid(ancestor: number, entry: string): Promise<number> {
+  const { stdout } = await execa('pgrep', ['-f', `^\\S*node --import tsx \\S*${entry}`]);
   for (const pid of stdout.trim().split('\n').map(Number)) {
     let parent = pid;
     while (parent > 1) {
@@ -53,13 +53,15 @@ async function once(dataDir: string, measureMemory: boolean) {
   });
   const ms = await untilHealthy(`http://127.0.0.1:${port}`, started, child);
   let rss = 0;
+  let executorRss = 0;
   if (measureMemory) {
     await sleep(3000);
-    rss = await rssKiB(await serverPid(child.pid as number));
+    rss = await rssKiB(await slipwayPid(child.pid as number, 'packages/server/src/main.ts'));
+    executorRss = await rssKiB(await slipwayPid(child.pid as number, 'packages/executor/src/main.ts'));
   }
   child.kill('SIGTERM');
   await child;
-  return { ms, rss };
+  return { ms, rss, executorRss };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
@@ -67,6 +69,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const empty: number[] = [];
 const warm: number[] = [];
 const rss: number[] = [];
+const executorRss: number[] = [];
 for (let i = 0; i < runs; i++) {
   const dir = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
   await chmod(dir, 0o755);
@@ -75,6 +78,7 @@ for (let i = 0; i < runs; i++) {
   const second = await once(dataDir, true);
   warm.push(second.ms);
   rss.push(second.rss);
+  executorRss.push(second.executorRss);
   await rm(dir, { recursive: true, force: true });
 }
 
@@ -88,3 +92,4 @@ const row = (name: string, xs: number[], unit: string, scale = 1) =>
 row('`pnpm start` → first /healthz 200, empty data dir', empty, 'ms');
 row('`pnpm start` → first /healthz 200, warm data dir', warm, 'ms');
 row('server RSS when idle (3 s after start)', rss, 'MiB', 1024);
+row('executor RSS when idle (3 s after start)', executorRss, 'MiB', 1024);

@@ -50,7 +50,11 @@ server.listen(config.port, config.host, () => {
 });
 
 let stopping = false;
-const executor = config.startExecutor ? superviseExecutor(databaseUrl) : null;
+// Started once the server listens, so the two do not compete for the CPU while the server starts.
+let executor: { stop(): Promise<void> } | null = null;
+server.once('listening', () => {
+  if (config.startExecutor && !stopping) executor = superviseExecutor(databaseUrl);
+});
 
 /** The executor runs as its own process (as it would on another host), restarted if it dies. */
 function superviseExecutor(url: string) {
