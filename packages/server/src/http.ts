@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { type Database, SlipwayError } from '@slipway/schema';
@@ -7,6 +10,7 @@ import { GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import sirv from 'sirv';
 import { WebSocketServer } from 'ws';
 import { SESSION_COOKIE, type Viewer, viewerForToken } from './auth/tokens.ts';
 import { type Context, createContext } from './graphql/context.ts';
@@ -24,6 +28,9 @@ interface ServerContext {
   /** Filled by resolvers (sign-in, sign-out), sent by onResponse. */
   responseCookies: string[];
 }
+
+/** The built console (packages/ui, `vite build`), served at `/`. */
+const UI_DIST = fileURLToPath(new URL('../../ui/dist', import.meta.url));
 
 /** Requests larger than this are refused before they are read. */
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -114,6 +121,10 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
     },
   });
 
+  const consoleAssets = existsSync(join(UI_DIST, 'index.html'))
+    ? sirv(UI_DIST, { single: true, etag: true, gzip: true, brotli: true, immutable: false })
+    : null;
+
   const server = createServer(async (req, res) => {
     if (req.url === '/healthz') {
       try {
@@ -129,7 +140,18 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
       res.end(JSON.stringify({ errors: [{ message: 'request too large', extensions: { code: 'BAD_USER_INPUT' } }] }));
       return;
     }
-    await yoga(req, res, { req, res, responseCookies: [] });
+    if (req.url?.startsWith('/graphql')) {
+      await yoga(req, res, { req, res, responseCookies: [] });
+      return;
+    }
+    if (!consoleAssets) {
+      res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
+      res.end('The console is not built: run `pnpm install` (or `pnpm --filter @slipway/ui build`).\n');
+      return;
+    }
+    consoleAssets(req, res, () => {
+      res.writeHead(404).end();
+    });
   });
 
   const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_BODY_BYTES });

@@ -1,0 +1,38 @@
+import { en } from './locales/en.ts';
+import { zh } from './locales/zh.ts';
+
+export type Locale = 'en' | 'zh-CN';
+export type MessageKey = keyof typeof en;
+
+const dictionaries: Record<Locale, Record<MessageKey, string>> = { en, 'zh-CN': zh };
+const stored = localStorage.getItem('slipway.locale');
+
+export const i18n = $state<{ locale: Locale }>({
+  locale: stored === 'zh-CN' || stored === 'en' ? stored : navigator.language.startsWith('zh') ? 'zh-CN' : 'en',
+});
+
+export function setLocale(locale: Locale): void {
+  i18n.locale = locale;
+  localStorage.setItem('slipway.locale', locale);
+  document.documentElement.lang = locale;
+}
+
+/** The message for `key` in the chosen language, with {name} placeholders filled in. */
+export function t(key: MessageKey | `${string}.${string}`, values: Record<string, string | number> = {}): string {
+  const text = dictionaries[i18n.locale][key as MessageKey] ?? en[key as MessageKey] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_m, name) => String(values[name] ?? `{${name}}`));
+}
+
+/** A date and time in the user's locale. */
+export function formatDate(iso: string | null | undefined): string {
+  if (!iso) return '';
+  return new Intl.DateTimeFormat(i18n.locale, { dateStyle: 'medium', timeStyle: 'medium' }).format(new Date(iso));
+}
+
+export function formatBytes(bytes: number): string {
+  return new Intl.NumberFormat(i18n.locale, {
+    style: 'unit',
+    unit: bytes >= 1e6 ? 'megabyte' : 'kilobyte',
+    maximumFractionDigits: 1,
+  }).format(bytes >= 1e6 ? bytes / 1e6 : bytes / 1e3);
+}

@@ -1,0 +1,55 @@
+import { print } from 'graphql';
+import { createClient } from 'graphql-ws';
+import { JobLog } from './queries.ts';
+
+export interface LogLine {
+  seq: number;
+  stream: 'STDOUT' | 'STDERR' | 'SYSTEM';
+  text: string;
+  at: string;
+}
+
+const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`;
+const query = print(JobLog);
+
+/**
+ * Follows a job's log: stored lines, then live ones. graphql-ws replays nothing after a dropped connection, so on
+ * every (re)connection this subscribes again after the last sequence number received: no gap, no duplicate.
+ */
+export function followLog(
+  jobId: string,
+  onLines: (lines: LogLine[]) => void,
+  onState: (state: 'live' | 'reconnecting' | 'done') => void,
+): () => void {
+  let last = 0;
+  let stopped = false;
+  let dispose: (() => void) | null = null;
+  // No automatic retry: a retry would re-send the first afterSeq. A dropped connection ends in `error`, and the
+  // subscription is made anew after the last line received.
+  const client = createClient({ url, lazy: true, retryAttempts: 0, on: { connected: () => onState('live') } });
+  const start = () => {
+    dispose = client.subscribe<{ jobLog: LogLine[] }>(
+      { query, variables: { jobId, afterSeq: last } },
+      {
+        next: (message) => {
+          const lines = (message.data?.jobLog ?? []).filter((l) => l.seq > last);
+          if (lines.length === 0) return;
+          last = lines[lines.length - 1]?.seq ?? last;
+          onLines(lines);
+        },
+        error: () => {
+          if (stopped) return;
+          onState('reconnecting');
+          setTimeout(() => !stopped && start(), 1000);
+        },
+        complete: () => onState('done'),
+      },
+    );
+  };
+  start();
+  return () => {
+    stopped = true;
+    dispose?.();
+    void client.dispose();
+  };
+}

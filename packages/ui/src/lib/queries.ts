@@ -1,0 +1,113 @@
+import { graphql } from './graphql.ts';
+
+export const Login = graphql(`
+  mutation Login($login: String!, $password: String!) { login(login: $login, password: $password) { user { id } } }
+`);
+export const Logout = graphql(`mutation Logout { logout }`);
+
+export const Projects = graphql(`
+  query Projects { projects { id name ready initError sourceType viewerRole liveRelease { tag } freeze { reason } } }
+`);
+
+export const TicketList = graphql(`
+  query TicketList($projectId: ID!, $states: [TicketState!], $authorId: ID, $after: String) {
+    project(id: $projectId) { id name viewerRole freeze { reason until } members { user { id login name } } }
+    tickets(projectId: $projectId, states: $states, authorId: $authorId, first: 20, after: $after) {
+      edges { cursor node { id kind state reason paths createdAt updatedAt author { id login name } } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+`);
+
+export const TicketEvents = graphql(`
+  subscription TicketEvents($projectId: ID!) { ticketEvents(projectId: $projectId) { id action to ticket { id } } }
+`);
+
+export const SubmitTicket = graphql(`
+  mutation SubmitTicket($input: SubmitTicketInput!) { submitTicket(input: $input) { id } }
+`);
+
+export const TicketPage = graphql(`
+  query TicketPage($id: ID!) {
+    ticket(id: $id) {
+      id kind state reason paths createdAt updatedAt stagedRevision stagingUrl availableActions
+      author { id login name }
+      project { id name requiredApprovals deployMode freeze { reason until } }
+      release { id tag }
+      events { id action from to comment at actor { login name } }
+      approvals { at comment approver { login name } }
+      changes { path change binary diff truncated }
+      deployResults { targetName outcome bytesSent filesChanged durationMs error }
+      jobs { id kind state attempts error createdAt startedAt finishedAt }
+    }
+  }
+`);
+
+export const TicketUpdates = graphql(`
+  subscription TicketUpdates($projectId: ID!) { ticketEvents(projectId: $projectId) { id ticket { id } } }
+`);
+
+export const JobLog = graphql(`
+  subscription JobLog($jobId: ID!, $afterSeq: Int) { jobLog(jobId: $jobId, afterSeq: $afterSeq) { seq stream text at } }
+`);
+
+export const ReturnTicket = graphql(
+  `mutation ReturnTicket($id: ID!, $comment: String) { returnTicket(id: $id, comment: $comment) { id } }`,
+);
+export const ResubmitTicket = graphql(`mutation ResubmitTicket($id: ID!) { resubmitTicket(id: $id) { id } }`);
+export const PassTest = graphql(
+  `mutation PassTest($id: ID!, $comment: String) { passTest(id: $id, comment: $comment) { id } }`,
+);
+export const ApproveTicket = graphql(
+  `mutation ApproveTicket($id: ID!, $comment: String) { approveTicket(id: $id, comment: $comment) { id } }`,
+);
+export const RejectTicket = graphql(
+  `mutation RejectTicket($id: ID!, $comment: String!) { rejectTicket(id: $id, comment: $comment) { id } }`,
+);
+export const DeployTicket = graphql(`mutation DeployTicket($id: ID!) { deployTicket(id: $id) { id } }`);
+export const RetryDeploy = graphql(`mutation RetryDeploy($id: ID!) { retryDeploy(id: $id) { id } }`);
+export const CancelTicket = graphql(
+  `mutation CancelTicket($id: ID!, $comment: String) { cancelTicket(id: $id, comment: $comment) { id } }`,
+);
+
+export const Releases = graphql(`
+  query Releases($projectId: ID!) {
+    project(id: $projectId) { id name viewerRole targets { name release { tag } } }
+    releases(projectId: $projectId) { id tag number live bad createdAt commit ticket { id reason author { login name } } }
+  }
+`);
+export const RequestRollback = graphql(`
+  mutation RequestRollback($releaseId: ID!, $reason: String!) { requestRollback(releaseId: $releaseId, reason: $reason) { id } }
+`);
+
+export const AdminData = graphql(`
+  query AdminData {
+    users { id login name isAdmin createdAt }
+    me { id apiTokens { id name createdAt lastUsedAt } }
+    projects {
+      id name sourceType sourceUrl branch stagingPath stagingUrl deployMode keepReleases excludes parallelism batchSize
+      requiredApprovals allowSelfApproval sshKeyPath knownHostsPath preDeploy postDeploy healthCheckUrl
+      healthCheckTimeoutSeconds bandwidthLimit pool ready initError
+      targets { id name host port user path }
+      members { role user { id login name } }
+    }
+  }
+`);
+export const CreateUser = graphql(`mutation CreateUser($input: CreateUserInput!) { createUser(input: $input) { id } }`);
+export const CreateApiToken = graphql(
+  `mutation CreateApiToken($name: String!) { createApiToken(name: $name) { token } }`,
+);
+export const RevokeApiToken = graphql(`mutation RevokeApiToken($id: ID!) { revokeApiToken(id: $id) }`);
+export const CreateProject = graphql(
+  `mutation CreateProject($input: CreateProjectInput!) { createProject(input: $input) { id } }`,
+);
+export const UpdateProject = graphql(`
+  mutation UpdateProject($id: ID!, $input: UpdateProjectInput!) { updateProject(id: $id, input: $input) { id } }
+`);
+export const AddTarget = graphql(
+  `mutation AddTarget($projectId: ID!, $input: TargetInput!) { addTarget(projectId: $projectId, input: $input) { id } }`,
+);
+export const RemoveTarget = graphql(`mutation RemoveTarget($id: ID!) { removeTarget(id: $id) }`);
+export const SetMember = graphql(`
+  mutation SetMember($projectId: ID!, $userId: ID!, $role: Role) { setMember(projectId: $projectId, userId: $userId, role: $role) { id } }
+`);
