@@ -685,6 +685,22 @@ builder.mutationFields((t) => ({
   }),
 }));
 
+builder.objectField(ProjectRef, 'lastEventId', (t) =>
+  t.id({
+    nullable: true,
+    description: 'The newest ticket event of the project: subscribe to ticketEvents after it to miss nothing',
+    resolve: async (project, _args, { db }) => {
+      const [row] = await db
+        .select({ id: ticketEvents.id })
+        .from(ticketEvents)
+        .where(eq(ticketEvents.projectId, project.id))
+        .orderBy(desc(ticketEvents.id))
+        .limit(1);
+      return row?.id ?? null;
+    },
+  }),
+);
+
 builder.objectField(ProjectRef, 'liveRelease', (t) =>
   t.field({
     type: ReleaseRef,

@@ -36,3 +36,7 @@ export function formatBytes(bytes: number): string {
     maximumFractionDigits: 1,
   }).format(bytes >= 1e6 ? bytes / 1e6 : bytes / 1e3);
 }
+
+export function formatNumber(value: number): string {
+  return new Intl.NumberFormat(i18n.locale).format(value);
+}

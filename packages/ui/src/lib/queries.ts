@@ -11,7 +11,7 @@ export const Projects = graphql(`
 
 export const TicketList = graphql(`
   query TicketList($projectId: ID!, $states: [TicketState!], $authorId: ID, $after: String) {
-    project(id: $projectId) { id name viewerRole freeze { reason until } members { user { id login name } } }
+    project(id: $projectId) { id name viewerRole lastEventId freeze { reason until } members { user { id login name } } }
     tickets(projectId: $projectId, states: $states, authorId: $authorId, first: 20, after: $after) {
       edges { cursor node { id kind state reason paths createdAt updatedAt author { id login name } } }
       pageInfo { hasNextPage endCursor }
@@ -20,7 +20,9 @@ export const TicketList = graphql(`
 `);
 
 export const TicketEvents = graphql(`
-  subscription TicketEvents($projectId: ID!) { ticketEvents(projectId: $projectId) { id action to ticket { id } } }
+  subscription TicketEvents($projectId: ID!, $afterEventId: ID) {
+    ticketEvents(projectId: $projectId, afterEventId: $afterEventId) { id action to ticket { id } }
+  }
 `);
 
 export const SubmitTicket = graphql(`
@@ -32,7 +34,7 @@ export const TicketPage = graphql(`
     ticket(id: $id) {
       id kind state reason paths createdAt updatedAt stagedRevision stagingUrl availableActions
       author { id login name }
-      project { id name requiredApprovals deployMode freeze { reason until } }
+      project { id name requiredApprovals deployMode lastEventId freeze { reason until } }
       release { id tag }
       events { id action from to comment at actor { login name } }
       approvals { at comment approver { login name } }
@@ -44,7 +46,9 @@ export const TicketPage = graphql(`
 `);
 
 export const TicketUpdates = graphql(`
-  subscription TicketUpdates($projectId: ID!) { ticketEvents(projectId: $projectId) { id ticket { id } } }
+  subscription TicketUpdates($projectId: ID!, $afterEventId: ID) {
+    ticketEvents(projectId: $projectId, afterEventId: $afterEventId) { id ticket { id } }
+  }
 `);
 
 export const JobLog = graphql(`

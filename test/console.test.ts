@@ -1,0 +1,264 @@
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Worker } from '@slipway/executor';
+import { LogSink } from '@slipway/executor/log-sink';
+import { jobs } from '@slipway/schema';
+import { eq } from 'drizzle-orm';
+import { execa } from 'execa';
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
+import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { startTestWorker } from './support/executor.ts';
+import { ok } from './support/flow.ts';
+import { createReadyProject } from './support/project.ts';
+import { repoRoot } from './support/slipway.ts';
+import { SvnRepo } from './support/svn.ts';
+
+let dir: string;
+let database: TestDatabase;
+let api: TestApi;
+let worker: Worker;
+let browser: Browser;
+let svn: SvnRepo;
+let projectId: string;
+const people = {} as Record<'admin' | 'dev' | 'lead' | 'lead2', TestUser>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'slipway-console-'));
+  await chmod(dir, 0o755);
+  // The console under test is built from the current sources (before the server lists its files).
+  await execa('pnpm', ['--filter', '@slipway/ui', 'build'], { cwd: repoRoot });
+  database = await createTestDatabase();
+  api = await startTestApi(database);
+  people.admin = await createTestUser(database, 'admin', { isAdmin: true });
+  people.dev = await createTestUser(database, 'dev');
+  people.lead = await createTestUser(database, 'lead');
+  people.lead2 = await createTestUser(database, 'lead2');
+  svn = await SvnRepo.create(dir, { 'www/index.html': '<h1>v0</h1>\n', 'www/about.html': 'about 0\n' });
+  worker = await startTestWorker(database, join(dir, 'data'));
+  projectId = await createReadyProject(api, people.admin, {
+    name: 'site',
+    sourceUrl: svn.url,
+    stagingPath: join(dir, 'staging'),
+    settings: { stagingUrl: 'http://staging.example.test/' },
+    targets: [{ name: 'web', path: join(dir, 'target') }],
+    members: [
+      { user: people.dev, role: 'DEVELOPER' },
+      { user: people.lead, role: 'LEAD' },
+      { user: people.lead2, role: 'LEAD' },
+    ],
+  });
+  browser = await launchBrowser();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await worker?.stop();
+  await api?.close();
+  await database?.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const stateOf = (page: import('playwright-core').Page) =>
+  page.locator('[data-testid=ticket-state-current]').getAttribute('data-state');
+
+describe('the console, as three people in three browsers', () => {
+  it('developer submits and passes the test, lead approves (the developer sees it live), developer deploys, a rollback is requested and approved', async () => {
+    const dev = await signedIn(browser, api.url, 'dev', people.dev.password);
+    const lead = await signedIn(browser, api.url, 'lead', people.lead.password);
+    const lead2 = await signedIn(browser, api.url, 'lead2', people.lead2.password, { locale: 'zh-CN' });
+
+    await svn.commit('about', { 'www/about.html': 'about 1\n' });
+    await dev.page.click(`a[href="#/projects/${projectId}"] >> nth=0`);
+    await dev.page.click('text=New ticket');
+    await dev.page.fill('#reason', 'New about page');
+    // Inline validation before the server is asked.
+    await dev.page.fill('#paths', '../etc/passwd');
+    await expect.poll(() => dev.page.textContent('[data-testid=paths-error]')).toContain('must not contain ".."');
+    await dev.page.fill('#paths', 'www/about.html');
+    await dev.page.click('button[type=submit]');
+    await dev.page.waitForURL(/#\/tickets\/\d+$/);
+    const ticketUrl = dev.page.url();
+    const ticketId = ticketUrl.split('/').pop() as string;
+    // The executor stages it; the page follows without a reload.
+    await expect.poll(() => stateOf(dev.page), { timeout: 20_000 }).toBe('AWAITING_TEST');
+    await dev.page.click('button[data-action=PASS_TEST]');
+    await expect.poll(() => stateOf(dev.page)).toBe('AWAITING_APPROVAL');
+    expect(await dev.page.locator('button[data-action=APPROVE]').count()).toBe(0);
+
+    // The lead sees the review diff, and approves.
+    await lead.page.goto(ticketUrl);
+    await lead.page.click('summary:has-text("www/about.html")');
+    await expect.poll(() => lead.page.textContent('.diff')).toContain('+about 1');
+    await lead.page.fill('#comment', 'looks good');
+    await lead.page.click('button[data-action=APPROVE]');
+    await expect.poll(() => stateOf(lead.page)).toBe('APPROVED');
+    await expect.poll(() => stateOf(dev.page), { timeout: 10_000 }).toBe('APPROVED');
+    expect(await dev.page.textContent('[data-testid=audit-trail]')).toContain('looks good');
+
+    // Deploy, with a confirmation, and watch rsync's output arrive.
+    await dev.page.click('button[data-action=DEPLOY]');
+    await expect.poll(() => stateOf(dev.page), { timeout: 30_000 }).toBe('DEPLOYED');
+    await expect.poll(() => dev.page.textContent('[data-testid=log]')).toMatch(/www\/about\.html/);
+    await expect.poll(() => dev.page.textContent('[data-testid=log-state]')).toBe('finished');
+    expect(await dev.page.textContent('[data-testid=deploy-results]')).toContain('web');
+    expect(await readFile(join(dir, 'target', 'www/about.html'), 'utf8')).toBe('about 1\n');
+    await dev.page.screenshot({ path: join(artifactsDir, 'ticket-en.png'), fullPage: true });
+    await dev.page.locator('[data-testid=log]').screenshot({ path: join(artifactsDir, 'log-pane-en.png') });
+
+    // The lead asks to roll back to v0 from the releases page; the other lead approves; the lead deploys it.
+    await lead.page.goto(`${api.url}/#/projects/${projectId}/releases`);
+    await expect.poll(() => lead.page.textContent('[data-testid=releases]')).toContain('v1');
+    await lead.page.locator('tr:has-text("v0") button').click();
+    await lead.page.waitForURL(
+      (url) => /#\/tickets\/\d+$/.test(url.toString()) && !url.toString().endsWith(`/${ticketId}`),
+    );
+    const rollbackUrl = lead.page.url();
+    await expect.poll(() => stateOf(lead.page)).toBe('AWAITING_APPROVAL');
+    expect(await lead.page.locator('button[data-action=APPROVE]').count()).toBe(0);
+    await lead2.page.goto(rollbackUrl);
+    await expect.poll(() => lead2.page.textContent('[data-action=APPROVE]')).toBe('审批通过');
+    await lead2.page.click('button[data-action=APPROVE]');
+    await expect.poll(() => stateOf(lead.page), { timeout: 10_000 }).toBe('APPROVED');
+    await lead.page.click('button[data-action=DEPLOY]');
+    await expect.poll(() => stateOf(lead.page), { timeout: 30_000 }).toBe('DEPLOYED');
+    expect(await readFile(join(dir, 'target', 'www/about.html'), 'utf8')).toBe('about 0\n');
+    await lead2.page.reload();
+    await expect.poll(() => lead2.page.textContent('[data-testid=ticket-state-current]')).toBe('已发布');
+    await lead2.page.screenshot({ path: join(artifactsDir, 'ticket-zh.png'), fullPage: true });
+
+    await lead.page.goto(`${api.url}/#/projects/${projectId}/releases`);
+    await expect.poll(() => lead.page.textContent('tr:has-text("v1")')).toContain('rolled back');
+
+    // The ticket list of the project, on a phone-width screen.
+    await dev.page.setViewportSize({ width: 390, height: 844 });
+    await dev.page.goto(`${api.url}/#/projects/${projectId}`);
+    await expect.poll(() => dev.page.textContent('[data-testid=ticket-list]')).toContain('New about page');
+    expect(await dev.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+    await dev.page.screenshot({ path: join(artifactsDir, 'tickets-phone-en.png'), fullPage: true });
+
+    for (const person of [dev, lead, lead2]) {
+      expect(person.errors).toEqual([]);
+      await person.context.close();
+    }
+  }, 180_000);
+
+  it('keeps up with 50,000 log lines: the page stays responsive and shows the last line', async () => {
+    const submitted = await ok(
+      api,
+      people.dev.token,
+      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
+      {
+        i: { projectId, reason: 'chatty job', paths: ['www/index.html'] },
+      },
+    );
+    const ticketId = submitted.submitTicket.id;
+    await expect
+      .poll(
+        async () =>
+          (await ok(api, people.dev.token, 'query($id: ID!) { ticket(id: $id) { state } }', { id: ticketId })).ticket
+            .state,
+      )
+      .toBe('AWAITING_TEST');
+    const [job] = await database.db
+      .insert(jobs)
+      .values({
+        projectId: Number(projectId),
+        ticketId: Number(ticketId),
+        kind: 'PREVIEW',
+        state: 'RUNNING',
+        serial: false,
+      })
+      .returning();
+    const viewer = await signedIn(browser, api.url, 'lead', people.lead.password);
+    await viewer.page.goto(`${api.url}/#/tickets/${ticketId}`);
+    await viewer.page.click(`button:has-text("Preview")`);
+    await viewer.page.waitForSelector('[data-testid=log]');
+
+    const sink = new LogSink(database.db, job?.id as number, 0);
+    const delays: number[] = [];
+    const started = Date.now();
+    for (let i = 1; i <= 50_000; i++) {
+      sink.line(i % 7 === 0 ? 'STDERR' : 'STDOUT', `>f+++++++++ www/generated/file-${i}.html`);
+      if (i % 5000 === 0) {
+        await sink.flush();
+        // Responsiveness: how long the page takes to run a task and paint a frame, while lines pour in.
+        delays.push(
+          await viewer.page.evaluate(() => {
+            const t0 = performance.now();
+            return new Promise<number>((resolve) => requestAnimationFrame(() => resolve(performance.now() - t0)));
+          }),
+        );
+      }
+    }
+    await sink.flush();
+    await database.db
+      .update(jobs)
+      .set({ state: 'SUCCEEDED', finishedAt: new Date() })
+      .where(eq(jobs.id, job?.id as number));
+    await expect
+      .poll(() => viewer.page.textContent('[data-testid=log-count]'), { timeout: 30_000 })
+      .toBe('50,000 lines');
+    const elapsed = Date.now() - started;
+    await expect.poll(() => viewer.page.locator('[data-seq="50000"]').count()).toBe(1);
+    expect(await viewer.page.textContent('[data-seq="50000"]')).toBe('>f+++++++++ www/generated/file-50000.html');
+    // Only what is visible is in the page, not 50,000 elements.
+    expect(await viewer.page.locator('[data-testid=log] .line').count()).toBeLessThan(200);
+    expect(Math.max(...delays)).toBeLessThan(1000);
+    console.log(
+      `50,000 lines in ${elapsed} ms; frame delays while streaming (ms): ${delays.map((d) => d.toFixed(0)).join(', ')}`,
+    );
+    expect(viewer.errors).toEqual([]);
+    await viewer.context.close();
+  }, 120_000);
+
+  it('shows the administration pages in both languages', async () => {
+    for (const locale of ['en', 'zh-CN'] as const) {
+      const admin = await signedIn(browser, api.url, 'admin', people.admin.password, { locale });
+      await admin.page.goto(`${api.url}/#/admin`);
+      await admin.page.waitForSelector('table');
+      await admin.page.screenshot({ path: join(artifactsDir, `admin-users-${locale}.png`), fullPage: true });
+      await admin.page.click('[role=tab] >> nth=2');
+      await admin.page.click('tr:has-text("site") button');
+      await admin.page.waitForSelector('[data-testid=project-settings]');
+      await admin.page.screenshot({ path: join(artifactsDir, `admin-project-${locale}.png`), fullPage: true });
+      await admin.page.click('[role=tab] >> nth=1');
+      await admin.page.fill('input[required]', `console-${locale}`);
+      await admin.page.press('input[required]', 'Enter');
+      await expect.poll(() => admin.page.textContent('[data-testid=new-token]')).toMatch(/^slwt_/);
+      if (locale === 'zh-CN') expect(await admin.page.textContent('h1')).toBe('系统管理');
+      expect(admin.errors).toEqual([]);
+      await admin.context.close();
+    }
+  }, 60_000);
+});
+
+describe('an expired session', () => {
+  it('leads back to sign-in and then to the page the user was on', async () => {
+    const dev = await signedIn(browser, api.url, 'dev', people.dev.password);
+    const target = `${api.url}/#/projects/${projectId}/releases`;
+    await dev.page.goto(target);
+    await dev.page.waitForSelector('[data-testid=releases]');
+    await database.sql`delete from sessions where user_id = ${people.dev.id}`;
+    await dev.page.goto(`${api.url}/#/projects/${projectId}`);
+    await dev.page.waitForSelector('input[name=login]');
+    expect(decodeURIComponent(dev.page.url())).toContain(`next=/projects/${projectId}`);
+    await dev.page.fill('input[name=login]', 'dev');
+    await dev.page.fill('input[name=password]', people.dev.password);
+    await dev.page.press('input[name=password]', 'Enter');
+    await dev.page.waitForURL(`${api.url}/#/projects/${projectId}`);
+    await dev.page.waitForSelector('[data-testid=ticket-list]');
+    // Keyboard: the sign-out button is reachable with Tab and shows a focus ring.
+    await dev.page.focus('select');
+    await dev.page.keyboard.press('Tab');
+    expect(await dev.page.evaluate(() => document.activeElement?.textContent)).toBe('Sign out');
+    expect(await dev.page.evaluate(() => getComputedStyle(document.activeElement as Element).outlineStyle)).toBe(
+      'solid',
+    );
+    expect(dev.errors.filter((e) => !e.includes('401'))).toEqual([]);
+    await dev.context.close();
+  });
+});
