@@ -85,6 +85,14 @@ describe('the console, as three people in three browsers', () => {
     const ticketId = ticketUrl.split('/').pop() as string;
     // The executor stages it; the page follows without a reload.
     await expect.poll(() => stateOf(dev.page), { timeout: 20_000 }).toBe('AWAITING_TEST');
+    // A second ticket on the same path: the server's PATH_LOCKED answer is shown at the paths field.
+    await dev.page.goto(`${api.url}/#/projects/${projectId}/tickets/new`);
+    await dev.page.fill('#reason', 'Same file again');
+    await dev.page.fill('#paths', 'www/about.html');
+    await dev.page.click('button[type=submit]');
+    await expect.poll(() => dev.page.textContent('[data-testid=paths-error]')).toContain(`held by ticket #${ticketId}`);
+    await dev.page.goto(ticketUrl);
+    await expect.poll(() => stateOf(dev.page)).toBe('AWAITING_TEST');
     await dev.page.click('button[data-action=PASS_TEST]');
     await expect.poll(() => stateOf(dev.page)).toBe('AWAITING_APPROVAL');
     expect(await dev.page.locator('button[data-action=APPROVE]').count()).toBe(0);
@@ -129,6 +137,8 @@ describe('the console, as three people in three browsers', () => {
     await lead2.page.reload();
     await expect.poll(() => lead2.page.textContent('[data-testid=ticket-state-current]')).toBe('已发布');
     await lead2.page.screenshot({ path: join(artifactsDir, 'ticket-zh.png'), fullPage: true });
+    await expect.poll(() => lead2.page.textContent('[data-testid=log-state]')).toBe('已结束');
+    await lead2.page.locator('[data-testid=log]').screenshot({ path: join(artifactsDir, 'log-pane-zh.png') });
 
     await lead.page.goto(`${api.url}/#/projects/${projectId}/releases`);
     await expect.poll(() => lead.page.textContent('tr:has-text("v1")')).toContain('rolled back');
