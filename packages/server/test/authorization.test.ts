@@ -158,8 +158,8 @@ afterAll(async () => {
 });
 
 describe('every operation as every actor', () => {
-  const cells = operations.flatMap((operation) => actors.map((actor) => [operation, actor] as const));
-  it.each(cells)('%s as %s', async (operation, actor) => {
+  const cells = operations.flatMap((operation) => actors.map((actor) => [operation.name, actor, operation] as const));
+  it.each(cells)('%s as %s', async (_name, actor, operation) => {
     const cell = `${operation.name}-${actor}`.toLowerCase();
     // A fresh session per cell, so `logout` in one cell cannot affect another.
     const token = actor === 'anonymous' ? null : (await createSession(database.db, fixture.users[actor].id)).token;
