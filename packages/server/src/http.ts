@@ -15,6 +15,7 @@ import { WebSocketServer } from 'ws';
 import { SESSION_COOKIE, type Viewer, viewerForToken } from './auth/tokens.ts';
 import { type Context, createContext } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
+import { createMetrics } from './metrics.ts';
 import { NotificationHub } from './notifications.ts';
 
 export interface HttpOptions {
@@ -77,6 +78,7 @@ export interface SlipwayServer extends Server {
 export async function createSlipwayServer({ database, logger }: HttpOptions): Promise<SlipwayServer> {
   const hub = new NotificationHub(database.sql, logger);
   await hub.start();
+  const metrics = createMetrics(database, hub);
   const contextFor = (
     viewer: Viewer | null,
     clientAddress: string,
@@ -132,6 +134,16 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"status":"ok","database":"ok"}');
       } catch {
         res.writeHead(503, { 'content-type': 'application/json' }).end('{"status":"error","database":"unreachable"}');
+      }
+      return;
+    }
+    if (req.url === '/metrics') {
+      try {
+        const text = await metrics.metrics();
+        res.writeHead(200, { 'content-type': metrics.contentType }).end(text);
+      } catch (error) {
+        logger.error({ err: error }, 'metrics failed');
+        res.writeHead(503, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
       }
       return;
     }

@@ -1,0 +1,123 @@
+import type { Database } from '@slipway/schema';
+import { sql } from 'drizzle-orm';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { NotificationHub } from './notifications.ts';
+
+const JOB_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800];
+
+/**
+ * Prometheus metrics. Job and deploy figures are read from PostgreSQL at scrape time (the database is the truth, so
+ * every replica reports the same fleet-wide numbers); subscriptions and the event loop are this process's own.
+ */
+export function createMetrics(database: Database, hub: NotificationHub): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'slipway_server_' });
+
+  new Gauge({
+    name: 'slipway_jobs',
+    help: 'Jobs by kind and state',
+    labelNames: ['kind', 'state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await database.db.execute<{ kind: string; state: string; n: number }>(
+        sql`select kind, state, count(*)::int as n from jobs group by kind, state`,
+      );
+      for (const row of rows) this.set({ kind: row.kind, state: row.state }, row.n);
+    },
+  });
+
+  new Gauge({
+    name: 'slipway_log_lines_written',
+    help: 'Output lines stored for all jobs',
+    registers: [registry],
+    async collect() {
+      const [row] = await database.db.execute<{ n: number }>(sql`select count(*)::int as n from job_log_lines`);
+      this.set(row?.n ?? 0);
+    },
+  });
+
+  new Gauge({
+    name: 'slipway_deploy_target_results',
+    help: 'Per-target deploy outcomes (ok, failed, skipped) recorded so far',
+    labelNames: ['outcome'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await database.db.execute<{ outcome: string; n: number }>(
+        sql`select outcome, count(*)::int as n from deploy_results group by outcome`,
+      );
+      for (const row of rows) this.set({ outcome: row.outcome }, row.n);
+    },
+  });
+
+  new Gauge({
+    name: 'slipway_subscriptions',
+    help: 'Live subscriptions (notification listeners) on this server',
+    registers: [registry],
+    collect() {
+      this.set(hub.subscriberCount);
+    },
+  });
+
+  registry.registerMetric(
+    durationHistogram(
+      database,
+      'slipway_job_duration_seconds',
+      'Duration of finished jobs, by kind',
+      'kind',
+      sql`
+      select kind::text as label, extract(epoch from finished_at - started_at)::float8 as seconds
+      from jobs where finished_at is not null and started_at is not null`,
+    ),
+  );
+  registry.registerMetric(
+    durationHistogram(
+      database,
+      'slipway_deploy_target_duration_seconds',
+      'Duration of each target of a deploy, by outcome',
+      'outcome',
+      sql`
+      select outcome::text as label, duration_ms / 1000.0 as seconds from deploy_results`,
+    ),
+  );
+  return registry;
+}
+
+/** A histogram computed in the database: cumulative bucket counts over every finished job (monotonic, like a counter). */
+function durationHistogram(
+  database: Database,
+  name: string,
+  help: string,
+  labelName: string,
+  rows: ReturnType<typeof sql>,
+) {
+  const buckets = sql.raw(JOB_BUCKETS.map((b) => `count(*) filter (where seconds <= ${b})::int as "b${b}"`).join(', '));
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'first',
+    reset() {},
+    async get() {
+      const result = await database.db.execute<Record<string, number | string>>(sql`
+        select label, count(*)::int as count, coalesce(sum(seconds), 0)::float8 as sum, ${buckets}
+        from (${rows}) as durations group by label`);
+      const values = result.flatMap((row) => [
+        ...JOB_BUCKETS.map((b) => ({
+          metricName: `${name}_bucket`,
+          labels: { [labelName]: row.label as string, le: b },
+          value: Number(row[`b${b}`]),
+        })),
+        {
+          metricName: `${name}_bucket`,
+          labels: { [labelName]: row.label as string, le: '+Inf' },
+          value: Number(row.count),
+        },
+        { metricName: `${name}_sum`, labels: { [labelName]: row.label as string }, value: Number(row.sum) },
+        { metricName: `${name}_count`, labels: { [labelName]: row.label as string }, value: Number(row.count) },
+      ]);
+      return { name, help, type: 'histogram', aggregator: 'first', values };
+    },
+  } as unknown as Gauge;
+}
