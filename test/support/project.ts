@@ -45,6 +45,8 @@ export async function createReadyProject(api: TestApi, admin: TestUser, setup: P
   const ready = await waitFor(
     () => ok(api, admin.token, 'query($id: ID!) { project(id: $id) { ready initError } }', { id: projectId }),
     (d) => d.project.ready || d.project.initError,
+    // A checkout of thousands of files on a busy 2-core machine can take a while.
+    90_000,
   );
   if (!ready.project.ready) throw new Error(`project not ready: ${ready.project.initError}`);
   return projectId;
