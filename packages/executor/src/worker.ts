@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import {
   CHANNELS,
@@ -112,6 +113,8 @@ export class Worker {
 
   private launch(job: JobRow): void {
     const controller = new AbortController();
+    // Every command of the job (one per target and step, many at once) listens to this signal.
+    setMaxListeners(0, controller.signal);
     this.running.set(job.id, controller);
     const done = this.execute(job, controller)
       .catch((error) => this.logger.error({ err: error, jobId: job.id }, 'job ended with an unexpected error'))
