@@ -15,6 +15,8 @@ export interface Sshd {
   stop(): Promise<void>;
   /** Starts the same server again (same port and keys) after stop(). */
   restart(): Promise<void>;
+  /** Kills the server and every session it serves at once, as when the host drops off the network. */
+  drop(): Promise<void>;
 }
 
 /** A real OpenSSH server on 127.0.0.1 and a free port, accepting one generated client key. */
@@ -65,6 +67,15 @@ export async function startSshd(dir: string): Promise<Sshd> {
     restart: async () => {
       server = (await launch(config, port)).child;
     },
+    drop: async () => {
+      const tree = await descendants(server.pid as number);
+      for (const pid of [server.pid as number, ...tree]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+      }
+      await server;
+    },
   };
 }
 
@@ -85,4 +96,27 @@ async function launch(config: string, port: number): Promise<{ child: ResultProm
     await sleep(25);
   }
   return { child: server };
+}
+
+/** Every process below `root`, from /proc. */
+async function descendants(root: number): Promise<number[]> {
+  const { readdir, readFile } = await import('node:fs/promises');
+  const parents = new Map<number, number>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const status = await readFile(`/proc/${name}/status`, 'utf8').catch(() => '');
+    const ppid = /PPid:\s+(\d+)/.exec(status)?.[1];
+    if (ppid) parents.set(Number(name), Number(ppid));
+  }
+  const found: number[] = [];
+  const visit = (pid: number) => {
+    for (const [child, parent] of parents) {
+      if (parent === pid) {
+        found.push(child);
+        visit(child);
+      }
+    }
+  };
+  visit(root);
+  return found;
 }
