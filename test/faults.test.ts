@@ -167,7 +167,7 @@ describe('two replicas, two executors, one database', () => {
       (r) => Boolean(r && !r.errors),
       30_000,
     );
-    const next = (after?.data as { submitTicket: { id: string } }).submitTicket.id;
+    const next = (after?.data as { submitTicket: { id: string } } | undefined)?.submitTicket.id as string;
     await waitForState(replicaB, people.dev.token, next, 'AWAITING_TEST', 30_000);
     await waitFor(
       async () => events.filter((e) => e.ticket.id === next).map((e) => e.action),
@@ -207,9 +207,8 @@ describe('PostgreSQL restarted in the middle of a deploy', () => {
         ['DEPLOYED', 'DEPLOY_FAILED'].includes((r?.data as { ticket?: { state: string } } | null)?.ticket?.state ?? ''),
       120_000,
     );
-    const view = (
-      done?.data as { ticket: { state: string; jobs: { id: string; kind: string }[]; release: { tag: string } } }
-    ).ticket;
+    type View = { ticket: { state: string; jobs: { id: string; kind: string }[]; release: { tag: string } } };
+    const view = (done?.data as View | undefined)?.ticket as View['ticket'];
     expect(view.state).toBe('DEPLOYED');
     expect(view.jobs.filter((j) => j.kind === 'DEPLOY')).toHaveLength(1);
     const ledger = ledgerOf(dataDir(), projectId);
