@@ -9,6 +9,7 @@ const environment = z.object({
   SLIPWAY_EXECUTOR_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(30),
   SLIPWAY_POLL_SECONDS: z.coerce.number().min(0.1).max(600).default(5),
+  SLIPWAY_FAULT_AT: z.string().optional(),
 });
 
 export interface ExecutorConfig {
@@ -20,6 +21,8 @@ export interface ExecutorConfig {
   leaseSeconds: number;
   /** The backstop poll, for leases that ran out and notifications that never came. */
   pollSeconds: number;
+  /** Tests only: the named step at which this executor kills itself (proving every step can be run again). */
+  faultAt?: string | undefined;
   /** The console's address, for links in webhook payloads. */
   publicUrl: string | undefined;
   logLevel: LogLevel;
@@ -35,6 +38,7 @@ export function loadExecutorConfig(env: NodeJS.ProcessEnv = process.env): Execut
     leaseSeconds: e.SLIPWAY_LEASE_SECONDS,
     pollSeconds: e.SLIPWAY_POLL_SECONDS,
     publicUrl: e.SLIPWAY_PUBLIC_URL,
+    faultAt: e.SLIPWAY_FAULT_AT,
     logLevel: e.SLIPWAY_LOG_LEVEL,
   };
 }

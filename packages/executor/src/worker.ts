@@ -159,6 +159,7 @@ export class Worker {
         logger: log,
         signal: controller.signal,
         run: { sink, signal: controller.signal },
+        faultAt: this.config.faultAt,
       };
       const handler = handlers[job.kind];
       log.info({ attempt: job.attempts }, 'job started');

@@ -21,6 +21,8 @@ export interface JobContext {
   signal: AbortSignal;
   /** Options for tools/run. */
   run: RunOptions;
+  /** Fault injection for tests: the executor kills itself outright at this named step (SLIPWAY_FAULT_AT). */
+  faultAt: string | undefined;
 }
 
 /** One kind of job: `perform` does the work and records the outcome; `fail` records a failure it could not. */

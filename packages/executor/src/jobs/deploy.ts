@@ -10,6 +10,7 @@ import { git, gitOutput, gitSucceeds } from '../tools/git.ts';
 import { rsync } from '../tools/rsync.ts';
 import { run } from '../tools/run.ts';
 import { type JobContext, type JobHandler, LeaseLost } from './context.ts';
+import { faultPoint } from './faults.ts';
 import { finishWith } from './finish.ts';
 import { checkedPaths } from './paths.ts';
 
@@ -121,7 +122,9 @@ async function composeRelease(context: JobContext): Promise<ReleaseRow> {
       ],
       options,
     );
+    faultPoint(context, 'compose:committed');
     await git(ledger, ['tag', tag(number)], options);
+    faultPoint(context, 'compose:tagged');
     commit = await gitOutput(ledger, ['rev-parse', 'HEAD'], options);
   }
   const [release] = await db
@@ -334,7 +337,9 @@ async function rollAtomic(rollout: Rollout, tree: string, pending: TargetRow[], 
   };
   const canary = uploaded.slice(0, batchSize);
   const rest = uploaded.slice(batchSize);
+  faultPoint(rollout.context, 'atomic:uploaded');
   const canaryOk = await rollout.each(canary, switchOne);
+  faultPoint(rollout.context, 'atomic:canary-switched');
   if (canaryOk.length < canary.length) return rollout.skip(rest, 'the canary batch failed');
   await rollout.each(rest, switchOne);
 }
@@ -355,6 +360,7 @@ async function deployRelease(context: JobContext, release: ReleaseRow, isRollbac
   await git(tree, ['checkout', '-q', '--detach', '--force', tag(release.number)], options);
   await git(tree, ['clean', '-q', '-d', '-x', '--force'], options);
   const all = await db.select().from(targets).where(eq(targets.projectId, project.id)).orderBy(targets.name);
+  faultPoint(context, 'deploy:checked-out');
   const rollout = new Rollout(context, release, isRollback);
   const done = all.filter((t) => t.releaseId === release.id);
   await rollout.skip(done, `already on ${tag(release.number)}`);
@@ -367,6 +373,7 @@ async function deployRelease(context: JobContext, release: ReleaseRow, isRollbac
     await rollAtomic(rollout, tree, pending, project.batchSize, project.keepReleases);
   else await rollInPlace(rollout, tree, pending, project.batchSize);
 
+  faultPoint(context, 'deploy:synced');
   if (rollout.failures.length > 0) {
     await finishWith(
       context,

@@ -1,0 +1,124 @@
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jobs } from '@slipway/schema';
+import { eq } from 'drizzle-orm';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
+import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import { startTestWorker } from './support/executor.ts';
+import { ok, waitForState } from './support/flow.ts';
+import { createReadyProject, ledgerOf } from './support/project.ts';
+import { repoRoot } from './support/slipway.ts';
+import { SvnRepo } from './support/svn.ts';
+import { snapshot, tagSnapshot } from './support/tree.ts';
+
+let dir: string;
+let database: TestDatabase;
+let api: TestApi;
+let svn: SvnRepo;
+const people = {} as Record<'admin' | 'dev' | 'lead', TestUser>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'slipway-kill-'));
+  await chmod(dir, 0o755);
+  database = await createTestDatabase();
+  api = await startTestApi(database);
+  people.admin = await createTestUser(database, 'admin', { isAdmin: true });
+  people.dev = await createTestUser(database, 'dev');
+  people.lead = await createTestUser(database, 'lead');
+  svn = await SvnRepo.create(dir, { 'www/index.html': 'index 0\n', 'www/other.html': 'other\n' });
+}, 60_000);
+
+afterAll(async () => {
+  await api?.close();
+  await database?.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('an executor killed (SIGKILL) at each step of a deploy', () => {
+  it.each([
+    ['compose:committed', 'IN_PLACE'],
+    ['compose:tagged', 'IN_PLACE'],
+    ['deploy:checked-out', 'IN_PLACE'],
+    ['deploy:synced', 'IN_PLACE'],
+    ['atomic:uploaded', 'ATOMIC'],
+    ['atomic:canary-switched', 'ATOMIC'],
+  ])(
+    'at %s (%s): another executor finishes the deploy, with one tag and every target equal to it',
+    async (step, mode) => {
+      const name = step.replace(':', '-');
+      const dataDir = join(dir, `data-${name}`);
+      const targets = ['t1', 't2', 't3'].map((t) => ({ name: t, path: join(dir, `target-${name}`, t) }));
+      const doomed = execa('node', ['--import', 'tsx', 'packages/executor/src/main.ts'], {
+        cwd: repoRoot,
+        env: {
+          DATABASE_URL: database.url,
+          SLIPWAY_DATA_DIR: dataDir,
+          SLIPWAY_LEASE_SECONDS: '3',
+          SLIPWAY_POLL_SECONDS: '0.5',
+          SLIPWAY_LOG_LEVEL: 'warn',
+          SLIPWAY_FAULT_AT: step,
+        },
+        detached: true,
+        reject: false,
+        stdin: 'ignore',
+      });
+      try {
+        const projectId = await createReadyProject(api, people.admin, {
+          name,
+          sourceUrl: svn.url,
+          stagingPath: join(dir, `staging-${name}`),
+          settings: { deployMode: mode },
+          targets,
+          members: [
+            { user: people.dev, role: 'DEVELOPER' },
+            { user: people.lead, role: 'LEAD' },
+          ],
+        });
+        await svn.commit(name, { 'www/index.html': `index for ${name}\n` });
+        const submitted = await ok(
+          api,
+          people.dev.token,
+          'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
+          {
+            i: { projectId, reason: name, paths: ['www/index.html'] },
+          },
+        );
+        const id = submitted.submitTicket.id;
+        await waitForState(api, people.dev.token, id, 'AWAITING_TEST');
+        await ok(api, people.dev.token, 'mutation($id: ID!) { passTest(id: $id) { id } }', { id });
+        await ok(api, people.lead.token, 'mutation($id: ID!) { approveTicket(id: $id) { id } }', { id });
+        await ok(api, people.dev.token, 'mutation($id: ID!) { deployTicket(id: $id) { id } }', { id });
+        const died = await doomed;
+        expect(died.signal).toBe('SIGKILL');
+
+        const rescuer = await startTestWorker(database, dataDir, { leaseSeconds: 3 });
+        try {
+          const done = await waitForState(api, people.dev.token, id, ['DEPLOYED', 'DEPLOY_FAILED'], 60_000);
+          expect(done.state, JSON.stringify(done.jobs)).toBe('DEPLOYED');
+          const deployJob = done.jobs.find((j) => j.kind === 'DEPLOY');
+          const [row] = await database.db
+            .select()
+            .from(jobs)
+            .where(eq(jobs.id, Number(deployJob?.id)));
+          expect(row).toMatchObject({ attempts: 2, lockedBy: rescuer.id });
+          const ledger = ledgerOf(dataDir, projectId);
+          const { stdout: tags } = await execa('git', ['-C', ledger, 'tag', '--list']);
+          expect(tags.split('\n')).toEqual(['v0', 'v1']);
+          const expected = await tagSnapshot(ledger, 'v1');
+          for (const target of targets) {
+            const served = mode === 'ATOMIC' ? join(target.path, 'current/') : target.path;
+            expect(await snapshot(served)).toEqual(expected);
+          }
+        } finally {
+          await rescuer.stop();
+        }
+      } finally {
+        if (doomed.exitCode === null && doomed.signalCode === null) process.kill(-(doomed.pid as number), 'SIGKILL');
+      }
+    },
+    120_000,
+  );
+});
