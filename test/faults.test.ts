@@ -239,7 +239,7 @@ describe('targets that fail mid-transfer', () => {
     // The server and every session it serves go away, as when the host drops off the network.
     await sshd.drop();
     const failed = await waitForState(replicaA, people.dev.token, id, ['DEPLOYED', 'DEPLOY_FAILED'], 60_000);
-    expect(failed.state).toBe('DEPLOY_FAILED');
+    expect(failed.state, JSON.stringify(failed)).toBe('DEPLOY_FAILED');
     expect(failed.deployResults).toMatchObject([{ targetName: 'remote', outcome: 'FAILED' }]);
     expect(failed.deployResults[0]?.error).toMatch(/rsync failed|connection|closed/i);
     await sshd.restart();

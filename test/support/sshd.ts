@@ -65,7 +65,16 @@ export async function startSshd(dir: string): Promise<Sshd> {
       await server;
     },
     restart: async () => {
-      server = (await launch(config, port)).child;
+      // The port may take a moment to be free again after a kill; try for a few seconds.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          server = (await launch(config, port)).child;
+          return;
+        } catch (error) {
+          if (attempt >= 30) throw error;
+          await sleep(200);
+        }
+      }
     },
     drop: async () => {
       const tree = await descendants(server.pid as number);
