@@ -1,8 +1,26 @@
-import { type Db, memberships, type Role, roleAtLeast, type Sql } from '@slipway/schema';
-import { and, eq } from 'drizzle-orm';
+import { type Db, memberships, projects, type Role, roleAtLeast, type Sql, users } from '@slipway/schema';
+import DataLoader from 'dataloader';
+import { and, eq, inArray } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Viewer } from '../auth/tokens.ts';
 import type { NotificationHub } from '../notifications.ts';
+
+type UserRow = typeof users.$inferSelect;
+type ProjectRow = typeof projects.$inferSelect;
+
+/** Per-request batching: the 20 authors of a ticket page are one query, not 20. */
+export interface Loaders {
+  user: DataLoader<number, UserRow | undefined>;
+  project: DataLoader<number, ProjectRow | undefined>;
+}
+
+function byId<Row extends { id: number }>(load: (ids: number[]) => Promise<Row[]>) {
+  return new DataLoader<number, Row | undefined>(async (ids) => {
+    const rows = await load([...ids]);
+    const found = new Map(rows.map((row) => [row.id, row]));
+    return ids.map((id) => found.get(id));
+  });
+}
 
 export interface Context {
   db: Db;
@@ -18,9 +36,10 @@ export interface Context {
   secureCookies: boolean;
   roleIn(projectId: number): Promise<Role | null>;
   hasRole(projectId: number, role: Role): Promise<boolean>;
+  loaders: Loaders;
 }
 
-export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole'>): Context {
+export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'loaders'>): Context {
   const roles = new Map<number, Promise<Role | null>>();
   const roleIn = (projectId: number) => {
     const viewer = fields.viewer;
@@ -36,8 +55,13 @@ export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole'>): Cont
     }
     return found;
   };
+  const loaders: Loaders = {
+    user: byId((ids) => fields.db.select().from(users).where(inArray(users.id, ids))),
+    project: byId((ids) => fields.db.select().from(projects).where(inArray(projects.id, ids))),
+  };
   return {
     ...fields,
+    loaders,
     roleIn,
     hasRole: async (projectId, role) => roleAtLeast(await roleIn(projectId), role),
   };

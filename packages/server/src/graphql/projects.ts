@@ -69,8 +69,14 @@ export const TargetRef = builder.objectRef<TargetRow>('Target');
 export const MembershipRef = builder.objectRef<MembershipRow>('Membership');
 
 export async function loadProject(context: Context, id: number): Promise<ProjectRow> {
-  const [row] = await context.db.select().from(projects).where(eq(projects.id, id));
+  const row = await context.loaders.project.load(id);
   if (!row) throw new NotFound('project', id);
+  return row;
+}
+
+/** After a change, later reads in the same request see the new row. */
+function remember(context: Context, row: ProjectRow): ProjectRow {
+  context.loaders.project.clear(row.id).prime(row.id, row);
   return row;
 }
 
@@ -337,7 +343,7 @@ builder.mutationFields((t) => ({
         .where(eq(projects.id, projectId))
         .returning();
       if (!row) throw new NotFound('project', projectId);
-      return row;
+      return remember(context, row);
     },
   }),
   unfreezeProject: t.field({
@@ -354,7 +360,7 @@ builder.mutationFields((t) => ({
         .where(eq(projects.id, projectId))
         .returning();
       if (!row) throw new NotFound('project', projectId);
-      return row;
+      return remember(context, row);
     },
   }),
   createProject: t.field({
@@ -394,7 +400,7 @@ builder.mutationFields((t) => ({
         .where(eq(projects.id, id))
         .returning();
       if (!row) throw new NotFound('project', id);
-      return row;
+      return remember(context, row);
     },
   }),
   addTarget: t.field({

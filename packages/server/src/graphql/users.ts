@@ -75,7 +75,7 @@ ApiTokenRef.implement({
 });
 
 export async function loadUser(context: Context, id: number): Promise<UserRow> {
-  const [row] = await context.db.select().from(users).where(eq(users.id, id));
+  const row = await context.loaders.user.load(id);
   if (!row) throw new NotFound('user', id);
   return row;
 }
