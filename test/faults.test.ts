@@ -96,9 +96,24 @@ function subscriber(api: TestApi) {
   });
 }
 
+/**
+ * Restarts PostgreSQL, then waits until both replicas answer again. postgres.js does not retry: a pooled connection
+ * the restart broke fails the one request that next uses it, then reconnects — so every pooled connection is used
+ * once here before the test goes on.
+ */
 async function restartPostgres(): Promise<void> {
   await postgres.stop();
   postgres = await startEmbeddedPostgres(join(dir, 'pg'));
+  for (const api of [replicaA, replicaB]) {
+    let healthy = 0;
+    while (healthy < 20) {
+      const answer = await Promise.all(
+        Array.from({ length: 8 }, () => api.gql('{ me { id } }', {}, { token: people.dev.token }).catch(() => null)),
+      );
+      healthy = answer.every((r) => r && !r.errors) ? healthy + 8 : 0;
+    }
+  }
+  await database.sql`select 1`.catch(() => {});
 }
 
 async function hasPartialData(root: string): Promise<boolean> {
