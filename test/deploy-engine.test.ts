@@ -1,20 +1,21 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from '@slipway/executor';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import type { TestApi } from './support/api.ts';
+import type { TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
 import { ok, type TicketView, ticket, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
 import { type Sshd, startSshd } from './support/sshd.ts';
 import { SvnRepo } from './support/svn.ts';
 import { snapshot, tagSnapshot } from './support/tree.ts';
+import { createWorld, type World } from './support/world.ts';
 
+let world: World<'dev' | 'lead'>;
 let dir: string;
 let database: TestDatabase;
 let api: TestApi;
@@ -22,17 +23,12 @@ let worker: Worker;
 let sshd: Sshd;
 let bigRepo: SvnRepo;
 let smallRepo: SvnRepo;
-const people = {} as Record<'admin' | 'dev' | 'lead', TestUser>;
+let people: World<'dev' | 'lead'>['people'];
 const dataDir = () => join(dir, 'data');
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'slipway-engine-'));
-  await chmod(dir, 0o755);
-  database = await createTestDatabase();
-  api = await startTestApi(database);
-  people.admin = await createTestUser(database, 'admin', { isAdmin: true });
-  people.dev = await createTestUser(database, 'dev');
-  people.lead = await createTestUser(database, 'lead');
+  world = await createWorld('engine', ['dev', 'lead']);
+  ({ dir, database, api, people } = world);
   const tree: Record<string, string> = { 'www/changing.bin': randomBytes(100 * 1024).toString('hex') };
   for (let i = 0; i < 5000; i++)
     tree[`www/pages/p${String(i).padStart(4, '0')}.html`] = `<p>page ${i}</p>\n`.repeat(20);
@@ -46,10 +42,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await worker?.stop();
-  await api?.close();
   await sshd?.stop();
-  await database?.drop();
-  await rm(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 const members = () => [

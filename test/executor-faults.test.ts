@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Worker } from '@slipway/executor';
 import { jobs } from '@slipway/schema';
@@ -8,29 +7,26 @@ import { eq, sql } from 'drizzle-orm';
 import { execa } from 'execa';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import type { TestApi } from './support/api.ts';
+import type { TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
 import { ok, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
 import { repoRoot } from './support/slipway.ts';
 import { SvnRepo } from './support/svn.ts';
 import { snapshot, tagSnapshot } from './support/tree.ts';
+import { createWorld, type World } from './support/world.ts';
 
+let world: World<'dev' | 'lead'>;
 let dir: string;
 let database: TestDatabase;
 let api: TestApi;
 let svn: SvnRepo;
-const people = {} as Record<'admin' | 'dev' | 'lead', TestUser>;
+let people: World<'dev' | 'lead'>['people'];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'slipway-faults-'));
-  await chmod(dir, 0o755);
-  database = await createTestDatabase();
-  api = await startTestApi(database);
-  people.admin = await createTestUser(database, 'admin', { isAdmin: true });
-  people.dev = await createTestUser(database, 'dev');
-  people.lead = await createTestUser(database, 'lead');
+  world = await createWorld('faults', ['dev', 'lead']);
+  ({ dir, database, api, people } = world);
   svn = await SvnRepo.create(dir, {
     'www/index.html': 'index\n',
     // 3 MiB that rsync must send at the project's 1 MiB/s: the deploy is still running when the executor dies.
@@ -39,9 +35,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await api?.close();
-  await database?.drop();
-  await rm(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 async function approvedTicket(projectId: string, paths: string[]): Promise<string> {

@@ -1,40 +1,33 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jobs } from '@slipway/schema';
 import { eq } from 'drizzle-orm';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
-import { createTestDatabase, type TestDatabase } from './support/db.ts';
+import type { TestApi } from './support/api.ts';
+import type { TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
 import { ok, waitForState } from './support/flow.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
 import { repoRoot } from './support/slipway.ts';
 import { SvnRepo } from './support/svn.ts';
 import { snapshot, tagSnapshot } from './support/tree.ts';
+import { createWorld, type World } from './support/world.ts';
 
+let world: World<'dev' | 'lead'>;
 let dir: string;
 let database: TestDatabase;
 let api: TestApi;
 let svn: SvnRepo;
-const people = {} as Record<'admin' | 'dev' | 'lead', TestUser>;
+let people: World<'dev' | 'lead'>['people'];
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'slipway-kill-'));
-  await chmod(dir, 0o755);
-  database = await createTestDatabase();
-  api = await startTestApi(database);
-  people.admin = await createTestUser(database, 'admin', { isAdmin: true });
-  people.dev = await createTestUser(database, 'dev');
-  people.lead = await createTestUser(database, 'lead');
+  world = await createWorld('kill', ['dev', 'lead']);
+  ({ dir, database, api, people } = world);
   svn = await SvnRepo.create(dir, { 'www/index.html': 'index 0\n', 'www/other.html': 'other\n' });
 }, 60_000);
 
 afterAll(async () => {
-  await api?.close();
-  await database?.drop();
-  await rm(dir, { recursive: true, force: true });
+  await world?.close();
 });
 
 describe('an executor killed (SIGKILL) at each step of a deploy', () => {
