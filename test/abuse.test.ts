@@ -232,3 +232,103 @@ describe('one project’s members and another project', () => {
     await client.dispose();
   });
 });
+
+describe('every other mutation, with hostile input', () => {
+  it('answers BAD_USER_INPUT (or FORBIDDEN/INVALID_TRANSITION) and writes nothing', async () => {
+    const t = await ok(api, people.devA.token, SUBMIT, {
+      i: { projectId: projectA, reason: 'hostile', paths: ['www/hostile.html'] },
+    });
+    const id = t.submitTicket.id;
+    await waitForState(api, people.devA.token, id, ['AWAITING_TEST', 'STAGING_FAILED']);
+    const nul = 'a\u0000b';
+    const huge = 'x'.repeat(1024 * 1024);
+    const cases: [string, Record<string, unknown>, TestUser][] = [
+      ['mutation($id: ID!, $c: String) { returnTicket(id: $id, comment: $c) { id } }', { id, c: nul }, people.devA],
+      ['mutation($id: ID!, $c: String) { passTest(id: $id, comment: $c) { id } }', { id, c: huge }, people.devA],
+      [
+        'mutation($id: ID!, $c: String) { cancelTicket(id: $id, comment: $c) { id } }',
+        { id, c: '\u0007bell' },
+        people.devA,
+      ],
+      ['mutation($id: ID!) { resubmitTicket(id: $id, paths: ["../../etc"]) { id } }', { id }, people.devA],
+      ['mutation($id: ID!) { resubmitTicket(id: $id, reason: "") { id } }', { id }, people.devA],
+      ['mutation { requestRollback(releaseId: "1; drop table tickets", reason: "r") { id } }', {}, people.devA],
+      ['mutation($n: String!) { createApiToken(name: $n) { token } }', { n: 'ci; rm -rf /' }, people.devA],
+      ['mutation { revokeApiToken(id: "-1") }', {}, people.devA],
+      [
+        'mutation($p: ID!, $u: String!) { addWebhook(projectId: $p, url: $u) { id } }',
+        { p: projectA, u: 'file:///etc/passwd' },
+        people.admin,
+      ],
+      [
+        'mutation($p: ID!, $u: String!) { addWebhook(projectId: $p, url: $u) { id } }',
+        { p: projectA, u: 'javascript:alert(1)' },
+        people.admin,
+      ],
+      [
+        'mutation($p: ID!, $r: String!) { freezeProject(projectId: $p, reason: $r) { id } }',
+        { p: projectA, r: huge },
+        people.leadA,
+      ],
+      [
+        'mutation($p: ID!) { freezeProject(projectId: $p, reason: "past", until: "2001-01-01T00:00:00Z") { id } }',
+        { p: projectA },
+        people.leadA,
+      ],
+      ['mutation($id: ID!, $r: String!) { overrideFreeze(id: $id, reason: $r) { id } }', { id, r: nul }, people.admin],
+      [
+        'mutation($p: ID!) { updateProject(id: $p, input: { excludes: ["--delete-excluded"] }) { id } }',
+        { p: projectA },
+        people.admin,
+      ],
+      [
+        'mutation($p: ID!) { updateProject(id: $p, input: { preDeploy: "a\\u0000b" }) { id } }',
+        { p: projectA },
+        people.admin,
+      ],
+      [
+        'mutation($p: ID!) { updateProject(id: $p, input: { sshKeyPath: "/keys/my key" }) { id } }',
+        { p: projectA },
+        people.admin,
+      ],
+      [
+        'mutation($p: ID!) { updateProject(id: $p, input: { pool: "eu west; id" }) { id } }',
+        { p: projectA },
+        people.admin,
+      ],
+      [
+        'mutation($p: ID!, $u: ID!) { setMember(projectId: $p, userId: $u, role: LEAD) { id } }',
+        { p: projectA, u: '0x10' },
+        people.admin,
+      ],
+      ['mutation { removeTarget(id: "1 OR 1=1") }', {}, people.admin],
+      ['mutation { removeWebhook(id: "../1") }', {}, people.admin],
+    ];
+    const before = await counts();
+    const [{ events: eventsBefore } = { events: 0 }] = await database.db.execute<{ events: number }>(
+      sql`select count(*)::int as events from ticket_events`,
+    );
+    for (const [query, variables, user] of cases) {
+      const response = await api.gql(query, variables, { token: user.token });
+      expect(response.data ?? null, query).toBeNull();
+      expect(
+        ['BAD_USER_INPUT', 'FORBIDDEN', 'INVALID_TRANSITION', 'NOT_FOUND'],
+        `${query} ${JSON.stringify(response.errors)}`,
+      ).toContain(response.errors?.[0]?.extensions?.code);
+    }
+    expect(await counts()).toEqual(before);
+    const [{ events: eventsAfter } = { events: 0 }] = await database.db.execute<{ events: number }>(
+      sql`select count(*)::int as events from ticket_events`,
+    );
+    expect(eventsAfter).toBe(eventsBefore);
+    const project = await ok(
+      api,
+      people.admin.token,
+      'query($p: ID!) { project(id: $p) { excludes pool freeze { reason } webhooks { id } } }',
+      {
+        p: projectA,
+      },
+    );
+    expect(project.project).toEqual({ excludes: [], pool: 'default', freeze: null, webhooks: [] });
+  });
+});
