@@ -299,11 +299,14 @@ async function rollInPlace(rollout: Rollout, tree: string, pending: TargetRow[],
 async function rollAtomic(rollout: Rollout, tree: string, pending: TargetRow[], batchSize: number, keep: number) {
   const version = rollout.version;
   const previous = new Map<number, string | null>();
+  const held = new Map<number, string[]>();
   const uploaded = await rollout.each(pending, async (target) => {
     rollout.begin(target);
     const ops = rollout.ops(target);
     const [present, current] = await Promise.all([ops.releases(), ops.current()]);
     previous.set(target.id, current);
+    // What the target will hold once the upload is done: pruning after the switch needs no second listing.
+    held.set(target.id, [...new Set([...present, version])]);
     const releaseDir = `${target.path}/releases/${version}`;
     if (present.includes(version) && rollout.isRollback) {
       rollout.context.sink.system(`${target.name}: ${version} is still there: no upload`);
@@ -332,7 +335,7 @@ async function rollAtomic(rollout: Rollout, tree: string, pending: TargetRow[], 
       }
       throw error;
     }
-    await pruneReleases(ops, version, keep);
+    await pruneReleases(ops, held.get(target.id) ?? [version], version, keep);
     return { outcome: 'OK' };
   };
   const canary = uploaded.slice(0, batchSize);
@@ -348,9 +351,9 @@ const releaseNumber = (name: string) => Number(name.slice(1));
 const newest = (names: string[]) => names.sort((a, b) => releaseNumber(b) - releaseNumber(a))[0] ?? null;
 
 /** Keeps the `keep` newest releases on a target, and always the live one. */
-async function pruneReleases(ops: ReturnType<Rollout['ops']>, live: string, keep: number) {
-  const present = (await ops.releases()).sort((a, b) => releaseNumber(b) - releaseNumber(a));
-  for (const name of present.slice(keep)) if (name !== live) await ops.removeRelease(name);
+async function pruneReleases(ops: ReturnType<Rollout['ops']>, present: string[], live: string, keep: number) {
+  const newestFirst = [...present].sort((a, b) => releaseNumber(b) - releaseNumber(a));
+  for (const name of newestFirst.slice(keep)) if (name !== live) await ops.removeRelease(name);
 }
 
 /** Checks the release out into the release tree and rolls it out to the targets not yet on it. */
