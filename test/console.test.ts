@@ -299,3 +299,48 @@ describe('first render', () => {
     await lead.context.close();
   });
 });
+
+describe('access taken away while a page is open', () => {
+  it('says "no longer have access" when removed from the project, and goes to sign-in when disabled', async () => {
+    const watcherUser = await createTestUser(database, 'watcher');
+    const setRole = (role: string | null) =>
+      ok(
+        api,
+        people.admin.token,
+        'mutation($p: ID!, $u: ID!, $r: Role) { setMember(projectId: $p, userId: $u, role: $r) { id } }',
+        { p: projectId, u: watcherUser.id, r: role },
+      );
+    await setRole('VIEWER');
+    const submitted = await ok(
+      api,
+      people.lead.token,
+      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
+      { i: { projectId, reason: 'watched', paths: ['www/watched.html'] } },
+    );
+    const watcher = await signedIn(browser, api.url, 'watcher', watcherUser.password, { locale: 'zh-CN' });
+    await watcher.page.goto(`${api.url}/#/tickets/${submitted.submitTicket.id}`);
+    await watcher.page.waitForSelector('[data-testid=ticket-state-current]');
+
+    await setRole(null);
+    await watcher.page.waitForSelector('[data-testid=access-lost]');
+    expect(await watcher.page.textContent('[data-testid=access-lost]')).toContain('您已无权访问该项目');
+    await watcher.page.waitForURL(`${api.url}/#/`);
+    await watcher.page.screenshot({ path: join(artifactsDir, 'access-lost-zh.png') });
+
+    await setRole('VIEWER');
+    await watcher.page.goto(`${api.url}/#/tickets/${submitted.submitTicket.id}`);
+    await watcher.page.waitForSelector('[data-testid=ticket-state-current]');
+    await ok(api, people.admin.token, 'mutation($u: ID!) { setUserDisabled(userId: $u, disabled: true) { id } }', {
+      u: watcherUser.id,
+    });
+    await watcher.page.waitForSelector('[data-testid=access-ended]');
+    await watcher.page.waitForSelector('input[name=login]');
+    await watcher.page.fill('input[name=login]', 'watcher');
+    await watcher.page.fill('input[name=password]', watcherUser.password);
+    await watcher.page.press('input[name=password]', 'Enter');
+    await expect.poll(() => watcher.page.textContent('[role=alert]')).toContain('此账号已停用');
+    await watcher.page.screenshot({ path: join(artifactsDir, 'access-ended-zh.png') });
+    expect(watcher.errors.filter((e) => !/40[13]|Failed to load/.test(e))).toEqual([]);
+    await watcher.context.close();
+  });
+});

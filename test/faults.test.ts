@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Worker } from '@slipway/executor';
-import { connect, type EmbeddedPostgres, migrate, startEmbeddedPostgres } from '@slipway/schema';
+import { connect, EMBEDDED_APP_ROLE, type EmbeddedPostgres, migrate, startEmbeddedPostgres } from '@slipway/schema';
 import { execa } from 'execa';
 import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -33,8 +33,14 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'slipway-faults2-'));
   await chmod(dir, 0o755);
   postgres = await startEmbeddedPostgres(join(dir, 'pg'));
-  await migrate(postgres.url);
-  database = { ...connect(postgres.url, { max: 8 }), url: postgres.url, name: 'slipway', drop: async () => {} };
+  await migrate(postgres.url, { appRole: EMBEDDED_APP_ROLE });
+  database = {
+    ...connect(postgres.appUrl, { max: 8 }),
+    url: postgres.appUrl,
+    adminUrl: postgres.url,
+    name: 'slipway',
+    drop: async () => {},
+  };
   // Two server replicas and two executors on one database.
   replicaA = await startTestApi(database);
   replicaB = await startTestApi(database);

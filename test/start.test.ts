@@ -2,6 +2,7 @@ import { access, chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/db.ts';
 import { waitFor } from './support/flow.ts';
@@ -85,6 +86,28 @@ describe('`pnpm start` on the embedded PostgreSQL', () => {
     expect(real.errors).toBeUndefined();
     expect(settled.find((p) => p.name === 'real')).toEqual({ name: 'real', ready: true, initError: null });
     expect(settled.find((p) => p.name === 'site')?.initError).toMatch(/svn/);
+    // The server and its executor work as a role that owns nothing: not the cluster's superuser.
+    const state = JSON.parse(await readFile(join(dataDir, 'data', 'postgres.json'), 'utf8'));
+    const superuser = postgres(
+      `postgres://slipway:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/slipway`,
+      {
+        max: 1,
+        onnotice: () => {},
+      },
+    );
+    try {
+      const roles = await superuser`
+        select distinct a.application_name as app, a.usename as role, r.rolsuper as super
+        from pg_stat_activity a join pg_roles r on r.rolname = a.usename
+        where a.application_name in ('slipway-server', 'slipway-executor') order by 1`;
+      expect(roles).toEqual([
+        { app: 'slipway-executor', role: 'slipway_app', super: false },
+        { app: 'slipway-server', role: 'slipway_app', super: false },
+      ]);
+    } finally {
+      await superuser.end();
+    }
+    expect(first.output.join('\n')).not.toMatch(/superuser or as the owner/);
     expect(await first.stop()).toBe(0);
     // The embedded PostgreSQL was stopped with the server.
     expect(await exists(join(dataDir, 'data', 'postgres', 'postmaster.pid'))).toBe(false);
@@ -124,13 +147,16 @@ describe('`pnpm start` with DATABASE_URL', () => {
     const database = await createTestDatabase({ migrate: false });
     try {
       const dataDir = await mkdtemp(join(tmpdir(), 'slipway-ext-'));
+      // The owner migrates; Slipway then works as a role that may touch rows only.
       const running = await startSlipway({
         PATH,
         DATABASE_URL: database.url,
+        SLIPWAY_MIGRATION_DATABASE_URL: database.adminUrl,
         SLIPWAY_DATA_DIR: dataDir,
         SLIPWAY_ADMIN_PASSWORD: 'configured password',
       });
       expect(await exists(join(dataDir, 'postgres'))).toBe(false);
+      expect(running.output.join('\n')).not.toMatch(/superuser or as the owner/);
       const login = await graphql(
         running.url,
         'mutation { login(login: "admin", password: "configured password") { user { isAdmin } } }',

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from '@slipway/executor';
-import { connect, jobs, migrate, startEmbeddedPostgres, users } from '@slipway/schema';
+import { connect, EMBEDDED_APP_ROLE, jobs, migrate, startEmbeddedPostgres, users } from '@slipway/schema';
 import { hashPassword } from '@slipway/server/auth/passwords';
 import { createSession } from '@slipway/server/auth/tokens';
 import { createSlipwayServer } from '@slipway/server/http';
@@ -29,15 +29,15 @@ const seconds = (x: number) => `${(x / 1000).toFixed(2)} s`;
 const dir = await mkdtemp(join(tmpdir(), 'slipway-fanout-'));
 await chmod(dir, 0o755);
 const postgres = await startEmbeddedPostgres(join(dir, 'pg'));
-await migrate(postgres.url);
-const database = connect(postgres.url, { max: 10 });
+await migrate(postgres.url, { appRole: EMBEDDED_APP_ROLE });
+const database = connect(postgres.appUrl, { max: 10 });
 const server = await createSlipwayServer({ database, logger: pino({ level: 'silent' }) });
 await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
 const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const worker = new Worker(
   database,
   {
-    databaseUrl: postgres.url,
+    databaseUrl: postgres.appUrl,
     dataDir: join(dir, 'data'),
     pool: 'default',
     concurrency: 2,

@@ -14,6 +14,7 @@ import { LogSink } from '@slipway/executor/log-sink';
 import {
   claimJob,
   connect,
+  EMBEDDED_APP_ROLE,
   enqueueJob,
   finishJob,
   freePort,
@@ -42,8 +43,8 @@ const ms = (x: number) => `${x.toFixed(1)} ms`;
 const dir = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
 await chmod(dir, 0o755);
 const postgres = await startEmbeddedPostgres(join(dir, 'pg'));
-await migrate(postgres.url);
-const database = connect(postgres.url, { max: 10 });
+await migrate(postgres.url, { appRole: EMBEDDED_APP_ROLE });
+const database = connect(postgres.appUrl, { max: 10 });
 const { db } = database;
 const [project] = await db
   .insert(projects)
@@ -75,7 +76,7 @@ async function pickupLatencies(count: number, startNext: () => Promise<void>): P
 const worker = new Worker(
   database,
   {
-    databaseUrl: postgres.url,
+    databaseUrl: postgres.appUrl,
     dataDir: join(dir, 'data'),
     pool: 'bench',
     concurrency: 4,
@@ -118,7 +119,7 @@ const port = await freePort();
 const server = execa('node', ['--import', 'tsx', 'packages/server/src/main.ts'], {
   cwd: repoRoot,
   env: {
-    DATABASE_URL: postgres.url,
+    DATABASE_URL: postgres.appUrl,
     PORT: String(port),
     SLIPWAY_EXECUTOR: 'off',
     SLIPWAY_ADMIN_PASSWORD: 'bench password',

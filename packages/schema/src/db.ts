@@ -29,26 +29,74 @@ export function connect(url: string, options: { max?: number; applicationName?: 
   return { sql, db: drizzle(sql, { schema: tables }) };
 }
 
-/** Applies the committed migrations; an advisory lock lets several replicas start at once. */
-export async function migrate(url: string): Promise<void> {
+/**
+ * Applies the committed migrations as the role that owns Slipway's tables; an advisory lock lets several replicas
+ * start at once. With `appRole`, that role (the one the server and executor connect as) is then given exactly the
+ * rights they need: rows, never the tables themselves, so it can neither disable the audit trail's triggers nor
+ * change history (ticket events: read and append; releases: no delete).
+ */
+export async function migrate(url: string, options: { appRole?: string } = {}): Promise<void> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   try {
     await sql`select pg_advisory_lock(${MIGRATION_LOCK})`;
     await drizzleMigrate(drizzle(sql), { migrationsFolder });
+    if (options.appRole && options.appRole !== (await sql`select current_user as u`)[0]?.u) {
+      const role = sql(options.appRole);
+      const [database] = await sql`select current_database() as name`;
+      await sql`grant connect on database ${sql(String(database?.name))} to ${role}`;
+      await sql`grant usage on schema public to ${role}`;
+      await sql`grant select, insert, update, delete on all tables in schema public to ${role}`;
+      await sql`grant usage, select on all sequences in schema public to ${role}`;
+      await sql`revoke update, delete, truncate on ticket_events from ${role}`;
+      await sql`revoke delete, truncate on releases from ${role}`;
+    }
   } finally {
     await sql.end();
   }
 }
 
+/** Creates (or updates) a login role with no privilege beyond logging in: no superuser, no BYPASSRLS, no CREATEROLE. */
+export async function ensureAppRole(adminUrl: string, name: string, password: string): Promise<void> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`not a role name: ${name}`);
+  const literal = `'${password.replaceAll("'", "''")}'`;
+  const sql = postgres(adminUrl, { max: 1, onnotice: () => {} });
+  try {
+    const attributes = 'login nosuperuser nocreatedb nocreaterole nobypassrls noreplication';
+    // Two starts (or two test files) may create it at once: the loser's error is the winner's role.
+    await sql.unsafe(
+      `do $$ begin create role ${name} ${attributes}; exception when duplicate_object or unique_violation then null; end $$`,
+    );
+    await sql.unsafe(`alter role ${name} ${attributes} password ${literal}`);
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Whether the connected role could get round the audit trail (a superuser, BYPASSRLS, or the tables' owner). */
+export async function isPrivilegedRole(sql: Sql): Promise<boolean> {
+  const [row] = await sql`
+    select r.rolsuper or r.rolbypassrls
+        or exists (select 1 from pg_tables t where t.tablename = 'ticket_events' and pg_has_role(t.tableowner, 'USAGE'))
+        as privileged
+    from pg_roles r where r.rolname = current_user`;
+  return row?.privileged === true;
+}
+
 export interface EmbeddedPostgres {
+  /** The cluster's superuser: creates the database and the app role, runs the migrations. */
   url: string;
+  /** The role Slipway works as (EMBEDDED_APP_ROLE): owns nothing, no superuser. */
+  appUrl: string;
   port: number;
   stop(): Promise<void>;
 }
 
+export const EMBEDDED_APP_ROLE = 'slipway_app';
+
 interface EmbeddedState {
   port: number;
   password: string;
+  appPassword?: string;
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -107,8 +155,13 @@ export async function startEmbeddedPostgres(
   if (await exists(stateFile)) state = JSON.parse(await readFile(stateFile, 'utf8')) as EmbeddedState;
   const initialised = state !== undefined && (await exists(join(clusterDir, 'PG_VERSION')));
   if (!state || !initialised) state = { port: 0, password: randomBytes(24).toString('base64url') };
+  // Data directories made before the app role existed get one now.
+  state.appPassword ??= randomBytes(24).toString('base64url');
+  const appPassword = state.appPassword;
 
   const urlFor = (port: number) => `postgres://slipway:${encodeURIComponent(state.password)}@127.0.0.1:${port}/slipway`;
+  const appUrlFor = (port: number) =>
+    `postgres://${EMBEDDED_APP_ROLE}:${encodeURIComponent(appPassword)}@127.0.0.1:${port}/slipway`;
 
   // A cluster left running by a previous start that was killed: use it rather than fail on its lock file.
   const pidFile = join(clusterDir, 'postmaster.pid');
@@ -118,8 +171,11 @@ export async function startEmbeddedPostgres(
     if (pid > 0 && processAlive(pid)) {
       const port = Number(portLine);
       log(`reusing the embedded PostgreSQL already running as pid ${pid} on port ${port}`);
+      await writeFile(stateFile, JSON.stringify(state), { mode: 0o600 });
+      await ensureAppRole(urlFor(port), EMBEDDED_APP_ROLE, appPassword);
       return {
         url: urlFor(port),
+        appUrl: appUrlFor(port),
         port,
         stop: async () => {
           process.kill(pid, 'SIGINT');
@@ -161,9 +217,11 @@ export async function startEmbeddedPostgres(
   } finally {
     await admin.end();
   }
+  await ensureAppRole(urlFor(state.port), EMBEDDED_APP_ROLE, appPassword);
   const child = (server as unknown as { process?: ChildProcess }).process;
   return {
     url: urlFor(state.port),
+    appUrl: appUrlFor(state.port),
     port: state.port,
     stop: async () => {
       // Ctrl-C reaches PostgreSQL too (same process group): it may be gone already.

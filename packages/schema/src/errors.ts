@@ -38,8 +38,8 @@ export class NotFound extends SlipwayError {
 }
 
 export class Unauthenticated extends SlipwayError {
-  constructor(message = 'sign in first') {
-    super('UNAUTHENTICATED', message);
+  constructor(message = 'sign in first', details: Record<string, unknown> = {}) {
+    super('UNAUTHENTICATED', message, details);
   }
 }
 

@@ -20,6 +20,8 @@ export const CHANNELS = {
   jobLog: 'slipway_job_log',
   /** payload: `{projectId}:{eventId}` — a ticket event was recorded */
   ticketEvent: 'slipway_ticket_event',
+  /** payload: `{userId}` — a session, token, membership or the user changed (sent by triggers, migration 0005) */
+  accessChanged: 'slipway_access_changed',
 } as const;
 
 export interface EnqueueInput {

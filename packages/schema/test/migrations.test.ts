@@ -4,10 +4,11 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { execa } from 'execa';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../../../test/support/db.ts';
+import { createTestDatabase, TEST_APP_ROLE, type TestDatabase } from '../../../test/support/db.ts';
 import { migrate, migrationsFolder } from '../src/db.ts';
-import { projects, ticketEvents, tickets, users } from '../src/tables.ts';
+import { projects, releases, ticketEvents, tickets, users } from '../src/tables.ts';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 
@@ -46,12 +47,14 @@ describe('a migrated database', () => {
   });
 
   it('can be migrated again, and by several starts at once, without change', async () => {
-    await Promise.all([migrate(database.url), migrate(database.url), migrate(database.url)]);
-    const [row] = await database.db.execute(sql`select count(*)::int as n from drizzle.__drizzle_migrations`);
+    const again = () => migrate(database.adminUrl, { appRole: TEST_APP_ROLE });
+    await Promise.all([again(), again(), again()]);
+    const owner = postgres(database.adminUrl, { max: 1, onnotice: () => {} });
+    const [row] = await owner`select count(*)::int as n from drizzle.__drizzle_migrations`.finally(() => owner.end());
     expect(row?.n).toBe((await readdir(migrationsFolder)).filter((f) => f.endsWith('.sql')).length);
   });
 
-  it('keeps the audit trail append-only, even for the role Slipway connects as', async () => {
+  it('keeps the audit trail append-only, for the role Slipway connects as and even for the owner', async () => {
     const [user] = await database.db.insert(users).values({ login: 'dev', name: 'Dev', passwordHash: 'x' }).returning();
     const [project] = await database.db
       .insert(projects)
@@ -71,10 +74,60 @@ describe('a migrated database', () => {
       actorId: user.id,
     });
 
-    await expect(database.sql`update ticket_events set comment = 'rewritten'`).rejects.toThrow(/append-only/);
-    await expect(database.sql`delete from ticket_events`).rejects.toThrow(/append-only/);
-    await expect(database.sql`truncate ticket_events cascade`).rejects.toThrow(/append-only/);
+    // Two layers: the role Slipway connects as may only read and append; even the owner is stopped by the trigger.
+    await expect(database.sql`update ticket_events set comment = 'rewritten'`).rejects.toThrow(/permission denied/);
+    await expect(database.sql`delete from ticket_events`).rejects.toThrow(/permission denied/);
+    await expect(database.sql`truncate ticket_events cascade`).rejects.toThrow(/permission denied/);
+    const owner = postgres(database.adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      await expect(owner`update ticket_events set comment = 'rewritten'`).rejects.toThrow(/append-only/);
+      await expect(owner`delete from ticket_events`).rejects.toThrow(/append-only/);
+      await expect(owner`truncate ticket_events cascade`).rejects.toThrow(/append-only/);
+    } finally {
+      await owner.end();
+    }
     const [row] = await database.db.execute(sql`select count(*)::int as n, max(comment) as c from ticket_events`);
     expect(row).toEqual({ n: 1, c: null });
+  });
+
+  it('gives the role Slipway connects as rows only: it cannot switch the protections off or rewrite releases', async () => {
+    const [me] =
+      await database.sql`select rolsuper, rolbypassrls, rolcreaterole from pg_roles where rolname = current_user`;
+    expect(me).toEqual({ rolsuper: false, rolbypassrls: false, rolcreaterole: false });
+    await expect(database.sql`alter table ticket_events disable trigger all`).rejects.toThrow(/must be owner/);
+    await expect(database.sql`drop trigger ticket_events_no_update_delete on ticket_events`).rejects.toThrow(
+      /must be owner/,
+    );
+    await expect(database.sql`alter table releases disable trigger releases_permanent`).rejects.toThrow(
+      /must be owner/,
+    );
+    await expect(database.sql`set session_replication_role = replica`).rejects.toThrow(/permission denied/);
+
+    const [project] = await database.db
+      .insert(projects)
+      .values({ name: 'released', sourceType: 'SVN', sourceUrl: 'file:///r', stagingPath: '/srv/released' })
+      .returning();
+    if (!project) throw new Error('setup failed');
+    const [release] = await database.db
+      .insert(releases)
+      .values({ projectId: project.id, number: 0, commit: 'a'.repeat(40) })
+      .returning();
+    if (!release) throw new Error('setup failed');
+    await expect(database.sql`delete from releases`).rejects.toThrow(/permission denied/);
+    await expect(database.sql`truncate releases cascade`).rejects.toThrow(/permission denied/);
+    await expect(database.sql`update releases set commit = ${'b'.repeat(40)}`).rejects.toThrow(/permanent/);
+    await expect(database.sql`update releases set number = 7`).rejects.toThrow(/permanent/);
+    // Marking a release bad is what a rollback does: that stays possible.
+    await database.sql`update releases set rolled_back_at = now() where id = ${release.id}`;
+    const [after] = await database.sql`select number, commit, rolled_back_at is not null as bad from releases`;
+    expect(after).toEqual({ number: 0, commit: 'a'.repeat(40), bad: true });
+
+    // Even the owner cannot delete a release: the trigger refuses it.
+    const owner = postgres(database.adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      await expect(owner`delete from releases`).rejects.toThrow(/permanent/);
+    } finally {
+      await owner.end();
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { environmentFields, type LogLevel, readEnvironment } from '@slipway/schema';
+import { ConfigError, environmentFields, type LogLevel, readEnvironment } from '@slipway/schema';
 import { z } from 'zod';
 
 export { ConfigError } from '@slipway/schema';
@@ -7,14 +7,18 @@ export { ConfigError } from '@slipway/schema';
 const environment = z.object({
   ...environmentFields,
   DATABASE_URL: environmentFields.DATABASE_URL.optional(),
+  SLIPWAY_MIGRATION_DATABASE_URL: environmentFields.DATABASE_URL.optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   HOST: z.string().min(1).default('127.0.0.1'),
   SLIPWAY_ADMIN_PASSWORD: z.string().min(8, 'must be at least 8 characters').max(1024).optional(),
   SLIPWAY_EXECUTOR: z.enum(['on', 'off']).default('on'),
+  SLIPWAY_METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').max(200).optional(),
 });
 
 export interface Config {
   databaseUrl: string | undefined;
+  /** The owner of Slipway's tables, which runs the migrations; DATABASE_URL's role then works with rows only. */
+  migrationDatabaseUrl: string | undefined;
   port: number;
   host: string;
   dataDir: string;
@@ -25,13 +29,18 @@ export interface Config {
   /** The console's address (links in webhooks); default http://HOST:PORT. */
   publicUrl: string;
   logLevel: LogLevel;
+  /** When set, /metrics requires it as a Bearer token. */
+  metricsToken: string | undefined;
 }
 
 /** Reads and checks the environment once; a bad value stops start-up with one line naming the variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const e = readEnvironment(environment, env);
+  if (e.SLIPWAY_MIGRATION_DATABASE_URL && !e.DATABASE_URL)
+    throw new ConfigError('SLIPWAY_MIGRATION_DATABASE_URL: is used only together with DATABASE_URL');
   return {
     databaseUrl: e.DATABASE_URL,
+    migrationDatabaseUrl: e.SLIPWAY_MIGRATION_DATABASE_URL,
     port: e.PORT,
     host: e.HOST,
     dataDir: resolve(e.SLIPWAY_DATA_DIR),
@@ -40,5 +49,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     startExecutor: e.SLIPWAY_EXECUTOR === 'on',
     publicUrl: e.SLIPWAY_PUBLIC_URL ?? `http://${e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST}:${e.PORT}`,
     logLevel: e.SLIPWAY_LOG_LEVEL,
+    metricsToken: e.SLIPWAY_METRICS_TOKEN,
   };
 }

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
@@ -6,12 +7,13 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { type Database, SlipwayError } from '@slipway/schema';
 import { parse as parseCookies } from 'cookie';
-import { GraphQLError } from 'graphql';
+import { type DocumentNode, GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import sirv from 'sirv';
-import { WebSocketServer } from 'ws';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { CREDENTIALS_ENDED, SocketAccess, type SocketAccessEntry } from './auth/socket-access.ts';
 import { SESSION_COOKIE, type Viewer, viewerForToken } from './auth/tokens.ts';
 import { type Context, createContext } from './graphql/context.ts';
 import { schema } from './graphql/schema.ts';
@@ -21,6 +23,28 @@ import { NotificationHub } from './notifications.ts';
 export interface HttpOptions {
   database: Database;
   logger: Logger;
+  /** When set, /metrics answers only requests that carry it as a Bearer token. */
+  metricsToken?: string | undefined;
+}
+
+/**
+ * Sent with every answer. The console runs under this policy (its scripts are files of its own; Svelte sets some
+ * styles inline), no page may frame it, and nothing is sniffed or sent as a referrer.
+ */
+const SECURITY_HEADERS: Record<string, string> = {
+  'content-security-policy':
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; " +
+    "frame-ancestors 'none'",
+  'x-frame-options': 'DENY',
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+};
+
+function sameSecret(given: string | null, expected: string): boolean {
+  if (given === null) return false;
+  const [a, b] = [createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest()];
+  return timingSafeEqual(a, b);
 }
 
 interface ServerContext {
@@ -35,6 +59,27 @@ const UI_DIST = fileURLToPath(new URL('../../ui/dist', import.meta.url));
 
 /** Requests larger than this are refused before they are read. */
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
+
+/** Reads a request body of at most `limit` bytes; null (and the rest left unread) when it is larger. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
+  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.resolve(null);
+  return new Promise((resolve) => {
+    let chunks: Buffer[] | null = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (chunks && size <= limit) return void chunks.push(chunk);
+      // Over the limit: answer 413 at once and discard the rest as it comes, so the client can still read the
+      // answer; a client that keeps on sending is cut off.
+      chunks = null;
+      resolve(null);
+      if (size > 8 * limit) req.destroy();
+    });
+    req.on('end', () => resolve(chunks ? Buffer.concat(chunks) : null));
+    // A client that went away gets no answer either way.
+    req.once('error', () => resolve(null));
+  });
+}
 
 function bearer(header: string | null | undefined): string | null {
   const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
@@ -75,7 +120,7 @@ export interface SlipwayServer extends Server {
   shutdown(): Promise<void>;
 }
 
-export async function createSlipwayServer({ database, logger }: HttpOptions): Promise<SlipwayServer> {
+export async function createSlipwayServer({ database, logger, metricsToken }: HttpOptions): Promise<SlipwayServer> {
   const hub = new NotificationHub(database.sql, logger);
   await hub.start();
   const metrics = createMetrics(database, hub);
@@ -84,7 +129,9 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
     clientAddress: string,
     secureCookies: boolean,
     responseCookies: string[] = [],
-  ): Context => createContext({ ...database, logger, hub, viewer, clientAddress, secureCookies, responseCookies });
+    watchProject?: Context['watchProject'],
+  ): Context =>
+    createContext({ ...database, logger, hub, viewer, clientAddress, secureCookies, responseCookies, watchProject });
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
@@ -128,6 +175,7 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
     : null;
 
   const server = createServer(async (req, res) => {
+    for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     if (req.url === '/healthz') {
       try {
         await database.sql`select 1`;
@@ -138,6 +186,10 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
       return;
     }
     if (req.url === '/metrics') {
+      if (metricsToken && !sameSecret(bearer(req.headers.authorization), metricsToken)) {
+        res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer' }).end('unauthorized\n');
+        return;
+      }
       try {
         const text = await metrics.metrics();
         res.writeHead(200, { 'content-type': metrics.contentType }).end(text);
@@ -147,12 +199,20 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
       }
       return;
     }
-    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
-      res.writeHead(413, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ errors: [{ message: 'request too large', extensions: { code: 'BAD_USER_INPUT' } }] }));
-      return;
-    }
     if (req.url?.startsWith('/graphql')) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        // The limit counts the bytes actually read, whatever the framing (content-length or chunked).
+        const body = await readBody(req, MAX_BODY_BYTES);
+        if (body === null) {
+          res.writeHead(413, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({ errors: [{ message: 'request too large', extensions: { code: 'BAD_USER_INPUT' } }] }),
+          );
+          return;
+        }
+        // yoga's Node adapter takes an already-read body from `req.body`.
+        (req as IncomingMessage & { body?: Buffer }).body = body;
+      }
       await yoga(req, res, { req, res, responseCookies: [] });
       return;
     }
@@ -167,7 +227,10 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
   });
 
   const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_BODY_BYTES });
-  useServer<Record<string, unknown>, { viewer?: Viewer | null; request: IncomingMessage }>(
+  const access = new SocketAccess(database.db, hub, logger);
+  const credentialsEnded = () =>
+    new GraphQLError('your session or token has ended: sign in again', { extensions: { code: 'UNAUTHENTICATED' } });
+  useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket; access?: SocketAccessEntry }>(
     {
       onConnect: async (ctx) => {
         const fromParams = ctx.connectionParams?.authorization;
@@ -175,16 +238,36 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
           bearer(typeof fromParams === 'string' ? fromParams : null) ??
           (typeof fromParams === 'string' && !fromParams.includes(' ') ? fromParams : null) ??
           sameOriginCookie(ctx.extra.request);
-        ctx.extra.viewer = token ? await viewerForToken(database.db, token) : null;
-        return ctx.extra.viewer !== null;
+        const viewer = token ? await viewerForToken(database.db, token) : null;
+        if (!token || !viewer) {
+          // 4401 rather than graphql-ws's 4403: a client must sign in again, not retry the same credential.
+          ctx.extra.socket.close(CREDENTIALS_ENDED, 'Unauthorized: sign in first');
+          return false;
+        }
+        ctx.extra.access = access.open(token, viewer, (code, reason) => ctx.extra.socket.close(code, reason));
+        return true;
+      },
+      onClose: (ctx) => {
+        if (ctx.extra.access) access.release(ctx.extra.access);
       },
       onSubscribe: async (ctx, _id, params) => {
+        const entry = ctx.extra.access;
+        // Every operation re-checks the credential the socket was opened with.
+        const viewer = entry ? await access.current(entry) : null;
+        if (!entry || !viewer) return [credentialsEnded()];
         const { execute, subscribe, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           params,
         });
-        const document = parse(params.query);
+        let document: DocumentNode;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          // A query that does not parse fails alone; the socket and its other operations go on.
+          const message = error instanceof Error ? error.message : 'the query does not parse';
+          return [new GraphQLError(message, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } })];
+        }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors.map((e: GraphQLError) => toClientError(e, logger));
         return {
@@ -193,9 +276,11 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
           document,
           variableValues: params.variables,
           contextValue: contextFor(
-            ctx.extra.viewer ?? null,
+            viewer,
             ctx.extra.request.socket.remoteAddress ?? 'unknown',
             false,
+            [],
+            (projectId) => access.watch(entry, projectId),
           ),
           rootValue: { execute, subscribe },
         };
@@ -207,6 +292,8 @@ export async function createSlipwayServer({ database, logger }: HttpOptions): Pr
           return { ...result, errors: result.errors.map((e) => toClientError(e, logger)) };
         }
       },
+      // A subscription that ends with an error (access lost, for one) carries its code like any other error.
+      onError: (_ctx, _id, _params, errors) => errors.map((e) => toClientError(e, logger).toJSON()),
     },
     wsServer,
   );

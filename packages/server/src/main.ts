@@ -1,6 +1,14 @@
 import type { AddressInfo } from 'node:net';
+import { userInfo } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { connect, type EmbeddedPostgres, migrate, startEmbeddedPostgres } from '@slipway/schema';
+import {
+  connect,
+  EMBEDDED_APP_ROLE,
+  type EmbeddedPostgres,
+  isPrivilegedRole,
+  migrate,
+  startEmbeddedPostgres,
+} from '@slipway/schema';
 import { execa, type ResultPromise } from 'execa';
 import { pino } from 'pino';
 import { ensureAdmin } from './auth/bootstrap.ts';
@@ -24,11 +32,27 @@ let embedded: EmbeddedPostgres | undefined;
 let databaseUrl = config.databaseUrl;
 if (!databaseUrl) {
   embedded = await startEmbeddedPostgres(config.dataDir, (line) => logger.debug({ postgres: line }, 'postgres'));
-  databaseUrl = embedded.url;
+  // Migrations run as the cluster's superuser; the server and executor work as a role that owns nothing.
+  await migrate(embedded.url, { appRole: EMBEDDED_APP_ROLE });
+  databaseUrl = embedded.appUrl;
   logger.info({ dataDir: config.dataDir, port: embedded.port }, 'embedded PostgreSQL running');
+} else if (config.migrationDatabaseUrl) {
+  await migrate(config.migrationDatabaseUrl, { appRole: roleOf(databaseUrl) });
+} else {
+  await migrate(databaseUrl);
 }
-await migrate(databaseUrl);
 const database = connect(databaseUrl, { applicationName: 'slipway-server' });
+if (await isPrivilegedRole(database.sql)) {
+  logger.warn(
+    "DATABASE_URL connects as a superuser or as the owner of Slipway's tables, which could switch off the audit " +
+      "trail's protection: set SLIPWAY_MIGRATION_DATABASE_URL to the owner and DATABASE_URL to a plain login role",
+  );
+}
+
+/** The role a postgres:// URL signs in as (postgres.js takes the system user when the URL names none). */
+function roleOf(url: string): string {
+  return decodeURIComponent(new URL(url).username) || userInfo().username;
+}
 
 const admin = await ensureAdmin(database.db, config.adminPassword);
 if (admin.generated) {
@@ -39,7 +63,7 @@ if (admin.generated) {
   logger.info('created the user "admin" with the password from SLIPWAY_ADMIN_PASSWORD');
 }
 
-const server = await createSlipwayServer({ database, logger });
+const server = await createSlipwayServer({ database, logger, metricsToken: config.metricsToken });
 server.listen(config.port, config.host, () => {
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

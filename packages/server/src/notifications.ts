@@ -18,7 +18,7 @@ export class NotificationHub {
   ) {}
 
   async start(): Promise<void> {
-    for (const channel of [CHANNELS.jobLog, CHANNELS.jobUpdated, CHANNELS.ticketEvent]) {
+    for (const channel of [CHANNELS.jobLog, CHANNELS.jobUpdated, CHANNELS.ticketEvent, CHANNELS.accessChanged]) {
       const listening = await this.sql.listen(
         channel,
         (payload) => this.dispatch(channel, payload),

@@ -349,13 +349,13 @@ describe('graphql-ws on the same port', () => {
     }
   });
 
-  it('closes a connection without a valid token', async () => {
+  it('closes a connection without a valid token, telling the client not to retry it (4401)', async () => {
     const ws = client({ authorization: 'Bearer slws_not-a-session' });
     const closed = await new Promise<unknown>((resolve) => {
       ws.on('closed', resolve);
       ws.subscribe({ query: '{ me { login } }' }, { next: () => {}, error: resolve, complete: () => {} });
     });
-    expect((closed as { code?: number }).code).toBe(4403);
+    expect((closed as { code?: number }).code).toBe(4401);
     await ws.dispose();
   });
 });

@@ -116,6 +116,25 @@ const operations: Operation[] = [
     },
   },
   { name: 'logout', allowed: everyone, request: async () => ({ query: 'mutation { logout }' }) },
+  {
+    name: 'setUserDisabled',
+    allowed: adminOnly,
+    request: async (_f, _a, cell) => {
+      const user = await createTestUser(database, `off-${cell}`);
+      return {
+        query: 'mutation($u: ID!) { setUserDisabled(userId: $u, disabled: true) { disabled } }',
+        variables: { u: user.id },
+      };
+    },
+  },
+  {
+    name: 'project webhooks',
+    allowed: ['lead', 'admin'],
+    request: async (f) => ({
+      query: 'query($id: ID!) { project(id: $id) { webhooks { url } } }',
+      variables: { id: f.projectId },
+    }),
+  },
 ];
 
 async function counts() {
@@ -123,6 +142,7 @@ async function counts() {
     sql`select (select count(*) from users)::int as users, (select count(*) from projects)::int as projects,
                (select count(*) from targets)::int as targets, (select count(*) from memberships)::int as memberships,
                (select count(*) from api_tokens where revoked_at is null)::int as tokens,
+               (select count(*) from users where disabled)::int as disabled,
                (select parallelism from projects order by id limit 1) as parallelism`,
   );
   return row;

@@ -12,7 +12,7 @@ import { run } from '../tools/run.ts';
 import { type JobContext, type JobHandler, LeaseLost } from './context.ts';
 import { faultPoint } from './faults.ts';
 import { finishWith } from './finish.ts';
-import { checkedPaths } from './paths.ts';
+import { assertNoLinkedParents, checkedPaths } from './paths.ts';
 
 type ReleaseRow = typeof releases.$inferSelect;
 
@@ -51,6 +51,7 @@ export async function prepareCandidate(context: JobContext, base: string, ticket
   const { ledger } = projectDirs(context.dataDir, project.id);
   await resetLedger(context, base);
   const paths = checkedPaths(project.stagingPath, ticketPaths);
+  await assertNoLinkedParents(project.stagingPath, paths);
   for (const path of paths) {
     await rm(join(ledger, path), { recursive: true, force: true });
     await mkdir(dirname(join(ledger, path)), { recursive: true });

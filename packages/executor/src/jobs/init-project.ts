@@ -1,7 +1,7 @@
 import { access, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { projects, releases } from '@slipway/schema';
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import { projectDirs } from '../layout.ts';
 import { git, gitClone, gitOutput, gitSucceeds } from '../tools/git.ts';
 import { run } from '../tools/run.ts';
@@ -36,7 +36,7 @@ async function prepareStaging(context: JobContext): Promise<void> {
       return;
     }
     if (!(await isEmptyOrMissing(staging))) throw new Error(`${staging} exists and is not an svn working copy`);
-    await svnCheckout(project.sourceUrl, staging, options);
+    await svnCheckout(project.sourceUrl, staging, project, options);
     return;
   }
   const branch = project.branch ?? 'main';
@@ -78,11 +78,14 @@ export const initProject: JobHandler = {
     const commit = await prepareLedger(context);
     context.sink.system(`the staging copy is ready; v0 is ${commit}`);
     await finishWith(context, { state: 'SUCCEEDED' }, undefined, async (tx) => {
+      await tx.insert(releases).values({ projectId: context.project.id, number: 0, commit }).onConflictDoNothing();
+      // Releases are permanent: a ledger rebuilt with another baseline cannot take the recorded v0's place.
       const [baseline] = await tx
-        .insert(releases)
-        .values({ projectId: context.project.id, number: 0, commit })
-        .onConflictDoUpdate({ target: [releases.projectId, releases.number], set: { commit } })
-        .returning({ id: releases.id });
+        .select()
+        .from(releases)
+        .where(and(eq(releases.projectId, context.project.id), eq(releases.number, 0)));
+      if (baseline?.commit !== commit)
+        throw new Error(`the ledger's v0 is ${commit}, but v0 was recorded as ${baseline?.commit}`);
       await tx
         .update(projects)
         .set({

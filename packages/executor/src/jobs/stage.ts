@@ -10,7 +10,7 @@ import { svnUpdate } from '../tools/svn.ts';
 import type { JobContext, JobHandler } from './context.ts';
 import { liveRelease } from './deploy.ts';
 import { finishWith } from './finish.ts';
-import { checkedPaths } from './paths.ts';
+import { assertNoLinkedParents, checkedPaths } from './paths.ts';
 
 /** git source: bring the ticket's paths to the branch head (added, changed or deleted); answers the commit. */
 async function gitStage(context: JobContext, paths: string[]): Promise<string> {
@@ -43,10 +43,13 @@ export const stage: JobHandler = {
       return;
     }
     const paths = checkedPaths(project.stagingPath, ticket.paths);
+    // Before (nothing outside the working copy is touched) and after (the update may have made a link) the update.
+    await assertNoLinkedParents(project.stagingPath, paths);
     const revision =
       project.sourceType === 'SVN'
-        ? await svnUpdate(project.stagingPath, paths, context.run)
+        ? await svnUpdate(project.stagingPath, paths, project, context.run)
         : await gitStage(context, paths);
+    await assertNoLinkedParents(project.stagingPath, paths);
     const stagedFingerprint = await fingerprint(project.stagingPath, paths);
     const live = await liveRelease(context);
     const { ledger } = projectDirs(context.dataDir, project.id);

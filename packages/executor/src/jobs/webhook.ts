@@ -35,6 +35,12 @@ export async function webhookBody(context: JobContext, payload: WebhookPayload):
 
 export const SIGNATURE_HEADER = 'x-slipway-signature';
 
+/** A receiver as logs may show it: scheme and host, never the path or query (where tokens live). */
+export function receiverOf(url: string): string {
+  const parsed = URL.parse(url);
+  return parsed ? `${parsed.protocol}//${parsed.host}/…` : 'the receiver';
+}
+
 /** Delivers one ticket event to one webhook; a failed delivery is tried again later, with backoff. */
 export const deliverWebhook: JobHandler = {
   async perform(context) {
@@ -50,17 +56,27 @@ export const deliverWebhook: JobHandler = {
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'Slipway' };
     if (hook.secret)
       headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', hook.secret).update(body).digest('hex')}`;
-    context.sink.system(`POST ${hook.url}`);
-    const response = await fetch(hook.url, {
-      method: 'POST',
-      headers,
-      body,
-      redirect: 'manual',
-      signal: AbortSignal.any([context.signal, AbortSignal.timeout(10_000)]),
-    });
+    // Many receivers carry their secret in the URL: the log and the job's error name the host only.
+    const shown = receiverOf(hook.url);
+    context.sink.system(`POST ${shown}`);
+    let response: Response;
+    try {
+      response = await fetch(hook.url, {
+        method: 'POST',
+        headers,
+        body,
+        redirect: 'manual',
+        signal: AbortSignal.any([context.signal, AbortSignal.timeout(10_000)]),
+      });
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      const cause = (error as Error & { cause?: Error & { code?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (error as Error).message;
+      throw new Error(`POST ${shown} failed: ${why.replaceAll(hook.url, shown)}`);
+    }
     await response.body?.cancel();
-    if (response.status < 200 || response.status >= 300) throw new Error(`${hook.url} answered ${response.status}`);
-    context.sink.system(`${hook.url} answered ${response.status}`);
+    if (response.status < 200 || response.status >= 300) throw new Error(`${shown} answered ${response.status}`);
+    context.sink.system(`${shown} answered ${response.status}`);
     await context.sink.flush();
     if (!(await finishJob(context.db, context.job.id, context.workerId, { state: 'SUCCEEDED' })))
       throw new LeaseLost(context.job.id);

@@ -1,7 +1,21 @@
 import { type RunOptions, run } from './run.ts';
 
-/** Commits are made by Slipway; the ticket's author is recorded as the author. */
-const identity = ['-c', 'user.name=Slipway', '-c', 'user.email=slipway@localhost', '-c', 'core.hooksPath=/dev/null'];
+/**
+ * Commits are made by Slipway (the ticket's author is recorded as the author); no hook runs, and submodules are never
+ * fetched or entered: a branch can name another repository in .gitmodules, which staging must not read.
+ */
+const identity = [
+  '-c',
+  'user.name=Slipway',
+  '-c',
+  'user.email=slipway@localhost',
+  '-c',
+  'core.hooksPath=/dev/null',
+  '-c',
+  'submodule.recurse=false',
+  '-c',
+  'fetch.recurseSubmodules=false',
+];
 
 export function git(repo: string, args: string[], options: RunOptions): Promise<string> {
   return run('git', ['-C', repo, ...identity, ...args], options);
@@ -21,5 +35,5 @@ export async function gitSucceeds(repo: string, args: string[], options: RunOpti
 }
 
 export async function gitClone(url: string, branch: string, path: string, options: RunOptions): Promise<void> {
-  await run('git', ['clone', '--branch', branch, '--', url, path], options);
+  await run('git', [...identity, 'clone', '--no-recurse-submodules', '--branch', branch, '--', url, path], options);
 }

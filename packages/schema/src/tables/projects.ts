@@ -42,6 +42,8 @@ export const projects = pgTable(
     preDeploy: text('pre_deploy'),
     postDeploy: text('post_deploy'),
     healthCheckUrl: text('health_check_url'),
+    /** svn:externals are fetched only when an admin allows it: they can name any repository the executor reaches. */
+    allowSvnExternals: boolean('allow_svn_externals').notNull().default(false),
     /** rsync --bwlimit per target, in KiB/s; null: no limit. */
     bandwidthLimit: integer('bandwidth_limit'),
     /** How long the health check may take to answer 2xx after a switch. */

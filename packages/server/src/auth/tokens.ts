@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { apiTokens, type Db, sessions, users } from '@slipway/schema';
+import { apiTokens, type Db, sessions, type Tx, users } from '@slipway/schema';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 
 export const SESSION_COOKIE = 'slipway_session';
@@ -13,6 +13,8 @@ export interface Viewer {
   isAdmin: boolean;
   /** The session row, when the request came with a session token (cookie or bearer). */
   sessionId: number | null;
+  /** When the session ends (API tokens do not expire). */
+  expiresAt: Date | null;
 }
 
 export function hashToken(token: string): string {
@@ -40,16 +42,22 @@ export async function createApiToken(db: Db, userId: number, name: string) {
   return { token, apiToken: row };
 }
 
-/** Finds who a session or API token belongs to; null for unknown, expired or revoked tokens. */
+/** Finds who a session or API token belongs to; null for unknown, expired or revoked tokens and disabled users. */
 export async function viewerForToken(db: Db, token: string): Promise<Viewer | null> {
   if (token.length > 200) return null;
   const tokenHash = hashToken(token);
   if (token.startsWith(SESSION_PREFIX)) {
     const [row] = await db
-      .select({ id: users.id, login: users.login, isAdmin: users.isAdmin, sessionId: sessions.id })
+      .select({
+        id: users.id,
+        login: users.login,
+        isAdmin: users.isAdmin,
+        sessionId: sessions.id,
+        expiresAt: sessions.expiresAt,
+      })
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
-      .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, sql`now()`)));
+      .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, sql`now()`), eq(users.disabled, false)));
     return row ?? null;
   }
   if (token.startsWith(API_TOKEN_PREFIX)) {
@@ -57,13 +65,29 @@ export async function viewerForToken(db: Db, token: string): Promise<Viewer | nu
       .update(apiTokens)
       .set({ lastUsedAt: sql`now()` })
       .from(users)
-      .where(and(eq(apiTokens.tokenHash, tokenHash), isNull(apiTokens.revokedAt), eq(users.id, apiTokens.userId)))
+      .where(
+        and(
+          eq(apiTokens.tokenHash, tokenHash),
+          isNull(apiTokens.revokedAt),
+          eq(users.id, apiTokens.userId),
+          eq(users.disabled, false),
+        ),
+      )
       .returning({ id: users.id, login: users.login, isAdmin: users.isAdmin });
-    return row ? { ...row, sessionId: null } : null;
+    return row ? { ...row, sessionId: null, expiresAt: null } : null;
   }
   return null;
 }
 
 export async function endSession(db: Db, sessionId: number): Promise<void> {
   await db.delete(sessions).where(eq(sessions.id, sessionId));
+}
+
+/** Signs a user out everywhere and revokes their API tokens (a disabled user's access ends at once). */
+export async function endAllAccess(db: Db | Tx, userId: number): Promise<void> {
+  await db.delete(sessions).where(eq(sessions.userId, userId));
+  await db
+    .update(apiTokens)
+    .set({ revokedAt: sql`now()` })
+    .where(and(eq(apiTokens.userId, userId), isNull(apiTokens.revokedAt)));
 }

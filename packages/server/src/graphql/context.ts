@@ -37,6 +37,11 @@ export interface Context {
   roleIn(projectId: number): Promise<Role | null>;
   hasRole(projectId: number, role: Role): Promise<boolean>;
   loaders: Loaders;
+  /**
+   * Websocket operations only: a signal that aborts (with FORBIDDEN) once the viewer may no longer see the project,
+   * so a live subscription ends when its user loses access.
+   */
+  watchProject?: (projectId: number) => { signal: AbortSignal; done(): void };
 }
 
 export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'loaders'>): Context {

@@ -126,10 +126,14 @@ builder.queryField('job', (t) =>
  */
 function followNotifications<T>(
   context: Context,
+  projectId: number,
   channels: [channel: string, key: string][],
   round: (push: (value: T) => Promise<unknown>) => Promise<boolean>,
 ): Repeater<T> {
   return new Repeater<T>(async (push, stop) => {
+    // The subscription ends with the viewer's access to the project (an error the client can tell apart).
+    const access = context.watchProject?.(projectId);
+    access?.signal.addEventListener('abort', () => stop(access.signal.reason), { once: true });
     let pending = true;
     let wakeWaiter: (() => void) | null = null;
     const wake = () => {
@@ -149,9 +153,16 @@ function followNotifications<T>(
           if (stopped) break;
         }
         pending = false;
-        if (await round(push)) break;
+        try {
+          if (await round(push)) break;
+        } catch (error) {
+          // A read that fails after the client went away (a server shutting down) concerns nobody.
+          if (stopped) break;
+          throw error;
+        }
       }
     } finally {
+      access?.done();
       for (const unsubscribe of off) unsubscribe();
       stop();
     }
@@ -171,14 +182,15 @@ builder.subscriptionFields((t) => ({
     authScopes: async (_root, args, context) => ({
       $any: { admin: true, member: { projectId: await projectIdOfJob(context, args.jobId), role: 'VIEWER' } },
     }),
-    subscribe: (_root, args, context) => {
+    subscribe: async (_root, args, context) => {
       const jobId = parseId(args.jobId, 'jobId');
+      const projectId = await projectIdOfJob(context, jobId);
       let last = args.afterSeq ?? 0;
       const channels: [string, string][] = [
         [CHANNELS.jobLog, String(jobId)],
         [CHANNELS.jobUpdated, String(jobId)],
       ];
-      return followNotifications<LogLineRow[]>(context, channels, async (push) => {
+      return followNotifications<LogLineRow[]>(context, projectId, channels, async (push) => {
         // Read the job's state before the lines: lines written before it finished are then all visible.
         const job = await loadJob(context, jobId);
         for (;;) {
@@ -199,10 +211,11 @@ builder.subscriptionFields((t) => ({
     authScopes: async (_root, args, context) => ({
       $any: { admin: true, member: { projectId: await projectIdOfJob(context, args.jobId), role: 'VIEWER' } },
     }),
-    subscribe: (_root, args, context) => {
+    subscribe: async (_root, args, context) => {
       const jobId = parseId(args.jobId, 'jobId');
+      const projectId = await projectIdOfJob(context, jobId);
       let previous = '';
-      return followNotifications<JobRow>(context, [[CHANNELS.jobUpdated, String(jobId)]], async (push) => {
+      return followNotifications<JobRow>(context, projectId, [[CHANNELS.jobUpdated, String(jobId)]], async (push) => {
         const job = await loadJob(context, jobId);
         const seen = `${job.state}/${job.attempts}/${job.lockedBy}`;
         if (seen !== previous) await push(job);
@@ -225,7 +238,8 @@ builder.subscriptionFields((t) => ({
       const projectId = parseId(args.projectId, 'projectId');
       let last: number | null = args.afterEventId == null ? null : Number(args.afterEventId);
       if (last !== null && !Number.isSafeInteger(last)) throw new BadUserInput('afterEventId', 'is not a valid id');
-      return followNotifications<TicketEventRow>(context, [[CHANNELS.ticketEvent, String(projectId)]], async (push) => {
+      const channels: [string, string][] = [[CHANNELS.ticketEvent, String(projectId)]];
+      return followNotifications<TicketEventRow>(context, projectId, channels, async (push) => {
         if (last === null) {
           // Start after the newest event that exists now.
           const [newest] = await context.db

@@ -96,6 +96,9 @@ ProjectRef.implement({
     batchSize: t.exposeInt('batchSize'),
     requiredApprovals: t.exposeInt('requiredApprovals'),
     allowSelfApproval: t.exposeBoolean('allowSelfApproval'),
+    allowSvnExternals: t.exposeBoolean('allowSvnExternals', {
+      description: 'Whether staging follows svn:externals (they can name any repository the executor reaches)',
+    }),
     sshKeyPath: t.exposeString('sshKeyPath', { nullable: true }),
     knownHostsPath: t.exposeString('knownHostsPath', { nullable: true }),
     preDeploy: t.exposeString('preDeploy', { nullable: true }),
@@ -174,6 +177,7 @@ const settingsFields = {
   batchSize: intRange(1, 100),
   requiredApprovals: intRange(1, 10),
   allowSelfApproval: z.boolean(),
+  allowSvnExternals: z.boolean(),
   // rsync passes these to ssh in one string split on spaces: a path with white space could not be passed intact.
   sshKeyPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
   knownHostsPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
@@ -221,6 +225,9 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
     batchSize: t.int({ description: 'Size of the first (canary) batch, 1-100 (default 1)' }),
     requiredApprovals: t.int({ description: '1-10 (default 1)' }),
     allowSelfApproval: t.boolean({ description: 'Whether an author may approve their own ticket (default false)' }),
+    allowSvnExternals: t.boolean({
+      description: 'Whether staging follows svn:externals (default false: they can name any repository)',
+    }),
     sshKeyPath: t.string({ description: 'Private key on the executor host; never stored in the database' }),
     knownHostsPath: t.string(),
     preDeploy: t.string(),
@@ -247,6 +254,7 @@ const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
     batchSize: t.int(),
     requiredApprovals: t.int(),
     allowSelfApproval: t.boolean(),
+    allowSvnExternals: t.boolean(),
     sshKeyPath: t.string(),
     knownHostsPath: t.string(),
     preDeploy: t.string(),

@@ -14,8 +14,15 @@ import { serialize } from 'cookie';
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.ts';
-import { assertLoginAllowed, clearLoginFailures, recordLoginFailure } from '../auth/rate-limit.ts';
-import { createApiToken, createSession, endSession, SESSION_COOKIE, SESSION_DAYS } from '../auth/tokens.ts';
+import { releaseLoginAttempt, reserveLoginAttempt } from '../auth/rate-limit.ts';
+import {
+  createApiToken,
+  createSession,
+  endAllAccess,
+  endSession,
+  SESSION_COOKIE,
+  SESSION_DAYS,
+} from '../auth/tokens.ts';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
@@ -36,6 +43,9 @@ UserRef.implement({
     login: t.exposeString('login'),
     name: t.exposeString('name'),
     isAdmin: t.exposeBoolean('isAdmin'),
+    disabled: t.exposeBoolean('disabled', {
+      description: 'A disabled user cannot sign in; their sessions, tokens and subscriptions ended when it was set',
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     memberships: t.field({
       type: [MembershipRef],
@@ -155,14 +165,12 @@ builder.mutationFields((t) => ({
       const { db } = context;
       if (args.login.length > 64) throw new BadUserInput('login', 'must be at most 64 characters');
       if (args.password.length > 1024) throw new BadUserInput('password', 'must be at most 1024 characters');
-      await assertLoginAllowed(db, args.login, context.clientAddress);
+      await reserveLoginAttempt(db, args.login, context.clientAddress);
       const [user] = await db.select().from(users).where(sql`lower(${users.login}) = lower(${args.login})`);
       const ok = await verifyPassword(user?.passwordHash ?? (await decoyHash), args.password);
-      if (!user || !ok) {
-        await recordLoginFailure(db, args.login, context.clientAddress);
-        throw new Unauthenticated('wrong login or password');
-      }
-      await clearLoginFailures(db, args.login, context.clientAddress);
+      if (!user || !ok) throw new Unauthenticated('wrong login or password');
+      if (user.disabled) throw new Unauthenticated('this account is disabled', { reason: 'DISABLED' });
+      await releaseLoginAttempt(db, args.login, context.clientAddress);
       const session = await createSession(db, user.id);
       context.responseCookies.push(sessionCookie(context, session.token, SESSION_DAYS * 86_400));
       return { token: session.token, user };
@@ -197,6 +205,24 @@ builder.mutationFields((t) => ({
         .returning({ id: apiTokens.id });
       if (revoked.length === 0) throw new NotFound('API token', id);
       return true;
+    },
+  }),
+  setUserDisabled: t.field({
+    type: UserRef,
+    description:
+      'Disables a user (their sessions, API tokens and open subscriptions end at once) or enables them again; admins only, and not on themselves',
+    authScopes: { admin: true },
+    args: { userId: t.arg.id({ required: true }), disabled: t.arg.boolean({ required: true }) },
+    resolve: async (_root, args, context) => {
+      const userId = parseId(args.userId, 'userId');
+      if (userId === context.viewer?.id) throw new BadUserInput('userId', 'you cannot disable yourself');
+      return context.db.transaction(async (tx) => {
+        const [row] = await tx.update(users).set({ disabled: args.disabled }).where(eq(users.id, userId)).returning();
+        if (!row) throw new NotFound('user', userId);
+        if (args.disabled) await endAllAccess(tx, userId);
+        context.loaders.user.clear(userId).prime(userId, row);
+        return row;
+      });
     },
   }),
   createUser: t.field({

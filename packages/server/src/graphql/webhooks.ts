@@ -20,6 +20,8 @@ const WebhookRef = builder.objectRef<WebhookRow>('Webhook').implement({
 builder.objectField(ProjectRef, 'webhooks', (t) =>
   t.field({
     type: [WebhookRef],
+    description: 'Leads and admins only: a webhook URL often carries its secret',
+    authScopes: (project) => ({ $any: { admin: true, member: { projectId: project.id, role: 'LEAD' } } }),
     resolve: (project, _args, { db }) =>
       db.select().from(webhooks).where(eq(webhooks.projectId, project.id)).orderBy(asc(webhooks.id)),
   }),

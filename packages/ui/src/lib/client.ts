@@ -1,12 +1,18 @@
 import { Client, type CombinedError, fetchExchange, subscriptionExchange } from '@urql/core';
 import type { TadaDocumentNode } from 'gql.tada';
 import { createClient as createWsClient } from 'graphql-ws';
+import { noteAccessError } from './access.svelte.ts';
 import { navigate, router } from './router.svelte.ts';
 
 const wsUrl = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/graphql`;
 
 /** One websocket for subscriptions; the session cookie authenticates it (same origin). */
-export const ws = createWsClient({ url: wsUrl, lazy: true, retryAttempts: Number.POSITIVE_INFINITY });
+export const ws = createWsClient({
+  url: wsUrl,
+  lazy: true,
+  retryAttempts: Number.POSITIVE_INFINITY,
+  on: { closed: (event) => void noteAccessError(event) },
+});
 
 export const client = new Client({
   url: '/graphql',
@@ -28,16 +34,20 @@ export interface ApiError {
   message: string;
   code: string | undefined;
   field: string | undefined;
+  /** The error's other structured values (e.g. retryAfterSeconds, heldBy). */
+  extensions: Record<string, unknown>;
 }
 
 export function apiError(error: CombinedError | undefined): ApiError | null {
   if (!error) return null;
   const first = error.graphQLErrors[0];
-  if (!first) return { message: error.networkError?.message ?? error.message, code: 'NETWORK', field: undefined };
+  if (!first)
+    return { message: error.networkError?.message ?? error.message, code: 'NETWORK', field: undefined, extensions: {} };
   return {
     message: first.message,
     code: first.extensions?.code as string | undefined,
     field: first.extensions?.field as string | undefined,
+    extensions: first.extensions ?? {},
   };
 }
 
@@ -75,6 +85,7 @@ export function subscribe<D, V extends Record<string, unknown>>(
 ): () => void {
   const { unsubscribe } = client.subscription(document, variables).subscribe((result) => {
     if (result.data) next(result.data as D);
+    if (result.error) noteAccessError(result.error.graphQLErrors.length ? result.error.graphQLErrors : undefined);
   });
   return unsubscribe;
 }

@@ -1,5 +1,6 @@
 import { print } from 'graphql';
 import { createClient } from 'graphql-ws';
+import { noteAccessError } from './access.svelte.ts';
 import { JobLog } from './queries.ts';
 
 export interface LogLine {
@@ -19,7 +20,7 @@ const query = print(JobLog);
 export function followLog(
   jobId: string,
   onLines: (lines: LogLine[]) => void,
-  onState: (state: 'live' | 'reconnecting' | 'done') => void,
+  onState: (state: 'live' | 'reconnecting' | 'done' | 'denied') => void,
 ): () => void {
   let last = 0;
   let stopped = false;
@@ -37,8 +38,10 @@ export function followLog(
           last = lines[lines.length - 1]?.seq ?? last;
           onLines(lines);
         },
-        error: () => {
+        error: (error) => {
           if (stopped) return;
+          // Access gone (signed out, token revoked, membership removed): no point in reconnecting.
+          if (noteAccessError(error)) return onState('denied');
           onState('reconnecting');
           setTimeout(() => !stopped && start(), 1000);
         },
