@@ -5,10 +5,9 @@ import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from './support/api.ts';
 import type { TestDatabase } from './support/db.ts';
-import { startTestWorker } from './support/executor.ts';
+import { spawnExecutor, startTestWorker } from './support/executor.ts';
 import { ok, waitForState } from './support/flow.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
-import { repoRoot } from './support/slipway.ts';
 import { SvnRepo } from './support/svn.ts';
 import { snapshot, tagSnapshot } from './support/tree.ts';
 import { createWorld, type World } from './support/world.ts';
@@ -44,20 +43,7 @@ describe('an executor killed (SIGKILL) at each step of a deploy', () => {
       const name = step.replace(':', '-');
       const dataDir = join(dir, `data-${name}`);
       const targets = ['t1', 't2', 't3'].map((t) => ({ name: t, path: join(dir, `target-${name}`, t) }));
-      const doomed = execa('node', ['--import', 'tsx', 'packages/executor/src/main.ts'], {
-        cwd: repoRoot,
-        env: {
-          DATABASE_URL: database.url,
-          SLIPWAY_DATA_DIR: dataDir,
-          SLIPWAY_LEASE_SECONDS: '3',
-          SLIPWAY_POLL_SECONDS: '0.5',
-          SLIPWAY_LOG_LEVEL: 'warn',
-          SLIPWAY_FAULT_AT: step,
-        },
-        detached: true,
-        reject: false,
-        stdin: 'ignore',
-      });
+      const doomed = spawnExecutor({ DATABASE_URL: database.url, SLIPWAY_DATA_DIR: dataDir, SLIPWAY_FAULT_AT: step });
       try {
         const projectId = await createReadyProject(api, people.admin, {
           name,

@@ -1,30 +1,39 @@
 /**
- * Deploy fan-out and rollback, Slipway against what users would use instead, on the same data and targets:
- *   - one changed file in a 10,000-file tree to 1, 10 and 50 ssh targets on 127.0.0.1: Slipway's whole deploy job
- *     vs plain rsync (sequential and 10 in parallel) vs Ansible's `synchronize` module (forks 10);
- *   - rollback to the previous version on 1 and 50 targets: atomic mode (symlink switch) vs re-rsync (in place).
- * Fan-out: medians of 3 runs; rollback: one run each. Run: `pnpm bench` (this is its second part) or `node --import tsx test/bench/fanout.ts`.
+ * The fleet path, on a rig that looks like a fleet: a 10,000-file tree, and every ssh target on a host address of its
+ * own (127.0.0.2, 127.0.0.3, …, served by several sshd, MaxStartups/MaxSessions raised, LogLevel VERBOSE), so no
+ * connection can be shared between two targets. Measured in the same run:
+ *   - the floor: a bare `ssh host true` to every target, ten at a time (on one machine each handshake costs both
+ *     ends' CPU on the same cores, so this is what the machine allows);
+ *   - plain `rsync -a --delete` of the same tree to the same hosts (their own directories), ten at a time;
+ *   - Slipway's deploy and rollback jobs (startedAt → finishedAt): first deploy (full copy), one changed file in place
+ *     and atomic, an atomic rollback, one target; ssh connections per target per job (counted in sshd's log) and bytes
+ *     sent per target.
+ * Medians of RUNS. Run: `pnpm bench` (its second part) or `node --import tsx test/bench/fanout.ts [targets]`.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from '@slipway/executor';
 import { connect, EMBEDDED_APP_ROLE, jobs, migrate, startEmbeddedPostgres, users } from '@slipway/schema';
 import { hashPassword } from '@slipway/server/auth/passwords';
 import { createSession } from '@slipway/server/auth/tokens';
 import { createSlipwayServer } from '@slipway/server/http';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { execa } from 'execa';
 import { pino } from 'pino';
-import { startSshd } from '../support/sshd.ts';
+import { startSshFleet } from '../support/sshd.ts';
 import { SvnRepo } from '../support/svn.ts';
 
 const FILES = 10_000;
+const TARGETS = Number(process.argv[2] ?? 50);
 const RUNS = 3;
+const PARALLEL = 10;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const seconds = (x: number) => `${(x / 1000).toFixed(2)} s`;
+const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+const load = () => loadavg()[0]?.toFixed(2);
 
 const dir = await mkdtemp(join(tmpdir(), 'slipway-fanout-'));
 await chmod(dir, 0o755);
@@ -41,6 +50,7 @@ const worker = new Worker(
     dataDir: join(dir, 'data'),
     pool: 'default',
     concurrency: 2,
+    deliveryConcurrency: 2,
     leaseSeconds: 60,
     pollSeconds: 1,
     publicUrl: undefined,
@@ -81,8 +91,9 @@ for (let i = 0; i < FILES; i++)
   tree[`www/f${Math.floor(i / 500)}/p${i}.html`] = `<p>${i} ${randomBytes(64).toString('hex')}</p>\n`;
 await mkdir(join(dir, 'repo'));
 const svn = await SvnRepo.create(join(dir, 'repo'), tree);
-const sshd = await startSshd(dir);
-const sshOptions = { sshKeyPath: sshd.keyPath, knownHostsPath: sshd.knownHostsPath };
+const fleet = await startSshFleet(dir, TARGETS);
+const sshOptions = { sshKeyPath: fleet.keyPath, knownHostsPath: fleet.knownHostsPath };
+const sshCommand = `ssh -o BatchMode=yes -o UserKnownHostsFile=${fleet.knownHostsPath} -i ${fleet.keyPath} -p ${fleet.port}`;
 
 async function project(name: string, count: number, mode: 'IN_PLACE' | 'ATOMIC') {
   const created = await gql('mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }', {
@@ -92,7 +103,7 @@ async function project(name: string, count: number, mode: 'IN_PLACE' | 'ATOMIC')
       sourceUrl: svn.url,
       stagingPath: join(dir, `staging-${name}`),
       deployMode: mode,
-      parallelism: 10,
+      parallelism: PARALLEL,
       ...sshOptions,
     },
   });
@@ -100,13 +111,7 @@ async function project(name: string, count: number, mode: 'IN_PLACE' | 'ATOMIC')
   for (let i = 0; i < count; i++) {
     await gql('mutation($p: ID!, $t: TargetInput!) { addTarget(projectId: $p, input: $t) { id } }', {
       p: id,
-      t: {
-        name: `t${i}`,
-        host: '127.0.0.1',
-        port: sshd.port,
-        user: sshd.user,
-        path: join(dir, 'targets', name, `t${i}`),
-      },
+      t: { name: `t${i}`, host: fleet.addresses[i], port: fleet.port, user: fleet.user, path: targetDir(name, i) },
     });
   }
   await gql('mutation($p: ID!, $u: ID!) { setMember(projectId: $p, userId: $u, role: LEAD) { id } }', {
@@ -121,8 +126,38 @@ async function project(name: string, count: number, mode: 'IN_PLACE' | 'ATOMIC')
   return id;
 }
 
-/** A ticket changing www/changing.txt, deployed; answers the deploy job's own duration (ms). */
-async function release(projectId: string, content: string): Promise<number> {
+const targetDir = (name: string, i: number) => join(dir, 'targets', name, `t${i}`);
+
+interface JobFigures {
+  ms: number;
+  /** Connections each target's host accepted during the job. */
+  connections: number[];
+  bytesSent: number[];
+}
+
+async function measured(action: () => Promise<string>): Promise<JobFigures> {
+  const before = await fleet.connections();
+  const ticketId = await action();
+  const done = await until(
+    () =>
+      gql('query($id: ID!) { ticket(id: $id) { state jobs { id kind } deployResults { outcome bytesSent } } }', {
+        id: ticketId,
+      }),
+    (d) => d.ticket.state === 'DEPLOYED' || d.ticket.state === 'DEPLOY_FAILED',
+  );
+  if (done.ticket.state !== 'DEPLOYED') throw new Error(`deploy failed: ${JSON.stringify(done)}`);
+  const jobId = Number(done.ticket.jobs.at(-1).id);
+  const [job] = await database.db.select().from(jobs).where(eq(jobs.id, jobId));
+  const after = await fleet.connections();
+  return {
+    ms: (job?.finishedAt?.getTime() ?? 0) - (job?.startedAt?.getTime() ?? 0),
+    connections: [...after].map(([address, n]) => n - (before.get(address) ?? 0)).filter((n) => n > 0),
+    bytesSent: done.ticket.deployResults.map((r: { bytesSent: number }) => r.bytesSent),
+  };
+}
+
+/** A ticket changing www/changing.txt, taken through to the deploy; answers its id once the deploy is asked for. */
+async function release(projectId: string, content: string): Promise<string> {
   await svn.commit('change', { 'www/changing.txt': content });
   const t = await gql('mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }', {
     i: { projectId, reason: 'bench', paths: ['www/changing.txt'] },
@@ -135,135 +170,188 @@ async function release(projectId: string, content: string): Promise<number> {
   await gql('mutation($id: ID!) { passTest(id: $id) { id } }', { id });
   await gql('mutation($id: ID!) { approveTicket(id: $id) { id } }', { id });
   await gql('mutation($id: ID!) { deployTicket(id: $id) { id } }', { id });
-  return finished(id);
+  return id;
 }
 
-async function finished(ticketId: string): Promise<number> {
-  const done = await until(
-    () => gql('query($id: ID!) { ticket(id: $id) { state jobs { id kind } } }', { id: ticketId }),
-    (d) => d.ticket.state === 'DEPLOYED' || d.ticket.state === 'DEPLOY_FAILED',
-  );
-  if (done.ticket.state !== 'DEPLOYED') throw new Error(`deploy failed: ${JSON.stringify(done)}`);
-  const jobId = Number(done.ticket.jobs.at(-1).id);
-  const [job] = await database.db.select().from(jobs).where(eq(jobs.id, jobId));
-  return (job?.finishedAt?.getTime() ?? 0) - (job?.startedAt?.getTime() ?? 0);
+async function rollbackToPrevious(projectId: string): Promise<string> {
+  const list = await gql('query($p: ID!) { releases(projectId: $p) { id number live } }', { p: projectId });
+  const live = list.releases.find((r: { live: boolean }) => r.live);
+  const previous = list.releases.find((r: { number: number }) => r.number === live.number - 1);
+  const rb = await gql('mutation($r: ID!) { requestRollback(releaseId: $r, reason: "bench") { id } }', {
+    r: previous.id,
+  });
+  await gql('mutation($id: ID!) { approveTicket(id: $id) { id } }', { id: rb.requestRollback.id });
+  await gql('mutation($id: ID!) { deployTicket(id: $id) { id } }', { id: rb.requestRollback.id });
+  return rb.requestRollback.id;
 }
 
-/** Plain rsync of the same release tree to the same kind of targets (own directories), as an ops script would. */
-async function plainRsync(source: string, name: string, count: number, parallel: number): Promise<number> {
-  const args = (i: number) => [
-    '-a',
-    '--delete',
-    '--mkpath',
-    '--exclude=.git',
-    '-e',
-    `ssh -o BatchMode=yes -o UserKnownHostsFile=${sshd.knownHostsPath} -i ${sshd.keyPath} -p ${sshd.port}`,
-    `${source}/`,
-    `${sshd.user}@127.0.0.1:${join(dir, 'targets', name, `t${i}`)}/`,
-  ];
+async function tenAtATime(count: number, work: (i: number) => Promise<unknown>): Promise<number> {
   const started = performance.now();
   let next = 0;
   await Promise.all(
-    Array.from({ length: parallel }, async () => {
-      while (next < count) await execa('rsync', args(next++));
+    Array.from({ length: Math.min(PARALLEL, count) }, async () => {
+      while (next < count) await work(next++);
     }),
   );
   return performance.now() - started;
 }
 
-async function ansible(source: string, name: string, count: number): Promise<number> {
-  const inventory = join(dir, `inventory-${name}`);
-  await writeFile(
-    inventory,
-    `${Array.from(
-      { length: count },
-      (_, i) =>
-        `t${i} ansible_host=127.0.0.1 ansible_port=${sshd.port} ansible_user=${sshd.user} target_path=${join(dir, 'targets', name, `t${i}`)}`,
-    ).join(
-      '\n',
-    )}\n[all:vars]\nansible_ssh_private_key_file=${sshd.keyPath}\nansible_ssh_common_args='-o UserKnownHostsFile=${sshd.knownHostsPath}'\n`,
+const floor = (count: number) =>
+  tenAtATime(count, (i) =>
+    execa('ssh', [...sshCommand.split(' ').slice(1), `${fleet.user}@${fleet.addresses[i]}`, 'true']),
   );
-  const playbook = join(dir, `playbook-${name}.yml`);
-  await writeFile(
-    playbook,
-    `- hosts: all\n  gather_facts: false\n  tasks:\n    - synchronize:\n        src: ${source}/\n        dest: "{{ target_path }}/"\n        delete: true\n        rsync_opts: ["--exclude=.git"]\n`,
-  );
-  const started = performance.now();
-  await execa('ansible-playbook', ['-i', inventory, '--forks', '10', playbook], {
-    env: { ANSIBLE_HOST_KEY_CHECKING: 'False', ANSIBLE_PYTHON_INTERPRETER: '/usr/bin/python3' },
-  });
-  return performance.now() - started;
-}
 
-const fanout: string[][] = [];
-console.log('| measure | Slipway | comparison | ratio (comparison ÷ Slipway) |');
-console.log('| --- | --- | --- | --- |');
-/** Rows are printed as they are measured, so a long run shows its progress. */
+const plainRsync = (source: string, name: string, count: number) =>
+  tenAtATime(count, (i) =>
+    execa('rsync', [
+      '-a',
+      '--delete',
+      '--mkpath',
+      '--exclude=.git',
+      '-e',
+      sshCommand,
+      `${source}/`,
+      `${fleet.user}@${fleet.addresses[i]}:${targetDir(name, i)}/`,
+    ]),
+  );
+
+const rows: string[][] = [];
 const report = (row: string[]) => {
-  fanout.push(row);
+  rows.push(row);
   console.log(`| ${row.join(' | ')} |`);
 };
-for (const count of [1, 10, 50]) {
-  const id = await project(`fanout-${count}`, count, 'IN_PLACE');
-  await release(id, 'warm-up\n');
-  const ours: number[] = [];
-  for (let run = 0; run < RUNS; run++) ours.push(await release(id, `run ${run} ${randomBytes(8).toString('hex')}\n`));
-  const releaseTree = join(dir, 'data', 'projects', id, 'release');
-  // The peers sync the same tree to their own copies of the targets, first once to be warm, as Slipway's were.
-  const name = `plain-${count}`;
-  await plainRsync(releaseTree, name, count, 10);
-  const sequential: number[] = [];
-  const parallel: number[] = [];
-  const playbook: number[] = [];
+console.log(`${FILES.toLocaleString('en')} files, ${TARGETS} targets on ${TARGETS} addresses, ${PARALLEL} at a time\n`);
+console.log(
+  '| measure | Slipway | plain rsync ×10 | floor (ssh true ×10) | Slipway ÷ rsync | Slipway ÷ floor | load |',
+);
+console.log('| --- | --- | --- | --- | --- | --- | --- |');
+
+const floors: number[] = [];
+for (let run = 0; run < RUNS; run++) floors.push(await floor(TARGETS));
+const floorMs = median(floors);
+
+// First deploy: every file to every target (Slipway in place; plain rsync to empty directories).
+const inPlace = await project('in-place', TARGETS, 'IN_PLACE');
+const first = await measured(() => release(inPlace, `first ${randomBytes(8).toString('hex')}\n`));
+const releaseTree = join(dir, 'data', 'projects', inPlace, 'release');
+const plainFirst = await plainRsync(releaseTree, 'plain', TARGETS);
+report([
+  `first deploy (full copy), ${TARGETS} targets`,
+  seconds(first.ms),
+  seconds(plainFirst),
+  seconds(floorMs),
+  ratio(first.ms, plainFirst),
+  ratio(first.ms, floorMs),
+  String(load()),
+]);
+
+const plainOneFile = async () => {
+  const times: number[] = [];
   for (let run = 0; run < RUNS; run++) {
-    await writeFile(join(releaseTree, 'www/changing.txt'), `peer run ${run} ${randomBytes(8).toString('hex')}\n`);
-    sequential.push(await plainRsync(releaseTree, name, count, 1));
-    await writeFile(join(releaseTree, 'www/changing.txt'), `peer run p${run} ${randomBytes(8).toString('hex')}\n`);
-    parallel.push(await plainRsync(releaseTree, name, count, 10));
-    await writeFile(join(releaseTree, 'www/changing.txt'), `peer run a${run} ${randomBytes(8).toString('hex')}\n`);
-    playbook.push(await ansible(releaseTree, name, count));
+    await writeFile(join(releaseTree, 'www/changing.txt'), `peer ${run} ${randomBytes(8).toString('hex')}\n`);
+    times.push(await plainRsync(releaseTree, 'plain', TARGETS));
   }
   await execa('git', ['-C', releaseTree, 'checkout', '--', '.']);
-  report([
-    `deploy of 1 changed file in ${FILES.toLocaleString('en')} files, ${count} ssh target${count > 1 ? 's' : ''}`,
-    seconds(median(ours)),
-    `rsync sequential ${seconds(median(sequential))}, rsync ×10 ${seconds(median(parallel))}, Ansible synchronize ${seconds(median(playbook))}`,
-    `${(median(sequential) / median(ours)).toFixed(1)}× / ${(median(parallel) / median(ours)).toFixed(1)}× / ${(median(playbook) / median(ours)).toFixed(1)}×`,
-  ]);
-}
+  return median(times);
+};
+const plainOne = await plainOneFile();
 
-for (const count of [1, 50]) {
-  const times: Record<string, number[]> = {};
-  for (const mode of ['ATOMIC', 'IN_PLACE'] as const) {
-    const id = await project(`rollback-${mode}-${count}`, count, mode);
-    times[mode] = [];
-    // One rollback each: the two releases before it are what take the time with 50 targets.
-    for (let run = 0; run < 1; run++) {
-      await release(id, `a ${run} ${randomBytes(8).toString('hex')}\n`);
-      await release(id, `b ${run} ${randomBytes(8).toString('hex')}\n`);
-      const list = await gql('query($p: ID!) { releases(projectId: $p) { id live } }', { p: id });
-      const previous = list.releases.find((r: { live: boolean }) => !r.live);
-      const rb = await gql('mutation($r: ID!) { requestRollback(releaseId: $r, reason: "bench") { id } }', {
-        r: previous.id,
-      });
-      await gql('mutation($id: ID!) { approveTicket(id: $id) { id } }', { id: rb.requestRollback.id });
-      await gql('mutation($id: ID!) { deployTicket(id: $id) { id } }', { id: rb.requestRollback.id });
-      times[mode].push(await finished(rb.requestRollback.id));
-    }
-  }
-  const atomic = median(times.ATOMIC as number[]);
-  const inPlace = median(times.IN_PLACE as number[]);
-  report([
-    `rollback to the previous version, ${count} ssh target${count > 1 ? 's' : ''}`,
-    `atomic (symlink switch) ${seconds(atomic)}`,
-    `re-rsync (in place) ${seconds(inPlace)}`,
-    `${(inPlace / atomic).toFixed(1)}×`,
-  ]);
+const oneFile = async (projectId: string) => {
+  const figures: JobFigures[] = [];
+  for (let run = 0; run < RUNS; run++)
+    figures.push(await measured(() => release(projectId, `run ${run} ${randomBytes(8).toString('hex')}\n`)));
+  return figures;
+};
+const inPlaceRuns = await oneFile(inPlace);
+const inPlaceMs = median(inPlaceRuns.map((f) => f.ms));
+report([
+  `one changed file, in place, ${TARGETS} targets`,
+  seconds(inPlaceMs),
+  seconds(plainOne),
+  seconds(floorMs),
+  ratio(inPlaceMs, plainOne),
+  ratio(inPlaceMs, floorMs),
+  String(load()),
+]);
+
+const atomic = await project('atomic', TARGETS, 'ATOMIC');
+const atomicFirst = await measured(() => release(atomic, `first ${randomBytes(8).toString('hex')}\n`));
+const atomicRuns = await oneFile(atomic);
+const atomicMs = median(atomicRuns.map((f) => f.ms));
+report([
+  `one changed file, atomic (links ${FILES.toLocaleString('en')} files per target), ${TARGETS} targets`,
+  seconds(atomicMs),
+  seconds(plainOne),
+  seconds(floorMs),
+  ratio(atomicMs, plainOne),
+  ratio(atomicMs, floorMs),
+  String(load()),
+]);
+const rollbacks: JobFigures[] = [];
+for (let run = 0; run < RUNS; run++) {
+  rollbacks.push(await measured(() => rollbackToPrevious(atomic)));
+  // Forward again, so the next rollback goes to the previous release too.
+  if (run < RUNS - 1) await measured(() => release(atomic, `again ${run} ${randomBytes(8).toString('hex')}\n`));
 }
+const rollbackMs = median(rollbacks.map((f) => f.ms));
+report([
+  `atomic rollback to the previous release, ${TARGETS} targets`,
+  seconds(rollbackMs),
+  seconds(plainOne),
+  seconds(floorMs),
+  ratio(rollbackMs, plainOne),
+  ratio(rollbackMs, floorMs),
+  String(load()),
+]);
+
+// One target: Slipway's fixed part shows.
+const single = await project('single', 1, 'IN_PLACE');
+await measured(() => release(single, `first ${randomBytes(8).toString('hex')}\n`));
+const singleRuns = await oneFile(single);
+const singleMs = median(singleRuns.map((f) => f.ms));
+const singleTree = join(dir, 'data', 'projects', single, 'release');
+await plainRsync(singleTree, 'plain-single', 1);
+const plainSingle: number[] = [];
+for (let run = 0; run < RUNS; run++) {
+  await writeFile(join(singleTree, 'www/changing.txt'), `peer ${run} ${randomBytes(8).toString('hex')}\n`);
+  plainSingle.push(await plainRsync(singleTree, 'plain-single', 1));
+}
+await execa('git', ['-C', singleTree, 'checkout', '--', '.']);
+const floorOne = median([await floor(1), await floor(1), await floor(1)]);
+report([
+  'one changed file, in place, 1 target',
+  seconds(singleMs),
+  seconds(median(plainSingle)),
+  seconds(floorOne),
+  ratio(singleMs, median(plainSingle)),
+  ratio(singleMs, floorOne),
+  String(load()),
+]);
+
+// The per-step timing of the last one-target deploy, as its job log says it.
+const [timing] = await database.db.execute<{ text: string }>(
+  sql`select l.text from job_log_lines l join jobs j on j.id = l.job_id
+      where j.project_id = ${Number(single)} and j.kind = 'DEPLOY' and l.text like 'timing:%'
+      order by j.id desc limit 1`,
+);
+console.log(`\nsteps of a one-file deploy to 1 target: ${timing?.text ?? '(no timing line)'}`);
+
+const connectionsOf = (figures: JobFigures[]) => Math.max(...figures.flatMap((f) => f.connections));
+console.log('');
+console.log('| per target per job | first deploy | one file, in place | one file, atomic | atomic rollback |');
+console.log('| --- | --- | --- | --- | --- |');
+console.log(
+  `| ssh connections (max over targets) | ${connectionsOf([first])} | ${connectionsOf(inPlaceRuns)} | ${connectionsOf(atomicRuns)} | ${connectionsOf(rollbacks)} |`,
+);
+const bytes = (figures: JobFigures[]) => `${Math.max(...figures.flatMap((f) => f.bytesSent)).toLocaleString('en')} B`;
+console.log(
+  `| bytes sent (max over targets) | ${bytes([first])} | ${bytes(inPlaceRuns)} | ${bytes(atomicRuns)} | ${bytes(rollbacks)} |`,
+);
+console.log(`\n(the changed file is ~50 B; atomic first deploy: ${seconds(atomicFirst.ms)})`);
 
 await worker.stop();
 await server.shutdown();
-await sshd.stop();
+await fleet.stop();
 await database.sql.end();
 await postgres.stop();
 await rm(dir, { recursive: true, force: true });

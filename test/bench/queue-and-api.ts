@@ -80,6 +80,7 @@ const worker = new Worker(
     dataDir: join(dir, 'data'),
     pool: 'bench',
     concurrency: 4,
+    deliveryConcurrency: 2,
     leaseSeconds: 30,
     pollSeconds: 60,
     publicUrl: undefined,

@@ -1,6 +1,8 @@
 import { type ExecutorConfig, Worker } from '@slipway/executor';
+import { execa, type ResultPromise } from 'execa';
 import { pino } from 'pino';
 import type { TestDatabase } from './db.ts';
+import { repoRoot } from './slipway.ts';
 
 /** An executor in this process (a real Worker on the test database), started; stop it in afterAll. */
 export async function startTestWorker(
@@ -16,6 +18,7 @@ export async function startTestWorker(
       dataDir,
       pool: 'default',
       concurrency: 4,
+      deliveryConcurrency: 2,
       leaseSeconds: 10,
       pollSeconds: 0.5,
       publicUrl: 'http://slipway.example.test',
@@ -26,4 +29,18 @@ export async function startTestWorker(
   );
   await worker.start();
   return worker;
+}
+
+/**
+ * An executor as its own process (what `pnpm executor` runs), in a process group of its own, with a short lease:
+ * for tests that kill it outright. Kill the group with `process.kill(-child.pid, 'SIGKILL')` if it outlives the test.
+ */
+export function spawnExecutor(env: Record<string, string>): ResultPromise {
+  return execa('node', ['--import', 'tsx', 'packages/executor/src/main.ts'], {
+    cwd: repoRoot,
+    env: { SLIPWAY_LEASE_SECONDS: '3', SLIPWAY_POLL_SECONDS: '0.5', SLIPWAY_LOG_LEVEL: 'warn', ...env },
+    detached: true,
+    reject: false,
+    stdin: 'ignore',
+  });
 }

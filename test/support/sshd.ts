@@ -19,9 +19,8 @@ export interface Sshd {
   drop(): Promise<void>;
 }
 
-/** A real OpenSSH server on 127.0.0.1 and a free port, accepting one generated client key. */
-export async function startSshd(dir: string): Promise<Sshd> {
-  const home = join(dir, 'sshd');
+/** A server's keys (host and one client key it accepts) and the config lines every test server shares. */
+async function serverHome(home: string) {
   await mkdir(home, { recursive: true });
   await mkdir('/run/sshd', { recursive: true });
   const hostKey = join(home, 'host_ed25519');
@@ -30,6 +29,22 @@ export async function startSshd(dir: string): Promise<Sshd> {
   await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', keyPath]);
   const authorized = join(home, 'authorized_keys');
   await writeFile(authorized, await readFile(`${keyPath}.pub`));
+  const hostPub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
+  const serverConfig = [
+    `HostKey ${hostKey}`,
+    `AuthorizedKeysFile ${authorized}`,
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PermitRootLogin prohibit-password',
+    'UsePAM no',
+    'StrictModes no',
+  ];
+  return { home, hostPub, keyPath, serverConfig };
+}
+
+/** A real OpenSSH server on 127.0.0.1 and a free port, accepting one generated client key. */
+export async function startSshd(dir: string): Promise<Sshd> {
+  const { home, hostPub, keyPath, serverConfig } = await serverHome(join(dir, 'sshd'));
   const port = await freePort();
   const config = join(home, 'sshd_config');
   await writeFile(
@@ -37,13 +52,7 @@ export async function startSshd(dir: string): Promise<Sshd> {
     [
       `ListenAddress 127.0.0.1`,
       `Port ${port}`,
-      `HostKey ${hostKey}`,
-      `AuthorizedKeysFile ${authorized}`,
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PermitRootLogin prohibit-password',
-      'UsePAM no',
-      'StrictModes no',
+      ...serverConfig,
       `PidFile ${join(home, 'sshd.pid')}`,
       'LogLevel ERROR',
       'MaxStartups 100:30:200',
@@ -51,7 +60,6 @@ export async function startSshd(dir: string): Promise<Sshd> {
     ].join('\n'),
   );
   const knownHostsPath = join(home, 'known_hosts');
-  const hostPub = (await readFile(`${hostKey}.pub`, 'utf8')).trim().split(' ').slice(0, 2).join(' ');
   await writeFile(knownHostsPath, `[127.0.0.1]:${port} ${hostPub}\n`);
   let server = (await launch(config, port)).child;
   const { stdout: user } = await execa('id', ['-un']);
@@ -128,4 +136,92 @@ async function descendants(root: number): Promise<number[]> {
   };
   visit(root);
   return found;
+}
+
+export interface SshFleet {
+  /** One address per simulated host (127.0.0.2, 127.0.0.3, …), all on `port`. */
+  addresses: string[];
+  port: number;
+  keyPath: string;
+  knownHostsPath: string;
+  user: string;
+  /** TCP connections each address accepted so far (from the servers' VERBOSE logs). */
+  connections(): Promise<Map<string, number>>;
+  stop(): Promise<void>;
+}
+
+/** At most this many ListenAddress lines per sshd (OpenSSH's limit is 16). */
+const ADDRESSES_PER_SERVER = 16;
+
+/**
+ * A fleet of `count` hosts, each on its own loopback address (so no connection can be shared between two of them),
+ * served by as many real sshd processes as it takes, with MaxStartups and MaxSessions raised for fan-out and
+ * LogLevel VERBOSE so every accepted connection is counted.
+ */
+export async function startSshFleet(dir: string, count: number): Promise<SshFleet> {
+  const { home, hostPub, keyPath, serverConfig } = await serverHome(join(dir, 'fleet-sshd'));
+  const port = await freePort();
+  const addresses = Array.from({ length: count }, (_, i) => `127.0.${Math.floor(i / 250)}.${(i % 250) + 2}`);
+  const knownHostsPath = join(home, 'known_hosts');
+  await writeFile(knownHostsPath, addresses.map((a) => `[${a}]:${port} ${hostPub}\n`).join(''));
+  const servers: ResultPromise[] = [];
+  const logs: string[] = [];
+  for (let first = 0; first < count; first += ADDRESSES_PER_SERVER) {
+    const mine = addresses.slice(first, first + ADDRESSES_PER_SERVER);
+    const config = join(home, `sshd_config_${first}`);
+    const log = join(home, `sshd_${first}.log`);
+    logs.push(log);
+    await writeFile(
+      config,
+      [
+        ...mine.map((address) => `ListenAddress ${address}:${port}`),
+        ...serverConfig,
+        `PidFile ${join(home, `sshd_${first}.pid`)}`,
+        'LogLevel VERBOSE',
+        'MaxStartups 200:30:400',
+        'MaxSessions 100',
+      ].join('\n'),
+    );
+    const server = execa('/usr/sbin/sshd', ['-D', '-f', config, '-E', log], { reject: false, stdin: 'ignore' });
+    servers.push(server);
+    for (const address of mine) await waitForPort(address, port, server);
+  }
+  const { stdout: user } = await execa('id', ['-un']);
+  return {
+    addresses,
+    port,
+    keyPath,
+    knownHostsPath,
+    user: user.trim(),
+    connections: async () => {
+      const counts = new Map(addresses.map((a) => [a, 0]));
+      for (const log of logs) {
+        const text = await readFile(log, 'utf8').catch(() => '');
+        for (const match of text.matchAll(/Connection from \S+ port \d+ on (\S+) port \d+/g)) {
+          const address = match[1] as string;
+          counts.set(address, (counts.get(address) ?? 0) + 1);
+        }
+      }
+      return counts;
+    },
+    stop: async () => {
+      for (const server of servers) server.kill('SIGTERM');
+      await Promise.all(servers);
+    },
+  };
+}
+
+async function waitForPort(host: string, port: number, server: ResultPromise): Promise<void> {
+  for (let i = 0; ; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, host, () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (up) return;
+    if (i > 200 || server.exitCode !== null) throw new Error(`sshd did not start: ${(await server).stderr}`);
+    await sleep(25);
+  }
 }

@@ -9,6 +9,8 @@ const environment = z.object({
   SLIPWAY_EXECUTOR_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   SLIPWAY_LEASE_SECONDS: z.coerce.number().int().min(2).max(3600).default(30),
   SLIPWAY_POLL_SECONDS: z.coerce.number().min(0.1).max(600).default(5),
+  SLIPWAY_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
+  SLIPWAY_SSH_CONTROL_DIR: z.string().min(1).optional(),
   SLIPWAY_FAULT_AT: z.string().optional(),
 });
 
@@ -17,6 +19,10 @@ export interface ExecutorConfig {
   dataDir: string;
   pool: string;
   concurrency: number;
+  /** Webhook and notification deliveries at once, in slots of their own. */
+  deliveryConcurrency: number;
+  /** Where the executor keeps its private directory of ssh control sockets (default: the system's temp dir). */
+  sshControlDir?: string | undefined;
   /** A job whose executor stops renewing for this long is taken again by another executor. */
   leaseSeconds: number;
   /** The backstop poll, for leases that ran out and notifications that never came. */
@@ -35,6 +41,8 @@ export function loadExecutorConfig(env: NodeJS.ProcessEnv = process.env): Execut
     dataDir: resolve(e.SLIPWAY_DATA_DIR),
     pool: e.SLIPWAY_EXECUTOR_POOL,
     concurrency: e.SLIPWAY_EXECUTOR_CONCURRENCY,
+    deliveryConcurrency: e.SLIPWAY_DELIVERY_CONCURRENCY,
+    sshControlDir: e.SLIPWAY_SSH_CONTROL_DIR ? resolve(e.SLIPWAY_SSH_CONTROL_DIR) : undefined,
     leaseSeconds: e.SLIPWAY_LEASE_SECONDS,
     pollSeconds: e.SLIPWAY_POLL_SECONDS,
     publicUrl: e.SLIPWAY_PUBLIC_URL,

@@ -1,32 +1,65 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 const METADATA = new Set(['.svn', '.git']);
 
-async function fileHash(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+/** One thing under a ticket's paths, as the fingerprint and the release's tree see it. */
+export type TreeEntry =
+  | { kind: 'absent'; path: string }
+  | { kind: 'dir'; path: string }
+  | { kind: 'file'; path: string; mode: number; content: Buffer }
+  | { kind: 'link'; path: string; target: string }
+  | { kind: 'other'; path: string };
+
+/**
+ * Walks `paths` under `root` in a fixed order (sorted, depth first), leaving out .svn and .git, reading each file
+ * once: what it yields is both what the fingerprint covers and what a release made from it holds.
+ */
+export async function* walkPaths(root: string, paths: string[]): AsyncGenerator<TreeEntry> {
+  async function* describe(relative: string): AsyncGenerator<TreeEntry> {
+    const full = join(root, relative);
+    const stat = await lstat(full).catch(() => null);
+    if (!stat) yield { kind: 'absent', path: relative };
+    else if (stat.isSymbolicLink()) yield { kind: 'link', path: relative, target: await readlink(full) };
+    else if (stat.isFile())
+      yield { kind: 'file', path: relative, mode: stat.mode & 0o777, content: await readFile(full) };
+    else if (stat.isDirectory()) {
+      yield { kind: 'dir', path: relative };
+      const names = (await readdir(full)).filter((name) => !METADATA.has(name)).sort();
+      for (const name of names) yield* describe(join(relative, name));
+    } else yield { kind: 'other', path: relative };
+  }
+  for (const path of [...paths].sort()) yield* describe(path);
 }
 
-async function describe(root: string, relative: string, out: string[]): Promise<void> {
-  const full = join(root, relative);
-  let stat: Awaited<ReturnType<typeof lstat>>;
-  try {
-    stat = await lstat(full);
-  } catch {
-    out.push(`absent ${relative}`);
-    return;
+/** The fingerprint's line for one entry. */
+function line(entry: TreeEntry): string {
+  switch (entry.kind) {
+    case 'absent':
+      return `absent ${entry.path}`;
+    case 'link':
+      return `link ${entry.path} ${entry.target}`;
+    case 'file':
+      return `file ${entry.path} ${entry.mode.toString(8)} ${createHash('sha256').update(entry.content).digest('hex')}`;
+    case 'dir':
+      return `dir ${entry.path}`;
+    default:
+      return `other ${entry.path}`;
   }
-  if (stat.isSymbolicLink()) out.push(`link ${relative} ${await readlink(full)}`);
-  else if (stat.isFile()) out.push(`file ${relative} ${(stat.mode & 0o777).toString(8)} ${await fileHash(full)}`);
-  else if (stat.isDirectory()) {
-    out.push(`dir ${relative}`);
-    const names = (await readdir(full)).filter((name) => !METADATA.has(name)).sort();
-    for (const name of names) await describe(root, join(relative, name), out);
-  } else out.push(`other ${relative}`);
+}
+
+/** Folds entries into a fingerprint, one at a time (so a walk can feed something else on the way). */
+export class Fingerprinter {
+  private readonly lines: string[] = [];
+
+  add(entry: TreeEntry): void {
+    this.lines.push(line(entry));
+  }
+
+  digest(): string {
+    return createHash('sha256').update(this.lines.join('\n')).digest('hex');
+  }
 }
 
 /**
@@ -34,7 +67,7 @@ async function describe(root: string, relative: string, out: string[]): Promise<
  * leaving out .svn and .git, so the tested content can be recognised at deploy time in another tree.
  */
 export async function fingerprint(root: string, paths: string[]): Promise<string> {
-  const lines: string[] = [];
-  for (const path of [...paths].sort()) await describe(root, path, lines);
-  return createHash('sha256').update(lines.join('\n')).digest('hex');
+  const fingerprinter = new Fingerprinter();
+  for await (const entry of walkPaths(root, paths)) fingerprinter.add(entry);
+  return fingerprinter.digest();
 }

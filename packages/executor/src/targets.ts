@@ -1,113 +1,336 @@
-import { mkdir, readdir, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { targets } from '@slipway/schema';
-import { execa } from 'execa';
-import type { SshSettings } from './tools/rsync.ts';
-import type { RunOptions } from './tools/run.ts';
-import { shellQuote, sshRun } from './tools/ssh.ts';
+import { CommandFailed, type RunOptions, run } from './tools/run.ts';
+import { type JobConnections, type SshSettings, shellQuote, sshArgs } from './tools/ssh.ts';
 
 export type TargetRow = typeof targets.$inferSelect;
 
-/**
- * What the deploy engine does on a target besides rsync, in Capistrano's layout for atomic mode:
- * `<path>/releases/vN` and the symlink `<path>/current` → `releases/vN`. Local targets use the file system
- * directly; ssh targets get one remote command line per operation, built from validated, quoted words.
- */
-export interface TargetOps {
+/** Release directories are `v<number>`; anything else under `releases/` is never taken for one. */
+export const RELEASE = /^v\d+$/;
+
+/** Lines a script prints for Slipway (not for the log). */
+const REPORT = '@@slipway:';
+
+/** What a target said about itself at the end of a script. */
+export interface TargetReport {
+  /** Marks the script printed (`linked`, `present`, `switched`, `missing`, …). */
+  marks: Set<string>;
   /** Release directories present (`v3`, `v4`, …). */
-  releases(): Promise<string[]>;
-  /** The release `current` points to, or null. */
-  current(): Promise<string | null>;
-  /** Points `current` at `releases/<name>` by renaming a new link over the old: never a moment without one. */
-  switchTo(name: string): Promise<void>;
-  removeRelease(name: string): Promise<void>;
-  /** Runs a hook command (a shell command the project admin wrote) in `dir`, with SLIPWAY_* variables. */
-  hook(command: string, dir: string, env: Record<string, string>): Promise<void>;
+  releases: string[];
+  /** The release `current` points to (atomic layout), or null. */
+  current: string | null;
+  /** Where `current` pointed before a switch. */
+  previous: string | null;
 }
 
-const RELEASE = /^v\d+$/;
-
-export function targetOps(target: TargetRow, ssh: SshSettings, options: RunOptions): TargetOps {
-  return target.host ? remoteOps(target, ssh, options) : localOps(target, options);
+function parseReport(stdout: string): TargetReport {
+  const report: TargetReport = { marks: new Set(), releases: [], current: null, previous: null };
+  for (const line of stdout.split('\n')) {
+    if (!line.startsWith(REPORT)) continue;
+    const [key = '', ...rest] = line.slice(REPORT.length).split(' ');
+    const value = rest
+      .join(' ')
+      .trim()
+      .replace(/^releases\//, '');
+    if (key === 'releases') report.releases = rest.filter((r) => RELEASE.test(r));
+    else if (key === 'current') report.current = RELEASE.test(value) ? value : null;
+    else if (key === 'previous') report.previous = RELEASE.test(value) ? value : null;
+    else report.marks.add(key);
+  }
+  return report;
 }
 
-function localOps(target: TargetRow, options: RunOptions): TargetOps {
-  const base = target.path;
-  return {
-    async releases() {
-      const names = await readdir(join(base, 'releases')).catch(() => [] as string[]);
-      return names.filter((n) => RELEASE.test(n));
-    },
-    async current() {
-      const link = await readlink(join(base, 'current')).catch(() => null);
-      return link?.replace(/^releases\//, '') ?? null;
-    },
-    async switchTo(name) {
-      await stat(join(base, 'releases', name));
-      const temporary = join(base, `.current-${process.pid}-${Date.now()}`);
-      await symlink(`releases/${name}`, temporary);
-      await rename(temporary, join(base, 'current'));
-      options.sink.system(`${target.name}: current → releases/${name}`);
-    },
-    async removeRelease(name) {
-      if (!RELEASE.test(name)) throw new Error(`not a release: ${name}`);
-      await rm(join(base, 'releases', name), { recursive: true, force: true });
-    },
-    async hook(command, dir, env) {
-      await mkdir(dir, { recursive: true });
-      options.sink.system(`${target.name}: hook in ${dir}: ${command}`);
-      const result = await execa('sh', ['-c', command], {
-        cwd: dir,
-        env,
-        reject: false,
-        stdin: 'ignore',
-        all: true,
-        cancelSignal: options.signal,
-      });
-      for (const line of (result.all ?? '').split('\n')) if (line) options.sink.line('STDOUT', line);
-      if (result.exitCode !== 0) throw new Error(`hook exited with ${result.exitCode ?? result.signal}`);
-    },
-  };
+export interface Hook {
+  command: string;
+  env: Record<string, string>;
 }
 
-function remoteOps(target: TargetRow, ssh: SshSettings, options: RunOptions): TargetOps {
-  const base = shellQuote(target.path);
-  const quiet = { ...options, quietStdout: true };
-  return {
-    async releases() {
-      const out = await sshRun(target, ssh, `ls -1 ${base}/releases 2>/dev/null || true`, quiet);
-      return out.split('\n').filter((n) => RELEASE.test(n));
-    },
-    async current() {
-      const out = await sshRun(target, ssh, `readlink ${base}/current || true`, quiet);
-      return out.trim().replace(/^releases\//, '') || null;
-    },
-    async switchTo(name) {
-      if (!RELEASE.test(name)) throw new Error(`not a release: ${name}`);
-      const temporary = `${base}/.current-$$`;
-      await sshRun(
-        target,
-        ssh,
-        `test -d ${base}/releases/${name} && ln -sfn releases/${name} ${temporary} && mv -Tf ${temporary} ${base}/current`,
-        options,
-      );
-      options.sink.system(`${target.name}: current → releases/${name}`);
-    },
-    async removeRelease(name) {
-      if (!RELEASE.test(name)) throw new Error(`not a release: ${name}`);
-      await sshRun(target, ssh, `rm -rf -- ${base}/releases/${name}`, options);
-    },
-    async hook(command, dir, env) {
-      const exports = Object.entries(env)
-        .map(([k, v]) => `${k}=${shellQuote(v)}`)
-        .join(' ');
-      options.sink.system(`${target.name}: hook in ${dir}: ${command}`);
-      await sshRun(
-        target,
-        ssh,
-        `mkdir -p ${shellQuote(dir)} && cd ${shellQuote(dir)} && export ${exports} && ${command}`,
-        options,
-      );
-    },
-  };
+/**
+ * Everything Slipway does on a target besides rsync, as POSIX shell scripts built from validated, quoted words: run
+ * by `sh -c` for a local target, and as one remote command over the job's ssh connection for an ssh target. One
+ * script per step, so a step costs one round trip whatever it does (list, link, switch, prune, hooks).
+ * Atomic layout (Capistrano's): `<path>/releases/vN` and the symlink `<path>/current` → `releases/vN`.
+ */
+export class TargetShell {
+  private readonly base: string;
+
+  constructor(
+    readonly target: TargetRow,
+    private readonly ssh: SshSettings,
+    private readonly connections: JobConnections,
+    private readonly options: RunOptions,
+  ) {
+    this.base = shellQuote(target.path);
+  }
+
+  /** The job's connection to this target (opened by the first step), for rsync; null for a local target. */
+  async controlPath(): Promise<string | undefined> {
+    return this.target.host ? this.connections.connect(this.target, this.options) : undefined;
+  }
+
+  private async run(script: string, what: string, input?: string): Promise<TargetReport> {
+    const full = `${REPORT_FUNCTION}\n${script}`;
+    const options: RunOptions = {
+      ...this.options,
+      reportPrefix: REPORT,
+      input,
+      shownAs: `${this.target.name}: ${what}`,
+    };
+    try {
+      const stdout = this.target.host
+        ? await run('ssh', [...sshArgs(this.target, this.ssh, await this.controlPath()), full], options)
+        : await run('sh', ['-c', full], options);
+      return parseReport(stdout);
+    } catch (error) {
+      // A hook that failed says so itself (its last line on stderr).
+      if (error instanceof CommandFailed && error.exitCode === HOOK_FAILED)
+        throw new Error(error.stderrTail.split(' / ').at(-1) || 'a hook failed');
+      throw error;
+    }
+  }
+
+  private report(): string {
+    return `slipway_report ${this.base}`;
+  }
+
+  /**
+   * Atomic, phase 1: makes `releases/.vN.tmp` ready for the upload. When `releases/vN` is there already, nothing is
+   * to do (`present`); when `linkFrom` is given and there, the new release starts as a hard-link copy of it with
+   * `remove` (the changed and deleted paths, sent on stdin) taken out and `emptied` directories removed (`linked`);
+   * otherwise a full upload follows (`full`, a partial one from an earlier attempt kept to resume).
+   */
+  prepareRelease(version: string, linkFrom: string | null, remove: string[], emptied: string[]): Promise<TargetReport> {
+    assertRelease(version);
+    if (linkFrom) assertRelease(linkFrom);
+    const tmp = shellQuote(`releases/.${version}.tmp`);
+    const link = linkFrom
+      ? `elif [ -d releases/${linkFrom} ]; then
+  rm -rf -- ${tmp}
+  cp -al releases/${linkFrom} ${tmp}
+  (cd ${tmp} && xargs -0 -r rm -rf --)
+  ${rmdirs(tmp, emptied)}
+  echo ${REPORT}linked`
+      : '';
+    return this.run(
+      `set -e
+mkdir -p ${this.base}/releases
+cd ${this.base}
+if [ -d releases/${version} ]; then echo ${REPORT}present
+${link}
+else echo ${REPORT}full
+fi
+${this.report()}`,
+      linkFrom ? `make releases/${version} from ${linkFrom}` : `look at releases/ for ${version}`,
+      linkFrom ? remove.map((p) => `${p}\0`).join('') : undefined,
+    );
+  }
+
+  /**
+   * Atomic, phase 1 in the upload's own round trip (ssh targets): rsync's remote side is started by a script that
+   * first makes `releases/.vN.tmp` a hard-link copy of `releases/<linkFrom>` without `remove`, or stops before the
+   * transfer, saying why on stderr: `present` (vN is there already) or `nobase` (linkFrom is not). Null when the
+   * lists are too long for a command line (then prepareRelease and a plain upload do it in two).
+   */
+  linkedUploadCommand(version: string, linkFrom: string, remove: string[], emptied: string[]): string | null {
+    assertRelease(version);
+    assertRelease(linkFrom);
+    const words = remove.map(shellQuote).join(' ');
+    if (words.length + emptied.join(' ').length > INLINE_LIMIT) return null;
+    const tmp = shellQuote(`releases/.${version}.tmp`);
+    return remoteRsync(`set -e
+mkdir -p ${this.base}/releases
+cd ${this.base}
+if [ -d releases/${version} ]; then echo ${REPORT}present >&2; exit 42; fi
+if [ ! -d releases/${linkFrom} ]; then echo ${REPORT}nobase >&2; exit 43; fi
+rm -rf -- ${tmp}
+cp -al releases/${linkFrom} ${tmp}
+cd ${tmp}
+${remove.length > 0 ? `rm -rf -- ${words}` : ''}
+${rmdirs('.', emptied)}`);
+  }
+
+  /** Atomic, a full upload (ssh targets): rsync's remote side, unless `releases/vN` is there already (`present`). */
+  fullUploadCommand(version: string): string {
+    assertRelease(version);
+    return remoteRsync(`set -e
+mkdir -p ${this.base}/releases
+if [ -d ${this.base}/releases/${version} ]; then echo ${REPORT}present >&2; exit 42; fi`);
+  }
+
+  /**
+   * In place, a changed-files sync in one round trip (ssh targets): once rsync has put the new files in, the remote
+   * side deletes what the release deleted and removes the directories it no longer has (when empty). Null when the
+   * lists are too long for a command line (then finishInPlace does it).
+   */
+  inPlaceCommand(deleted: string[], emptied: string[]): string | null {
+    const words = deleted.map(shellQuote).join(' ');
+    if (words.length + emptied.join(' ').length > INLINE_LIMIT) return null;
+    if (deleted.length === 0 && emptied.length === 0) return null;
+    return remoteRsync(
+      '',
+      `cd ${this.base} && {
+${deleted.length > 0 ? `rm -f -- ${words} 2>/dev/null || true` : ''}
+${rmdirs('.', emptied)}
+} >&2`,
+    );
+  }
+
+  /** Atomic, phase 1: the upload is whole: `releases/.vN.tmp` becomes `releases/vN`; then the preDeploy hook in it. */
+  finishRelease(version: string, preDeploy: Hook | null): Promise<TargetReport> {
+    assertRelease(version);
+    const tmp = shellQuote(`releases/.${version}.tmp`);
+    return this.run(
+      `set -e
+cd ${this.base}
+if [ -d ${tmp} ]; then rm -rf -- releases/${version}; mv -- ${tmp} releases/${version}; fi
+test -d releases/${version}
+${hookScript('preDeploy', preDeploy, `${this.target.path}/releases/${version}`)}
+${this.report()}`,
+      `finish releases/${version}${preDeploy ? ', preDeploy hook' : ''}`,
+    );
+  }
+
+  /**
+   * Atomic, phase 2 (and a whole rollback): when `releases/vN` is there, runs the preDeploy hook (rollbacks), points
+   * `current` at it by renaming a new link over the old one (never a moment without one), runs the postDeploy hook,
+   * and prunes to the newest `keep` releases, never the new one nor the one it replaced. A failing postDeploy hook
+   * switches back at once (exit 3). `missing` when the release is not on the target. With `promote`, a whole upload
+   * still named `releases/.vN.tmp` becomes `releases/vN` first (a deploy without a preDeploy hook saves a round trip).
+   */
+  switchTo(
+    version: string,
+    hooks: { preDeploy: Hook | null; postDeploy: Hook | null },
+    keep: number,
+    promote: boolean,
+  ) {
+    assertRelease(version);
+    // The shell's own expansion: the release `current` pointed at before the switch.
+    const previousRelease = `"\${prev#releases/}"`;
+    const tmp = shellQuote(`releases/.${version}.tmp`);
+    return this.run(
+      `set -e
+cd ${this.base}
+${promote ? `if [ -d ${tmp} ]; then rm -rf -- releases/${version}; mv -- ${tmp} releases/${version}; fi` : ''}
+prev=$(readlink current 2>/dev/null || true)
+echo "${REPORT}previous $prev"
+if [ ! -d releases/${version} ]; then echo ${REPORT}missing; ${this.report()}; exit 0; fi
+${hookScript('preDeploy', hooks.preDeploy, `${this.target.path}/releases/${version}`)}
+ln -sfn releases/${version} .current-$$ && mv -Tf .current-$$ current
+echo ${REPORT}switched
+${hookScript(
+  'postDeploy',
+  hooks.postDeploy,
+  `${this.target.path}/current`,
+  `if [ -n "$prev" ]; then echo ${shellQuote(this.target.name)}": switching back to \${prev#releases/}"; ln -sfn "$prev" .current-$$ && mv -Tf .current-$$ current; fi`,
+)}
+ls -1 releases | grep -E '^v[0-9]+$' | sort -t v -k 2 -n -r | tail -n +${keep + 1} | while read -r r; do
+  if [ "$r" != ${version} ] && [ "$r" != ${previousRelease} ]; then rm -rf -- "releases/$r"; fi
+done
+${this.report()}`,
+      `switch current to ${version}${hooks.postDeploy ? ', postDeploy hook' : ''}, keep ${keep}`,
+    );
+  }
+
+  /** Whether the target's path is missing or empty (nothing served there yet). */
+  async isEmpty(): Promise<boolean> {
+    const report = await this.run(
+      `if [ -d ${this.base} ] && [ -n "$(ls -A ${this.base} 2>/dev/null)" ]; then echo ${REPORT}occupied; fi`,
+      'is the path empty?',
+    );
+    return !report.marks.has('occupied');
+  }
+
+  /** Points `current` back at an earlier release (a failed health check). */
+  switchBack(version: string): Promise<TargetReport> {
+    assertRelease(version);
+    return this.run(
+      `set -e
+cd ${this.base}
+test -d releases/${version}
+ln -sfn releases/${version} .current-$$ && mv -Tf .current-$$ current
+${this.report()}`,
+      `switch current back to ${version}`,
+    );
+  }
+
+  /** Runs a hook in `dir` (created if missing), with the SLIPWAY_* variables. */
+  async hook(which: 'preDeploy' | 'postDeploy', hook: Hook, dir: string): Promise<void> {
+    await this.run(`set -e\n${hookScript(which, hook, dir)}`, `${which} hook in ${dir}`);
+  }
+
+  /**
+   * In place, after a changed-files sync: deletes what the release deleted (sent on stdin), removes the directories
+   * it no longer has (when empty: one holding excluded files stays, as with rsync --delete), then the postDeploy hook.
+   */
+  async finishInPlace(deleted: string[], emptied: string[], postDeploy: Hook | null): Promise<void> {
+    if (deleted.length === 0 && emptied.length === 0 && !postDeploy) return;
+    await this.run(
+      `set -e
+cd ${this.base}
+xargs -0 -r rm -f -- 2>/dev/null || true
+${rmdirs('.', emptied)}
+${hookScript('postDeploy', postDeploy, this.target.path)}`,
+      [
+        deleted.length ? `delete ${deleted.length} file(s)` : '',
+        emptied.length ? `remove ${emptied.length} dir(s)` : '',
+        postDeploy ? 'postDeploy hook' : '',
+      ]
+        .filter(Boolean)
+        .join(', '),
+      deleted.map((p) => `${p}\0`).join(''),
+    );
+  }
 }
+
+/** Longer change lists go to the target on stdin, in a round trip of their own, rather than on a command line. */
+const INLINE_LIMIT = 64 * 1024;
+
+/**
+ * rsync's `--rsync-path` for a remote side wrapped in a script: `before` runs first (its stdout is rsync's channel:
+ * it must print nothing there), the rsync server next, then `after` once it succeeded.
+ */
+function remoteRsync(before: string, after = ''): string {
+  return `sh -c ${shellQuote(`${before}\nrsync "$@" || exit $?\n${after}`)} slipway-rsync`;
+}
+
+function assertRelease(name: string): void {
+  if (!RELEASE.test(name)) throw new Error(`not a release: ${name}`);
+}
+
+/** Removes directories (deepest first) where they are empty; a directory holding excluded files stays, as rsync keeps it. */
+function rmdirs(root: string, dirs: string[]): string {
+  if (dirs.length === 0) return ':';
+  const deepestFirst = [...dirs].sort((a, b) => b.split('/').length - a.split('/').length || b.localeCompare(a));
+  return `for d in ${deepestFirst.map(shellQuote).join(' ')}; do rmdir -- ${root}/"$d" 2>/dev/null || true; done`;
+}
+
+/**
+ * A hook (shell the project admin wrote) in a subshell, in `dir`, with its variables exported. When it fails, `onFail`
+ * runs, the failure is said on stderr, and the script exits with 3 (a failed hook, not a failed step).
+ */
+function hookScript(which: 'preDeploy' | 'postDeploy', hook: Hook | null, dir: string, onFail = ':'): string {
+  if (!hook) return '';
+  const exports = Object.entries(hook.env)
+    .map(([k, v]) => `${k}=${shellQuote(v)}`)
+    .join(' ');
+  return `hook_status=0
+(
+mkdir -p ${shellQuote(dir)} && cd ${shellQuote(dir)}
+export ${exports}
+${hook.command}
+) || hook_status=$?
+if [ "$hook_status" != 0 ]; then
+  ${onFail}
+  echo "the ${which} hook exited with $hook_status" >&2
+  exit ${HOOK_FAILED}
+fi`;
+}
+
+/** The exit status of a script whose hook failed. */
+export const HOOK_FAILED = 3;
+
+/** Prints the releases present and where `current` points: the last thing every script says. */
+const REPORT_FUNCTION = `slipway_report() {
+  printf '%s' '${REPORT}releases'
+  for r in "$1"/releases/v*; do [ -d "$r" ] && printf ' %s' "\${r##*/}"; done
+  printf '\\n${REPORT}current %s\\n' "$(readlink "$1"/current 2>/dev/null || true)"
+}`;

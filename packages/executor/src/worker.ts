@@ -6,6 +6,7 @@ import {
   claimJob,
   type Database,
   heartbeatJob,
+  type JobLane,
   type JobRow,
   jobLogLines,
   projects,
@@ -21,6 +22,7 @@ import { preview } from './jobs/preview.ts';
 import { stage } from './jobs/stage.ts';
 import { deliverWebhook } from './jobs/webhook.ts';
 import { LogSink } from './log-sink.ts';
+import { ControlDirectory, JobConnections } from './tools/ssh.ts';
 
 const handlers: Record<JobRow['kind'], JobHandler> = {
   INIT_PROJECT: initProject,
@@ -39,6 +41,9 @@ const handlers: Record<JobRow['kind'], JobHandler> = {
 export class Worker {
   readonly id = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
   private readonly running = new Map<number, AbortController>();
+  /** Jobs running per lane: deliveries have slots of their own, so a dead receiver never holds up a deploy. */
+  private readonly lanes: Record<JobLane, Set<number>> = { serial: new Set(), deliveries: new Set() };
+  private control: ControlDirectory | null = null;
   private filling = false;
   private refill = false;
   private stopping = false;
@@ -53,6 +58,7 @@ export class Worker {
   ) {}
 
   async start(): Promise<void> {
+    this.control = await ControlDirectory.create(this.config.sshControlDir);
     const listening = await this.database.sql.listen(
       CHANNELS.jobQueued,
       (pool) => {
@@ -75,6 +81,7 @@ export class Worker {
     for (const controller of this.running.values()) controller.abort(new Error('the executor is stopping'));
     await this.idle;
     await this.unlisten?.().catch(() => {});
+    await this.control?.remove();
   }
 
   get runningJobs(): number {
@@ -98,28 +105,36 @@ export class Worker {
   }
 
   private async fill(): Promise<void> {
-    while (!this.stopping && this.running.size < this.config.concurrency) {
-      let job: JobRow | null;
-      try {
-        job = await claimJob(this.database.db, this.id, this.config.pool, this.config.leaseSeconds);
-      } catch (error) {
-        this.logger.warn({ err: error }, 'could not claim a job; will try again');
-        return;
+    const slots: Record<JobLane, number> = {
+      serial: this.config.concurrency,
+      deliveries: this.config.deliveryConcurrency,
+    };
+    for (const lane of ['serial', 'deliveries'] as const) {
+      while (!this.stopping && this.lanes[lane].size < slots[lane]) {
+        let job: JobRow | null;
+        try {
+          job = await claimJob(this.database.db, this.id, this.config.pool, this.config.leaseSeconds, lane);
+        } catch (error) {
+          this.logger.warn({ err: error }, 'could not claim a job; will try again');
+          return;
+        }
+        if (!job) break;
+        this.launch(job, lane);
       }
-      if (!job) return;
-      this.launch(job);
     }
   }
 
-  private launch(job: JobRow): void {
+  private launch(job: JobRow, lane: JobLane): void {
     const controller = new AbortController();
     // Every command of the job (one per target and step, many at once) listens to this signal.
     setMaxListeners(0, controller.signal);
     this.running.set(job.id, controller);
+    this.lanes[lane].add(job.id);
     const done = this.execute(job, controller)
       .catch((error) => this.logger.error({ err: error, jobId: job.id }, 'job ended with an unexpected error'))
       .finally(() => {
         this.running.delete(job.id);
+        this.lanes[lane].delete(job.id);
         this.wake();
       });
     this.idle = Promise.all([this.idle, done]).then(() => {});
@@ -143,10 +158,12 @@ export class Worker {
       .from(jobLogLines)
       .where(eq(jobLogLines.jobId, job.id));
     const sink = new LogSink(db, job.id, lastSeq ?? 0);
+    let connections: JobConnections | null = null;
     try {
       const [project] = await db.select().from(projects).where(eq(projects.id, job.projectId));
       if (!project) throw new Error(`project ${job.projectId} does not exist`);
       const [ticket] = job.ticketId ? await db.select().from(tickets).where(eq(tickets.id, job.ticketId)) : [];
+      connections = new JobConnections((this.control as ControlDirectory).path, job.id, project);
       const context: JobContext = {
         db,
         job,
@@ -159,6 +176,7 @@ export class Worker {
         logger: log,
         signal: controller.signal,
         run: { sink, signal: controller.signal },
+        connections,
         faultAt: this.config.faultAt,
       };
       const handler = handlers[job.kind];
@@ -182,6 +200,7 @@ export class Worker {
       }
     } finally {
       clearInterval(heartbeat);
+      await connections?.close();
     }
   }
 }

@@ -55,15 +55,28 @@ export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRo
 }
 
 /**
- * Claims the next job of a pool in one statement: the oldest job of a project whose earlier serial jobs are all
- * done (so at most one serial job runs per project, in order; webhook deliveries wait for nothing), either queued
- * or running on a lease that has run out (its executor died). SKIP LOCKED lets executors claim side by side.
+ * The two lanes an executor claims from, each with its own slots: a ticket's serial work (init, stage, deploy,
+ * rollback, preview) never waits behind deliveries to a slow receiver, nor the other way round.
  */
-export async function claimJob(db: Db, workerId: string, pool: string, leaseSeconds: number): Promise<JobRow | null> {
+export type JobLane = 'serial' | 'deliveries';
+
+/**
+ * Claims the next job of a pool and lane in one statement: the oldest job of a project whose earlier serial jobs are
+ * all done (so at most one serial job runs per project, in order; deliveries wait for nothing), either queued or
+ * running on a lease that has run out (its executor died). SKIP LOCKED lets executors claim side by side.
+ */
+export async function claimJob(
+  db: Db,
+  workerId: string,
+  pool: string,
+  leaseSeconds: number,
+  lane: JobLane = 'serial',
+): Promise<JobRow | null> {
   const rows = await db.execute<Record<string, unknown>>(sql`
     with candidate as (
       select j.id from jobs j
       where j.pool = ${pool}
+        and j.serial = ${lane === 'serial'}
         and j.run_after <= now()
         and (j.state = 'QUEUED' or (j.state = 'RUNNING' and j.lease_until < now()))
         and (not j.serial or not exists (

@@ -2,6 +2,7 @@ import type { Db, JobRow, projects, tickets } from '@slipway/schema';
 import type { Logger } from 'pino';
 import type { LogSink } from '../log-sink.ts';
 import type { RunOptions } from '../tools/run.ts';
+import type { JobConnections } from '../tools/ssh.ts';
 
 export type ProjectRow = typeof projects.$inferSelect;
 export type TicketRow = typeof tickets.$inferSelect;
@@ -21,6 +22,8 @@ export interface JobContext {
   signal: AbortSignal;
   /** Options for tools/run. */
   run: RunOptions;
+  /** The job's ssh connections, one per target, closed when the job ends. */
+  connections: JobConnections;
   /** Fault injection for tests: the executor kills itself outright at this named step (SLIPWAY_FAULT_AT). */
   faultAt: string | undefined;
 }

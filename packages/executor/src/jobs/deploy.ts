@@ -1,24 +1,15 @@
-import { mkdir, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { deployResults, projects, releases, targets, tickets, users } from '@slipway/schema';
-import { and, eq, max, sql } from 'drizzle-orm';
-import { fingerprint } from '../fingerprint.ts';
-import { checkHealth } from '../health.ts';
+import { projects, releases, targets, tickets, users } from '@slipway/schema';
+import { and, asc, eq, max, sql } from 'drizzle-orm';
+import { type ComposeResult, composeCommit } from '../compose.ts';
 import { projectDirs } from '../layout.ts';
-import { type TargetRow, targetOps } from '../targets.ts';
 import { git, gitOutput, gitSucceeds } from '../tools/git.ts';
-import { rsync } from '../tools/rsync.ts';
-import { run } from '../tools/run.ts';
 import { type JobContext, type JobHandler, LeaseLost } from './context.ts';
 import { faultPoint } from './faults.ts';
 import { finishWith } from './finish.ts';
 import { assertNoLinkedParents, checkedPaths } from './paths.ts';
-
-type ReleaseRow = typeof releases.$inferSelect;
+import { type ReleaseRow, Rollout, rollAtomic, rollInPlace, tag } from './rollout.ts';
 
 class StagingChanged extends Error {}
-
-const tag = (number: number) => `v${number}`;
 const TRAILER = 'Slipway-Ticket';
 
 async function ticketOfTag(ledger: string, name: string, context: JobContext): Promise<string | null> {
@@ -43,33 +34,34 @@ export async function resetLedger(context: JobContext, base: string): Promise<vo
 }
 
 /**
- * Lays out in the ledger's work tree what a release would be: `base` plus exactly the ticket's paths as staging
- * holds them (a path gone from staging is a deletion). Answers the checked paths.
+ * What a release of the ticket would be, written to `ref` in the ledger: `base` plus exactly the ticket's paths as
+ * staging holds them (a path gone from staging is a deletion). Nothing is written when staging no longer has the
+ * `expected` fingerprint (rule 4).
  */
-export async function prepareCandidate(context: JobContext, base: string, ticketPaths: string[]): Promise<string[]> {
-  const { project, run: options } = context;
-  const { ledger } = projectDirs(context.dataDir, project.id);
-  await resetLedger(context, base);
-  const paths = checkedPaths(project.stagingPath, ticketPaths);
+export async function composeCandidate(
+  context: JobContext,
+  base: string,
+  ref: string,
+  expected: string | null,
+): Promise<ComposeResult> {
+  const { db, project } = context;
+  const ticket = context.ticket as NonNullable<JobContext['ticket']>;
+  const paths = checkedPaths(project.stagingPath, ticket.paths);
   await assertNoLinkedParents(project.stagingPath, paths);
-  for (const path of paths) {
-    await rm(join(ledger, path), { recursive: true, force: true });
-    await mkdir(dirname(join(ledger, path)), { recursive: true });
-    await run(
-      'rsync',
-      [
-        '--archive',
-        '--exclude=.svn',
-        '--exclude=.git',
-        '--ignore-missing-args',
-        '--',
-        join(project.stagingPath, path),
-        `${dirname(join(ledger, path))}/`,
-      ],
-      options,
-    );
-  }
-  return paths;
+  const [author] = await db.select().from(users).where(eq(users.id, ticket.authorId));
+  return composeCommit(
+    {
+      ledger: projectDirs(context.dataDir, project.id).ledger,
+      base,
+      root: project.stagingPath,
+      paths,
+      ref,
+      author: { name: author?.name ?? 'unknown', email: `${author?.login ?? 'unknown'}@slipway` },
+      message: `${ticket.reason}\n\n${TRAILER}: ${ticket.id}\n`,
+      expectedFingerprint: expected,
+    },
+    context.run,
+  );
 }
 
 /**
@@ -77,7 +69,7 @@ export async function prepareCandidate(context: JobContext, base: string, ticket
  * number. Safe to run again: a release already made for this ticket (in the database, or as a tag whose trailer
  * names the ticket, when a crash came between the two) is taken as it is.
  */
-async function composeRelease(context: JobContext): Promise<ReleaseRow> {
+async function composeRelease(context: JobContext, timer: StepTimer): Promise<ReleaseRow> {
   const { db, project, run: options } = context;
   const ticket = context.ticket as NonNullable<JobContext['ticket']>;
   const [existing] = await db.select().from(releases).where(eq(releases.ticketId, ticket.id));
@@ -99,34 +91,18 @@ async function composeRelease(context: JobContext): Promise<ReleaseRow> {
     throw new Error(`the ledger already has ${tag(number)} for ticket ${owner || 'unknown'}`);
   } else {
     const live = await liveRelease(context);
-    const paths = await prepareCandidate(context, tag(live.number), ticket.paths);
-    const composed = await fingerprint(ledger, paths);
-    if (composed !== ticket.testedFingerprint) {
-      await resetLedger(context, tag(live.number));
+    // A ticket without a tested fingerprint matches nothing: it cannot be released.
+    const tested = ticket.testedFingerprint ?? 'never tested';
+    const composed = await composeCandidate(context, live.commit, `refs/tags/${tag(number)}`, tested);
+    if (!composed.written) {
       throw new StagingChanged(
-        `STAGING_CHANGED: staging no longer holds what was tested (${paths.join(', ')} changed since "pass test")`,
+        `STAGING_CHANGED: staging no longer holds what was tested (${ticket.paths.join(', ')} changed since "pass test")`,
       );
     }
-    const [author] = await db.select().from(users).where(eq(users.id, ticket.authorId));
-    await git(ledger, ['add', '--all', '--force', '.'], options);
-    await git(
-      ledger,
-      [
-        'commit',
-        '-q',
-        '--allow-empty',
-        `--author=${author?.name ?? 'unknown'} <${author?.login ?? 'unknown'}@slipway>`,
-        '-m',
-        ticket.reason,
-        '-m',
-        `${TRAILER}: ${ticket.id}`,
-      ],
-      options,
-    );
     faultPoint(context, 'compose:committed');
-    await git(ledger, ['tag', tag(number)], options);
     faultPoint(context, 'compose:tagged');
-    commit = await gitOutput(ledger, ['rev-parse', 'HEAD'], options);
+    commit = composed.commit;
+    timer.lap('compose, commit and tag');
   }
   const [release] = await db
     .insert(releases)
@@ -135,237 +111,49 @@ async function composeRelease(context: JobContext): Promise<ReleaseRow> {
   if (!release) throw new Error('insert returned no row');
   await db.update(tickets).set({ releaseId: release.id }).where(eq(tickets.id, ticket.id));
   context.sink.system(`made ${tag(number)} (${commit})`);
+  timer.lap('record');
   return release;
 }
 
-/** Runs `work` over `items`, at most `limit` at a time. */
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++] as T);
-  });
-  await Promise.all(lanes);
-}
+/** How long each step of a job took, said in one line at the end (the fixed part of a deploy, measured). */
+export class StepTimer {
+  private readonly steps: [string, number][] = [];
+  private last = performance.now();
 
-interface Outcome {
-  outcome: 'OK' | 'FAILED' | 'SKIPPED';
-  bytesSent?: number;
-  filesChanged?: number;
-  error?: string;
-}
-
-/** One deploy or rollback of one release across the project's targets (rule 8: every outcome is recorded). */
-class Rollout {
-  private readonly started = new Map<number, number>();
-  private readonly uploaded = new Map<number, { bytesSent: number; filesChanged: number }>();
-  readonly failures: string[] = [];
-  readonly version: string;
-
-  constructor(
-    readonly context: JobContext,
-    private readonly release: ReleaseRow,
-    readonly isRollback: boolean,
-  ) {
-    this.version = tag(release.number);
+  lap(step: string): void {
+    const now = performance.now();
+    this.steps.push([step, now - this.last]);
+    this.last = now;
   }
 
-  private get project() {
-    return this.context.project;
-  }
-
-  ops(target: TargetRow) {
-    return targetOps(target, this.project, this.context.run);
-  }
-
-  private hookEnv(target: TargetRow, dir: string) {
-    return {
-      SLIPWAY_PROJECT: this.project.name,
-      SLIPWAY_RELEASE: this.version,
-      SLIPWAY_TARGET: target.name,
-      SLIPWAY_RELEASE_DIR: dir,
-    };
-  }
-
-  async hook(target: TargetRow, which: 'preDeploy' | 'postDeploy', dir: string) {
-    const command = this.project[which];
-    if (command) await this.ops(target).hook(command, dir, this.hookEnv(target, dir));
-  }
-
-  async health(target: TargetRow) {
-    const url = this.project.healthCheckUrl;
-    if (!url) return;
-    await checkHealth(
-      url,
-      target.host ?? 'localhost',
-      this.project.healthCheckTimeoutSeconds,
-      this.context.sink,
-      this.context.signal,
-    );
-  }
-
-  begin(target: TargetRow) {
-    this.started.set(target.id, performance.now());
-  }
-
-  /** Stores a target's outcome; an OK target is on this release now. */
-  async record(target: TargetRow, result: Outcome) {
-    const { db, job } = this.context;
-    const started = this.started.get(target.id);
-    const stats = this.uploaded.get(target.id);
-    const row = {
-      jobId: job.id,
-      ticketId: (this.context.ticket as NonNullable<JobContext['ticket']>).id,
-      targetId: target.id,
-      targetName: target.name,
-      outcome: result.outcome,
-      bytesSent: result.bytesSent ?? stats?.bytesSent ?? 0,
-      filesChanged: result.filesChanged ?? stats?.filesChanged ?? 0,
-      durationMs: started === undefined ? 0 : Math.round(performance.now() - started),
-      error: result.error ?? null,
-    };
-    if (result.outcome === 'FAILED') {
-      this.failures.push(`${target.name}: ${result.error}`);
-      this.context.sink.system(`✗ ${target.name}: ${result.error}`);
-    } else if (result.outcome === 'OK') {
-      this.context.sink.system(
-        `✓ ${target.name}: ${this.version} (${row.filesChanged} files, ${row.bytesSent} bytes sent)`,
-      );
-    } else {
-      this.context.sink.system(`- ${target.name}: skipped (${result.error})`);
-    }
-    await db.transaction(async (tx) => {
-      await tx
-        .insert(deployResults)
-        .values(row)
-        .onConflictDoUpdate({
-          target: [deployResults.jobId, deployResults.targetName],
-          set: { ...row, finishedAt: sql`now()` },
-        });
-      if (result.outcome === 'OK')
-        await tx.update(targets).set({ releaseId: this.release.id }).where(eq(targets.id, target.id));
-    });
-  }
-
-  async sync(target: TargetRow, tree: string, destinationPath: string, extra: string[]) {
-    const project = this.project;
-    if (project.bandwidthLimit) extra.push(`--bwlimit=${project.bandwidthLimit}`);
-    const stats = await rsync(tree, target, project, project.excludes, { ...this.context.run, extra, destinationPath });
-    this.uploaded.set(target.id, stats);
-    return stats;
-  }
-
-  /** Runs `step` on each target (parallelism-limited), recording a failure; answers the targets that succeeded. */
-  async each(list: TargetRow[], step: (target: TargetRow) => Promise<Outcome | null>): Promise<TargetRow[]> {
-    const ok: TargetRow[] = [];
-    await inParallel(list, this.project.parallelism, async (target) => {
-      try {
-        const result = await step(target);
-        if (result) await this.record(target, result);
-        ok.push(target);
-      } catch (error) {
-        if (this.context.signal.aborted) throw error;
-        await this.record(target, { outcome: 'FAILED', error: (error as Error).message });
-      }
-    });
-    return list.filter((t) => ok.includes(t));
-  }
-
-  async skip(list: TargetRow[], why: string) {
-    for (const target of list) await this.record(target, { outcome: 'SKIPPED', error: why });
+  toString(): string {
+    return this.steps.map(([step, ms]) => `${step} ${Math.round(ms)} ms`).join(', ');
   }
 }
 
-/** In place: rsync straight into each target's path (--delay-updates); the canary batch goes first. */
-async function rollInPlace(rollout: Rollout, tree: string, pending: TargetRow[], batchSize: number) {
-  const step = async (target: TargetRow): Promise<Outcome> => {
-    rollout.begin(target);
-    await rollout.hook(target, 'preDeploy', target.path);
-    const stats = await rollout.sync(target, tree, target.path, ['--delay-updates']);
-    await rollout.hook(target, 'postDeploy', target.path);
-    await rollout.health(target);
-    return { outcome: 'OK', ...stats };
-  };
-  const canary = pending.slice(0, batchSize);
-  const rest = pending.slice(batchSize);
-  const canaryOk = await rollout.each(canary, step);
-  if (canaryOk.length < canary.length) return rollout.skip(rest, 'the canary batch failed');
-  await rollout.each(rest, step);
-}
-
-/**
- * Atomic: phase 1 uploads releases/vN to every target (hard-linking unchanged files to the live release);
- * phase 2 switches `current` only when every target holds it — the canary batch first (switch, hook, health),
- * then all the others at once. A target whose switch fails its hook or health check is switched back.
- */
-async function rollAtomic(rollout: Rollout, tree: string, pending: TargetRow[], batchSize: number, keep: number) {
-  const version = rollout.version;
-  const previous = new Map<number, string | null>();
-  const held = new Map<number, string[]>();
-  const uploaded = await rollout.each(pending, async (target) => {
-    rollout.begin(target);
-    const ops = rollout.ops(target);
-    const [present, current] = await Promise.all([ops.releases(), ops.current()]);
-    previous.set(target.id, current);
-    // What the target will hold once the upload is done: pruning after the switch needs no second listing.
-    held.set(target.id, [...new Set([...present, version])]);
-    const releaseDir = `${target.path}/releases/${version}`;
-    if (present.includes(version) && rollout.isRollback) {
-      rollout.context.sink.system(`${target.name}: ${version} is still there: no upload`);
-    } else {
-      const base = current && present.includes(current) ? current : newest(present.filter((r) => r !== version));
-      const extra = base ? [`--link-dest=../${base}`] : [];
-      await rollout.sync(target, tree, releaseDir, extra);
-    }
-    await rollout.hook(target, 'preDeploy', releaseDir);
-    return null;
-  });
-  if (uploaded.length < pending.length) {
-    return rollout.skip(uploaded, `not switched: ${pending.length - uploaded.length} target(s) did not get ${version}`);
-  }
-  const switchOne = async (target: TargetRow): Promise<Outcome> => {
-    const ops = rollout.ops(target);
-    await ops.switchTo(version);
-    try {
-      await rollout.hook(target, 'postDeploy', `${target.path}/current`);
-      await rollout.health(target);
-    } catch (error) {
-      const back = previous.get(target.id);
-      if (back) {
-        rollout.context.sink.system(`${target.name}: switching back to ${back}`);
-        await ops.switchTo(back);
-      }
-      throw error;
-    }
-    await pruneReleases(ops, held.get(target.id) ?? [version], version, keep);
-    return { outcome: 'OK' };
-  };
-  const canary = uploaded.slice(0, batchSize);
-  const rest = uploaded.slice(batchSize);
-  faultPoint(rollout.context, 'atomic:uploaded');
-  const canaryOk = await rollout.each(canary, switchOne);
-  faultPoint(rollout.context, 'atomic:canary-switched');
-  if (canaryOk.length < canary.length) return rollout.skip(rest, 'the canary batch failed');
-  await rollout.each(rest, switchOne);
-}
-
-const releaseNumber = (name: string) => Number(name.slice(1));
-const newest = (names: string[]) => names.sort((a, b) => releaseNumber(b) - releaseNumber(a))[0] ?? null;
-
-/** Keeps the `keep` newest releases on a target, and always the live one. */
-async function pruneReleases(ops: ReturnType<Rollout['ops']>, present: string[], live: string, keep: number) {
-  const newestFirst = [...present].sort((a, b) => releaseNumber(b) - releaseNumber(a));
-  for (const name of newestFirst.slice(keep)) if (name !== live) await ops.removeRelease(name);
-}
-
-/** Checks the release out into the release tree and rolls it out to the targets not yet on it. */
-async function deployRelease(context: JobContext, release: ReleaseRow, isRollback: boolean): Promise<void> {
+/** Checks the release out into the release tree (when a target needs files) and rolls it out to the targets not on it. */
+async function deployRelease(
+  context: JobContext,
+  release: ReleaseRow,
+  isRollback: boolean,
+  timer: StepTimer,
+): Promise<void> {
   const { db, project, run: options } = context;
-  const { release: tree } = projectDirs(context.dataDir, project.id);
-  await git(tree, ['checkout', '-q', '--detach', '--force', tag(release.number)], options);
-  await git(tree, ['clean', '-q', '-d', '-x', '--force'], options);
-  const all = await db.select().from(targets).where(eq(targets.projectId, project.id)).orderBy(targets.name);
-  faultPoint(context, 'deploy:checked-out');
-  const rollout = new Rollout(context, release, isRollback);
+  const dirs = projectDirs(context.dataDir, project.id);
+  let checkedOut: Promise<string> | null = null;
+  // Only a target that needs files needs the tree: an atomic rollback is switches alone.
+  const tree = () => {
+    checkedOut ??= (async () => {
+      await git(dirs.release, ['checkout', '-q', '--detach', '--force', tag(release.number)], options);
+      await git(dirs.release, ['clean', '-q', '-d', '-x', '--force'], options);
+      faultPoint(context, 'deploy:checked-out');
+      return dirs.release;
+    })();
+    return checkedOut;
+  };
+  const all = await db.select().from(targets).where(eq(targets.projectId, project.id)).orderBy(asc(targets.name));
+  const fullSync = (context.job.payload as { fullSync?: boolean }).fullSync === true;
+  const rollout = new Rollout(context, release, { isRollback, fullSync, ledger: dirs.ledger, tree });
   const done = all.filter((t) => t.releaseId === release.id);
   await rollout.skip(done, `already on ${tag(release.number)}`);
   const pending = all.filter((t) => t.releaseId !== release.id);
@@ -373,12 +161,13 @@ async function deployRelease(context: JobContext, release: ReleaseRow, isRollbac
     `${project.deployMode === 'ATOMIC' ? 'atomic' : 'in-place'} ${isRollback ? 'rollback' : 'deploy'} of ${tag(release.number)} ` +
       `to ${pending.length} target(s), ${project.parallelism} at a time, canary batch of ${project.batchSize}`,
   );
-  if (project.deployMode === 'ATOMIC')
-    await rollAtomic(rollout, tree, pending, project.batchSize, project.keepReleases);
-  else await rollInPlace(rollout, tree, pending, project.batchSize);
+  if (project.deployMode === 'ATOMIC') await rollAtomic(rollout, pending, project.batchSize, project.keepReleases);
+  else await rollInPlace(rollout, pending, project.batchSize);
+  timer.lap('targets');
 
   faultPoint(context, 'deploy:synced');
   if (rollout.failures.length > 0) {
+    context.sink.system(`timing: ${timer}`);
     await finishWith(
       context,
       { state: 'FAILED', error: rollout.failures.join('; ') },
@@ -390,6 +179,7 @@ async function deployRelease(context: JobContext, release: ReleaseRow, isRollbac
     return;
   }
   const wasLive = project.liveReleaseId;
+  context.sink.system(`timing: ${timer}`);
   await finishWith(
     context,
     { state: 'SUCCEEDED' },
@@ -434,8 +224,9 @@ async function failDeploy(context: JobContext, error: Error): Promise<void> {
 export const deploy: JobHandler = {
   async perform(context) {
     if (!stillDeploying(context)) return finishWith(context, { state: 'SUCCEEDED' });
-    const release = await composeRelease(context);
-    await deployRelease(context, release, false);
+    const timer = new StepTimer();
+    const release = await composeRelease(context, timer);
+    await deployRelease(context, release, false, timer);
   },
   fail: failDeploy,
 };
@@ -449,7 +240,7 @@ export const rollback: JobHandler = {
       .from(releases)
       .where(and(eq(releases.id, context.ticket?.releaseId ?? 0), eq(releases.projectId, context.project.id)));
     if (!release) throw new Error('the release to roll back to does not exist');
-    await deployRelease(context, release, true);
+    await deployRelease(context, release, true, new StepTimer());
   },
   fail: failDeploy,
 };

@@ -1,66 +1,70 @@
 import { deployPreviews, releases, targets } from '@slipway/schema';
-import { eq } from 'drizzle-orm';
+import { asc, eq } from 'drizzle-orm';
 import { projectDirs } from '../layout.ts';
-import { rsync } from '../tools/rsync.ts';
+import { TargetShell } from '../targets.ts';
+import { git } from '../tools/git.ts';
+import { itemizedChanges, rsync } from '../tools/rsync.ts';
 import type { JobHandler } from './context.ts';
-import { liveRelease, prepareCandidate, resetLedger } from './deploy.ts';
+import { composeCandidate, liveRelease, resetLedger } from './deploy.ts';
 import { finishWith } from './finish.ts';
+import { TransferPlanner } from './rollout.ts';
 
-export interface PreviewItem {
-  path: string;
-  change: 'ADDED' | 'MODIFIED' | 'DELETED';
-}
+/** Where a preview's candidate release is written (and removed again): never a tag. */
+const PREVIEW_REF = 'refs/slipway/preview';
 
-/** Reads rsync's --itemize-changes lines: what would be created, updated or deleted (unchanged entries left out). */
-export function parseItemized(output: string): PreviewItem[] {
-  const items: PreviewItem[] = [];
-  for (const line of output.split('\n')) {
-    const deleting = /^\*deleting\s+(.+)$/.exec(line);
-    if (deleting?.[1]) {
-      items.push({ path: deleting[1], change: 'DELETED' });
-      continue;
-    }
-    const item = /^([<>ch.*][fdLDS])(\S{9})\s(.+)$/.exec(line);
-    if (!item?.[3]) continue;
-    const [, kind, flags] = item;
-    if (kind?.[0] === '.' || kind?.[1] === 'd') {
-      if (flags === '+++++++++') items.push({ path: item[3], change: 'ADDED' });
-      continue;
-    }
-    items.push({ path: item[3], change: flags === '+++++++++' ? 'ADDED' : 'MODIFIED' });
-  }
-  return items;
-}
-
-/** previewDeploy: lays out the release as it would be and asks rsync, with --dry-run, what it would change. */
+/**
+ * previewDeploy: what a deploy would change on each target, decided the way the deploy decides. A target that would
+ * get only the changed files is shown the ledger's diff from its version; one that would get a full sync is asked by
+ * rsync (--dry-run, contents compared by checksum, so a file whose time alone differs is no change) against what it
+ * serves (atomic: `current`).
+ */
 export const preview: JobHandler = {
   async perform(context) {
     const { db, project, ticket } = context;
     if (!ticket) throw new Error('a preview needs a ticket');
     const live = await liveRelease(context);
     const { ledger } = projectDirs(context.dataDir, project.id);
+    let to: string;
     if (ticket.kind === 'ROLLBACK') {
       const [target] = await db
         .select()
         .from(releases)
         .where(eq(releases.id, ticket.releaseId ?? 0));
       if (!target) throw new Error('the release to roll back to does not exist');
-      await resetLedger(context, `v${target.number}`);
+      to = target.commit;
     } else {
-      await prepareCandidate(context, `v${live.number}`, ticket.paths);
+      // The release as it would be made, on a scratch ref (made the way the deploy makes it).
+      const candidate = await composeCandidate(context, live.commit, PREVIEW_REF, null);
+      if (!candidate.written) throw new Error('the candidate release could not be made');
+      to = candidate.commit;
     }
+    const fullSync = (context.job.payload as { fullSync?: boolean }).fullSync === true;
+    const planner = new TransferPlanner(context, ledger, to, fullSync);
+    // A full sync is asked of rsync: the candidate is laid out in the ledger's work tree for it, once.
+    let laidOut: Promise<void> | null = null;
+    const layOut = () => {
+      laidOut ??= resetLedger(context, to);
+      return laidOut;
+    };
     try {
-      const all = await db.select().from(targets).where(eq(targets.projectId, project.id)).orderBy(targets.name);
+      const all = await db.select().from(targets).where(eq(targets.projectId, project.id)).orderBy(asc(targets.name));
       for (const target of all) {
-        const destinationPath = project.deployMode === 'ATOMIC' ? `${target.path}/current` : target.path;
         let row: typeof deployPreviews.$inferInsert;
         try {
-          const { output } = await rsync(ledger, target, project, project.excludes, {
-            ...context.run,
-            extra: ['--dry-run'],
-            destinationPath,
-          });
-          row = { jobId: context.job.id, targetName: target.name, items: parseItemized(output) };
+          const plan = await planner.plan(target);
+          if (plan.transfer === 'INCREMENTAL') {
+            row = { jobId: context.job.id, targetName: target.name, items: plan.diff.changes, transfer: 'INCREMENTAL' };
+          } else {
+            await layOut();
+            const shell = new TargetShell(target, project, context.connections, context.run);
+            const { output } = await rsync(ledger, target, project, project.excludes, {
+              ...context.run,
+              extra: ['--dry-run', '--checksum'],
+              destinationPath: project.deployMode === 'ATOMIC' ? `${target.path}/current` : target.path,
+              controlPath: await shell.controlPath(),
+            });
+            row = { jobId: context.job.id, targetName: target.name, items: itemizedChanges(output), transfer: 'FULL' };
+          }
         } catch (error) {
           if (context.signal.aborted) throw error;
           row = { jobId: context.job.id, targetName: target.name, items: [], error: (error as Error).message };
@@ -74,7 +78,7 @@ export const preview: JobHandler = {
           });
       }
     } finally {
-      await resetLedger(context, `v${live.number}`);
+      await git(ledger, ['update-ref', '-d', PREVIEW_REF], { ...context.run, quietStdout: true });
     }
     await finishWith(context, { state: 'SUCCEEDED' });
   },

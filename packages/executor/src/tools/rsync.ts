@@ -1,16 +1,8 @@
 import { type RunOptions, run } from './run.ts';
-import { sshArgs } from './ssh.ts';
+import { type RemoteTarget, type SshSettings, sshOptions } from './ssh.ts';
 
-export interface RsyncTarget {
-  host: string | null;
-  port: number | null;
-  user: string | null;
+export interface RsyncTarget extends RemoteTarget {
   path: string;
-}
-
-export interface SshSettings {
-  sshKeyPath: string | null;
-  knownHostsPath: string | null;
 }
 
 export interface RsyncStats {
@@ -21,10 +13,14 @@ export interface RsyncStats {
 /** Always left out: version-control metadata never reaches a target. */
 export const ALWAYS_EXCLUDED = ['.svn', '.git'];
 
+/** Itemized lines kept in the job log per target; the rest are counted (a first deploy changes every file). */
+export const ITEMIZED_LOG_LIMIT = { lines: 200, matching: /^([<>ch.][fdLDS]\S{9} |\*deleting )/ };
+
 /** The ssh command rsync runs (rsync splits it on spaces; the paths in it are validated to have none). */
-export function sshCommand(target: RsyncTarget, ssh: SshSettings): string {
-  // rsync adds the host itself: the ssh options are sshArgs' without its closing `-- host`.
-  return ['ssh', ...sshArgs(target, ssh).slice(0, -2)].join(' ');
+export function sshCommand(target: RsyncTarget, ssh: SshSettings, controlPath?: string): string {
+  const args = sshOptions(ssh, controlPath);
+  if (target.port) args.push('-p', String(target.port));
+  return ['ssh', ...args].join(' ');
 }
 
 export function destination(target: RsyncTarget): string {
@@ -33,14 +29,26 @@ export function destination(target: RsyncTarget): string {
   return `${target.user ? `${target.user}@` : ''}${host}:${target.path}/`;
 }
 
+export interface RsyncOptions {
+  /** Options added to the common ones (e.g. --delay-updates, --link-dest=…, --dry-run). */
+  extra?: string[];
+  /** Where on the target, when not the target's own path (atomic mode: a release directory). */
+  destinationPath?: string;
+  /** The job's connection to the target (ssh targets). */
+  controlPath?: string;
+  /** Only these paths (relative to the source); deletions are the caller's (a gone parent is not rsync's to list). */
+  files?: string[];
+  /** What starts rsync on the target (ssh targets): a script around it saves a round trip. */
+  rsyncPath?: string;
+}
+
 /** The argument array of one sync of `source` (a directory) to a target. Pure, for testing. */
 export function rsyncArgs(
   source: string,
   target: RsyncTarget,
   ssh: SshSettings,
   excludes: string[],
-  extra: string[] = [],
-  destinationPath = target.path,
+  options: RsyncOptions = {},
 ) {
   // --modify-window=-1: compare modification times to the nanosecond, so a file rewritten within the same second as
   // the last sync (a quick rollback) is never skipped by the quick check.
@@ -52,11 +60,14 @@ export function rsyncArgs(
     '--stats',
     '--mkpath',
     '--protect-args',
-    ...extra,
   ];
+  // The changed paths come on stdin, NUL-separated; a file that replaces a directory replaces it (--force).
+  if (options.files) args.push('--files-from=-', '--from0', '--force');
+  args.push(...(options.extra ?? []));
   for (const pattern of [...ALWAYS_EXCLUDED, ...excludes]) args.push(`--exclude=${pattern}`);
-  if (target.host) args.push('--rsh', sshCommand(target, ssh));
-  args.push('--', `${source}/`, destination({ ...target, path: destinationPath }));
+  if (target.host) args.push('--rsh', sshCommand(target, ssh, options.controlPath));
+  if (target.host && options.rsyncPath) args.push(`--rsync-path=${options.rsyncPath}`);
+  args.push('--', `${source}/`, destination({ ...target, path: options.destinationPath ?? target.path }));
   return args;
 }
 
@@ -71,12 +82,41 @@ export async function rsync(
   target: RsyncTarget,
   ssh: SshSettings,
   excludes: string[],
-  options: RunOptions & { extra?: string[]; destinationPath?: string },
+  options: RunOptions & RsyncOptions,
 ): Promise<RsyncStats & { output: string }> {
-  const output = await run(
-    'rsync',
-    rsyncArgs(source, target, ssh, excludes, options.extra, options.destinationPath),
-    options,
-  );
+  const output = await run('rsync', rsyncArgs(source, target, ssh, excludes, options), {
+    ...options,
+    stdoutLogLimit: options.stdoutLogLimit ?? ITEMIZED_LOG_LIMIT,
+    reportPrefix: options.reportPrefix ?? '@@slipway:',
+    input: options.files ? options.files.map((f) => `${f}\0`).join('') : options.input,
+  });
   return { ...parseStats(output), output };
+}
+
+export interface ItemizedChange {
+  path: string;
+  change: 'ADDED' | 'MODIFIED' | 'DELETED';
+}
+
+/**
+ * Reads rsync's --itemize-changes lines: what was (or would be) created, changed or deleted. A change of time alone
+ * is left out (the content is the same), and so are directories that merely exist.
+ */
+export function itemizedChanges(output: string): ItemizedChange[] {
+  const items: ItemizedChange[] = [];
+  for (const line of output.split('\n')) {
+    const deleting = /^\*deleting\s+(.+)$/.exec(line);
+    if (deleting?.[1]) {
+      if (!deleting[1].endsWith('/')) items.push({ path: deleting[1], change: 'DELETED' });
+      continue;
+    }
+    const item = /^([<>ch.*])([fdLDS])(\S{9})\s(.+)$/.exec(line);
+    if (!item?.[4]) continue;
+    const [, , kind, flags = '', path] = item;
+    if (kind === 'd') continue;
+    // The 9 attribute letters: c content (or link value), s size, t time, p permissions, o/g owner, …
+    if (flags === '+++++++++') items.push({ path, change: 'ADDED' });
+    else if (/[csp]/.test(flags)) items.push({ path, change: 'MODIFIED' });
+  }
+  return items;
 }

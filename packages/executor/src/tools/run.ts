@@ -6,6 +6,8 @@ export class CommandFailed extends Error {
     readonly command: string,
     readonly exitCode: number | undefined,
     readonly stderrTail: string,
+    /** Report lines (see RunOptions.reportPrefix) the command printed on stderr before it failed. */
+    readonly reports: string[] = [],
   ) {
     super(
       `${command} failed${exitCode === undefined ? '' : ` (exit ${exitCode})`}${stderrTail ? `: ${stderrTail}` : ''}`,
@@ -23,6 +25,14 @@ export interface RunOptions {
   okExitCodes?: number[];
   /** Do not copy stdout into the job log (it is data, e.g. a file list). */
   quietStdout?: boolean;
+  /** At most `lines` stdout lines (of those `matching`, when given) go into the job log; the rest are counted. */
+  stdoutLogLimit?: { lines: number; matching?: RegExp };
+  /** What the command reads on stdin (e.g. a NUL-separated file list); nothing by default. */
+  input?: string | Buffer;
+  /** Shown in the log instead of the command line (a long remote script says what it does in a few words). */
+  shownAs?: string;
+  /** Lines starting with this are a script's report to Slipway (stdout: answered; stderr: in the failure), not logged. */
+  reportPrefix?: string;
 }
 
 const display = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`);
@@ -33,35 +43,46 @@ const display = (arg: string) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.r
  */
 export async function run(file: string, args: string[], options: RunOptions): Promise<string> {
   const { sink } = options;
-  const shown = [file, ...args].map(display).join(' ');
+  const shown = options.shownAs ?? [file, ...args].map(display).join(' ');
   sink.system(`$ ${shown}${options.cwd ? `   (in ${options.cwd})` : ''}`);
+  const limit = options.stdoutLogLimit;
+  let limited = 0;
   const toLog = (stream: 'STDOUT' | 'STDERR') =>
     function* (line: unknown) {
-      sink.line(stream, String(line));
+      const text = String(line);
+      const counted = limit && (!limit.matching || limit.matching.test(text));
+      if (!(options.reportPrefix && text.startsWith(options.reportPrefix)) && (!counted || ++limited <= limit.lines))
+        sink.line(stream, text);
       yield line;
     };
   const stderrLines: string[] = [];
+  const reports: string[] = [];
   const result = await execa(file, args, {
     cwd: options.cwd,
     env: { LC_ALL: 'C.UTF-8', GIT_TERMINAL_PROMPT: '0', ...options.env },
     cancelSignal: options.signal,
     reject: false,
-    stdin: 'ignore',
+    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     stdout: options.quietStdout ? ['pipe'] : [toLog('STDOUT')],
     stderr: [
       function* (line: unknown) {
-        stderrLines.push(String(line));
-        if (stderrLines.length > 20) stderrLines.shift();
-        sink.line('STDERR', String(line));
+        const text = String(line);
+        if (options.reportPrefix && text.startsWith(options.reportPrefix)) reports.push(text);
+        else {
+          stderrLines.push(text);
+          if (stderrLines.length > 20) stderrLines.shift();
+          sink.line('STDERR', text);
+        }
         yield line;
       },
     ],
     maxBuffer: 256 * 1024 * 1024,
   });
+  if (limit && limited > limit.lines) sink.system(`… ${limited - limit.lines} more line(s) like these not shown`);
   if (options.signal.aborted) throw options.signal.reason ?? new Error('aborted');
   if (result.failed && !(result.exitCode !== undefined && options.okExitCodes?.includes(result.exitCode))) {
     const tail = stderrLines.slice(-3).join(' / ') || (result.originalMessage ?? '');
-    throw new CommandFailed(file, result.exitCode, tail);
+    throw new CommandFailed(file, result.exitCode, tail, reports);
   }
   return typeof result.stdout === 'string' ? result.stdout : String(result.stdout ?? '');
 }

@@ -19,6 +19,8 @@ export const jobKind = pgEnum('job_kind', ['INIT_PROJECT', 'STAGE', 'DEPLOY', 'R
 export const jobState = pgEnum('job_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED']);
 export const logStream = pgEnum('log_stream', ['STDOUT', 'STDERR', 'SYSTEM']);
 export const targetOutcome = pgEnum('target_outcome', ['OK', 'FAILED', 'SKIPPED']);
+/** How a target got a release: only the files changed since its version, or all of them. */
+export const transferKind = pgEnum('transfer_kind', ['INCREMENTAL', 'FULL']);
 
 export const jobs = pgTable(
   'jobs',
@@ -84,6 +86,11 @@ export const deployResults = pgTable(
     filesChanged: integer('files_changed').notNull().default(0),
     durationMs: integer('duration_ms').notNull().default(0),
     error: text('error'),
+    /** Null when nothing was transferred (a switch to a release the target held, a skip, a failure). */
+    transfer: transferKind('transfer'),
+    /** What changed on the target: `{ path, change }`, the first 1,000 of `changesCount`. */
+    changes: jsonb('changes'),
+    changesCount: integer('changes_count'),
     finishedAt: timestamp('finished_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex('deploy_results_job_target_idx').on(t.jobId, t.targetName)],
@@ -97,8 +104,10 @@ export const deployPreviews = pgTable(
       .notNull()
       .references(() => jobs.id),
     targetName: text('target_name').notNull(),
-    /** rsync's itemized lines: `{ path, change }` with change one of ADDED, MODIFIED, DELETED. */
+    /** What the deploy would change: `{ path, change }` with change one of ADDED, MODIFIED, DELETED. */
     items: jsonb('items').notNull(),
+    /** How the deploy would reach the target. */
+    transfer: transferKind('transfer'),
     error: text('error'),
   },
   (t) => [primaryKey({ columns: [t.jobId, t.targetName] })],

@@ -42,6 +42,8 @@ export const projects = pgTable(
     preDeploy: text('pre_deploy'),
     postDeploy: text('post_deploy'),
     healthCheckUrl: text('health_check_url'),
+    /** Every deploy sends every file to every target (no changed-files transfer). */
+    alwaysFullSync: boolean('always_full_sync').notNull().default(false),
     /** svn:externals are fetched only when an admin allows it: they can name any repository the executor reaches. */
     allowSvnExternals: boolean('allow_svn_externals').notNull().default(false),
     /** rsync --bwlimit per target, in KiB/s; null: no limit. */

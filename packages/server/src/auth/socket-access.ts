@@ -69,7 +69,8 @@ export class SocketAccess {
 
   /** The viewer now, for an operation about to run on the socket; null (and the socket closing) when it ended. */
   async current(entry: SocketAccessEntry): Promise<Viewer | null> {
-    const viewer = await viewerForToken(this.db, entry.token);
+    // A pooled connection that a database restart broke fails once, then reconnects: one more try.
+    const viewer = await viewerForToken(this.db, entry.token).catch(() => viewerForToken(this.db, entry.token));
     if (!viewer || viewer.id !== entry.viewer.id) {
       // Let the operation's own error reach the client first.
       setImmediate(() => this.end(entry));

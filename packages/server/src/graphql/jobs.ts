@@ -9,6 +9,7 @@ import {
   logStream,
   NotFound,
   ticketEvents,
+  transferKind,
 } from '@slipway/schema';
 import { and, asc, desc, eq, gt } from 'drizzle-orm';
 import { Repeater } from 'graphql-yoga';
@@ -27,17 +28,28 @@ const LogStreamEnum = builder.enumType('LogStream', { values: logStream.enumValu
 
 export const JobRef = builder.objectRef<JobRow>('Job');
 
-interface PreviewItem {
+export const TransferEnum = builder.enumType('Transfer', {
+  description: 'How a target gets a release: only the files changed since its version, or every file',
+  values: transferKind.enumValues,
+});
+
+/** A path a deploy changes (or would change) on a target. */
+export interface PathChange {
   path: string;
   change: 'ADDED' | 'MODIFIED' | 'DELETED';
 }
-const PreviewItemRef = builder.objectRef<PreviewItem>('PreviewItem').implement({
+export const PathChangeRef = builder.objectRef<PathChange>('PreviewItem').implement({
   fields: (t) => ({ path: t.exposeString('path'), change: t.exposeString('change') }),
 });
 const DeployPreviewRef = builder.objectRef<typeof deployPreviews.$inferSelect>('DeployPreview').implement({
   fields: (t) => ({
     targetName: t.exposeString('targetName'),
-    items: t.field({ type: [PreviewItemRef], resolve: (p) => p.items as PreviewItem[] }),
+    items: t.field({ type: [PathChangeRef], resolve: (p) => p.items as PathChange[] }),
+    transfer: t.expose('transfer', {
+      type: TransferEnum,
+      nullable: true,
+      description: 'How the deploy would reach the target, decided as the deploy decides',
+    }),
     error: t.exposeString('error', { nullable: true }),
   }),
 });

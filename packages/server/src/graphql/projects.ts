@@ -99,6 +99,9 @@ ProjectRef.implement({
     allowSvnExternals: t.exposeBoolean('allowSvnExternals', {
       description: 'Whether staging follows svn:externals (they can name any repository the executor reaches)',
     }),
+    alwaysFullSync: t.exposeBoolean('alwaysFullSync', {
+      description: 'Every deploy sends every file to every target (off: only the changed files, where it can)',
+    }),
     sshKeyPath: t.exposeString('sshKeyPath', { nullable: true }),
     knownHostsPath: t.exposeString('knownHostsPath', { nullable: true }),
     preDeploy: t.exposeString('preDeploy', { nullable: true }),
@@ -178,6 +181,7 @@ const settingsFields = {
   requiredApprovals: intRange(1, 10),
   allowSelfApproval: z.boolean(),
   allowSvnExternals: z.boolean(),
+  alwaysFullSync: z.boolean(),
   // rsync passes these to ssh in one string split on spaces: a path with white space could not be passed intact.
   sshKeyPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
   knownHostsPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
@@ -228,6 +232,7 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
     allowSvnExternals: t.boolean({
       description: 'Whether staging follows svn:externals (default false: they can name any repository)',
     }),
+    alwaysFullSync: t.boolean({ description: 'Every deploy sends every file to every target (default false)' }),
     sshKeyPath: t.string({ description: 'Private key on the executor host; never stored in the database' }),
     knownHostsPath: t.string(),
     preDeploy: t.string(),
@@ -255,6 +260,7 @@ const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
     requiredApprovals: t.int(),
     allowSelfApproval: t.boolean(),
     allowSvnExternals: t.boolean(),
+    alwaysFullSync: t.boolean(),
     sshKeyPath: t.string(),
     knownHostsPath: t.string(),
     preDeploy: t.string(),

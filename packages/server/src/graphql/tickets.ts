@@ -34,7 +34,7 @@ import { z } from 'zod';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
-import { JobRef } from './jobs.ts';
+import { JobRef, type PathChange, PathChangeRef, TransferEnum } from './jobs.ts';
 import { activeFreeze, loadProject, ProjectRef, type ProjectRow, TargetRef } from './projects.ts';
 import { loadUser, UserRef } from './users.ts';
 
@@ -204,6 +204,18 @@ DeployResultRef.implement({
     filesChanged: t.exposeInt('filesChanged'),
     durationMs: t.exposeInt('durationMs'),
     error: t.exposeString('error', { nullable: true }),
+    transfer: t.expose('transfer', {
+      type: TransferEnum,
+      nullable: true,
+      description: 'Null when nothing was transferred (a switch to a release the target held, a skip, a failure)',
+    }),
+    changes: t.field({
+      type: [PathChangeRef],
+      nullable: true,
+      description: 'What changed on the target (the first 1,000; see changesCount)',
+      resolve: (r) => (r.changes as PathChange[] | null) ?? null,
+    }),
+    changesCount: t.exposeInt('changesCount', { nullable: true }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime' }),
   }),
 });
@@ -379,6 +391,8 @@ interface ActOptions {
   comment?: string | null;
   reason?: string;
   paths?: string[];
+  /** What the job the transition enqueues is told (e.g. `{ fullSync: true }`). */
+  payload?: Record<string, unknown>;
 }
 
 /** Every person's transition: lock the ticket, let the workflow table decide, write state + audit + job at once. */
@@ -463,7 +477,13 @@ async function act(context: Context, id: string | number, action: TicketAction, 
     // An override lets one deploy through.
     if (freezeOverridden) await tx.update(tickets).set({ freezeOverride: false }).where(eq(tickets.id, ticketId));
     if (transition.enqueues) {
-      await enqueueJob(tx, { projectId: project.id, ticketId, kind: transition.enqueues, pool: project.pool });
+      await enqueueJob(tx, {
+        projectId: project.id,
+        ticketId,
+        kind: transition.enqueues,
+        pool: project.pool,
+        payload: options.payload,
+      });
     }
     return ticket;
   });
@@ -564,15 +584,21 @@ builder.mutationFields((t) => ({
   }),
   deployTicket: t.field({
     type: TicketRef,
-    args: { id: t.arg.id({ required: true }) },
+    description:
+      'Deploys an approved ticket. Targets on a known version get only the files that changed since it, unless ' +
+      'fullSync (or the project’s alwaysFullSync) sends every file to every target',
+    args: { id: t.arg.id({ required: true }), fullSync: t.arg.boolean({ defaultValue: false }) },
     authScopes: ticketScope('DEPLOY'),
-    resolve: (_root, args, context) => act(context, args.id, 'DEPLOY'),
+    resolve: (_root, args, context) =>
+      act(context, args.id, 'DEPLOY', { payload: args.fullSync ? { fullSync: true } : undefined }),
   }),
   retryDeploy: t.field({
     type: TicketRef,
-    args: { id: t.arg.id({ required: true }) },
+    description: 'Deploys a failed ticket again to the targets not yet on its version (fullSync: every file)',
+    args: { id: t.arg.id({ required: true }), fullSync: t.arg.boolean({ defaultValue: false }) },
     authScopes: ticketScope('RETRY_DEPLOY'),
-    resolve: (_root, args, context) => act(context, args.id, 'RETRY_DEPLOY'),
+    resolve: (_root, args, context) =>
+      act(context, args.id, 'RETRY_DEPLOY', { payload: args.fullSync ? { fullSync: true } : undefined }),
   }),
   cancelTicket: t.field({
     type: TicketRef,
@@ -614,7 +640,7 @@ builder.mutationFields((t) => ({
     description:
       'Asks the executor what a deploy of this ticket would change on each target (rsync --dry-run); read the ' +
       'answer from the job’s `preview` once it has finished',
-    args: { id: t.arg.id({ required: true }) },
+    args: { id: t.arg.id({ required: true }), fullSync: t.arg.boolean({ defaultValue: false }) },
     authScopes: async (_root, args, context) => ({
       $any: { admin: true, member: { projectId: await projectIdOfTicket(context, args.id), role: 'DEVELOPER' } },
     }),
@@ -628,7 +654,13 @@ builder.mutationFields((t) => ({
         throw new SlipwayError('INVALID_TRANSITION', `a ticket that is ${ticket.state} has nothing staged to preview`);
       }
       return context.db.transaction((tx) =>
-        enqueueJob(tx, { projectId: project.id, ticketId: ticket.id, kind: 'PREVIEW', pool: project.pool }),
+        enqueueJob(tx, {
+          projectId: project.id,
+          ticketId: ticket.id,
+          kind: 'PREVIEW',
+          pool: project.pool,
+          payload: args.fullSync ? { fullSync: true } : undefined,
+        }),
       );
     },
   }),

@@ -1,0 +1,475 @@
+import { deployResults, releases, targets } from '@slipway/schema';
+import { eq, inArray, sql } from 'drizzle-orm';
+import { checkHealth } from '../health.ts';
+import { type Hook, type TargetRow, TargetShell } from '../targets.ts';
+import { itemizedChanges, type RsyncOptions, type RsyncStats, rsync } from '../tools/rsync.ts';
+import { CommandFailed } from '../tools/run.ts';
+import { diffTrees, type PathChange, type TreeDiff } from '../transfer.ts';
+import type { JobContext } from './context.ts';
+import { faultPoint } from './faults.ts';
+
+export type ReleaseRow = typeof releases.$inferSelect;
+export const tag = (number: number) => `v${number}`;
+
+/** How a target gets the release: only the files the ledger says changed since its version, or everything. */
+export type Plan =
+  | { transfer: 'INCREMENTAL'; from: string; diff: TreeDiff }
+  | { transfer: 'FULL'; why: string; versionUnknown: boolean };
+
+interface Outcome {
+  outcome: 'OK' | 'FAILED' | 'SKIPPED';
+  bytesSent?: number;
+  filesChanged?: number;
+  error?: string;
+}
+
+/** What a target received: recorded with its outcome. */
+interface Upload extends RsyncStats {
+  transfer: 'INCREMENTAL' | 'FULL' | null;
+  changes: PathChange[] | null;
+}
+
+/** Changes kept per target result (the count is kept whole). */
+const MAX_RECORDED_CHANGES = 1000;
+
+/** Runs `work` over `items`, at most `limit` at a time. */
+async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++] as T);
+  });
+  await Promise.all(lanes);
+}
+
+export interface RolloutOptions {
+  isRollback: boolean;
+  /** Every file to every target, whatever their version (deployTicket(fullSync: true), or the project's setting). */
+  fullSync: boolean;
+  /** The ledger (for the diffs) and the release tree (the source of every sync), checked out on first need. */
+  ledger: string;
+  tree: () => Promise<string>;
+}
+
+/** One deploy or rollback of one release across the project's targets (rule 8: every outcome is recorded). */
+export class Rollout {
+  private readonly started = new Map<number, number>();
+  private readonly uploads = new Map<number, Upload>();
+  private readonly shells = new Map<number, TargetShell>();
+  private readonly planner: TransferPlanner;
+  readonly failures: string[] = [];
+  readonly version: string;
+
+  constructor(
+    readonly context: JobContext,
+    readonly release: ReleaseRow,
+    readonly options: RolloutOptions,
+  ) {
+    this.version = tag(release.number);
+    this.planner = new TransferPlanner(context, options.ledger, this.version, options.fullSync);
+  }
+
+  get project() {
+    return this.context.project;
+  }
+
+  get log() {
+    return this.context.sink;
+  }
+
+  shell(target: TargetRow): TargetShell {
+    let shell = this.shells.get(target.id);
+    if (!shell) {
+      shell = new TargetShell(target, this.project, this.context.connections, this.context.run);
+      this.shells.set(target.id, shell);
+    }
+    return shell;
+  }
+
+  hook(target: TargetRow, which: 'preDeploy' | 'postDeploy', dir: string): Hook | null {
+    const command = this.project[which];
+    if (!command) return null;
+    return {
+      command,
+      env: {
+        SLIPWAY_PROJECT: this.project.name,
+        SLIPWAY_RELEASE: this.version,
+        SLIPWAY_TARGET: target.name,
+        SLIPWAY_RELEASE_DIR: dir,
+      },
+    };
+  }
+
+  async health(target: TargetRow) {
+    const url = this.project.healthCheckUrl;
+    if (!url) return;
+    await checkHealth(
+      url,
+      target.host ?? 'localhost',
+      this.project.healthCheckTimeoutSeconds,
+      this.context.sink,
+      this.context.signal,
+    );
+  }
+
+  diffFrom(base: string): Promise<TreeDiff> {
+    return this.planner.diffFrom(base);
+  }
+
+  plan(target: TargetRow): Promise<Plan> {
+    return this.planner.plan(target);
+  }
+
+  tagOf(releaseId: number): Promise<string | undefined> {
+    return this.planner.tagOf(releaseId);
+  }
+
+  /** rsync from the release tree to a target, over the job's connection to it. */
+  async sync(target: TargetRow, options: RsyncOptions): Promise<RsyncStats & { output: string }> {
+    const extra = [...(options.extra ?? [])];
+    if (this.project.bandwidthLimit) extra.push(`--bwlimit=${this.project.bandwidthLimit}`);
+    const controlPath = await this.shell(target).controlPath();
+    return rsync(await this.options.tree(), target, this.project, this.project.excludes, {
+      ...this.context.run,
+      ...options,
+      extra,
+      controlPath,
+    });
+  }
+
+  uploaded(target: TargetRow, upload: Upload) {
+    this.uploads.set(target.id, upload);
+  }
+
+  begin(target: TargetRow) {
+    this.started.set(target.id, performance.now());
+  }
+
+  /** Stores a target's outcome; an OK target is on this release now. */
+  async record(target: TargetRow, result: Outcome) {
+    const { db, job } = this.context;
+    const started = this.started.get(target.id);
+    const upload = this.uploads.get(target.id);
+    const changes = result.outcome === 'OK' ? (upload?.changes ?? null) : null;
+    const row = {
+      jobId: job.id,
+      ticketId: (this.context.ticket as NonNullable<JobContext['ticket']>).id,
+      targetId: target.id,
+      targetName: target.name,
+      outcome: result.outcome,
+      bytesSent: result.bytesSent ?? upload?.bytesSent ?? 0,
+      filesChanged: result.filesChanged ?? upload?.filesChanged ?? 0,
+      durationMs: started === undefined ? 0 : Math.round(performance.now() - started),
+      error: result.error ?? null,
+      transfer: upload?.transfer ?? null,
+      changes: changes?.slice(0, MAX_RECORDED_CHANGES) ?? null,
+      changesCount: changes?.length ?? null,
+    };
+    if (result.outcome === 'FAILED') {
+      this.failures.push(`${target.name}: ${result.error}`);
+      this.log.system(`✗ ${target.name}: ${result.error}`);
+    } else if (result.outcome === 'OK') {
+      this.log.system(
+        `✓ ${target.name}: ${this.version} (${row.transfer ? `${row.transfer.toLowerCase()}, ` : ''}${row.filesChanged} files, ${row.bytesSent} bytes sent)`,
+      );
+    } else {
+      this.log.system(`- ${target.name}: skipped (${result.error})`);
+    }
+    await db.transaction(async (tx) => {
+      await tx
+        .insert(deployResults)
+        .values(row)
+        .onConflictDoUpdate({
+          target: [deployResults.jobId, deployResults.targetName],
+          set: { ...row, finishedAt: sql`now()` },
+        });
+      if (result.outcome === 'OK')
+        await tx.update(targets).set({ releaseId: this.release.id }).where(eq(targets.id, target.id));
+    });
+  }
+
+  /** Runs `step` on each target (parallelism-limited), recording a failure; answers the targets that succeeded. */
+  async each(list: TargetRow[], step: (target: TargetRow) => Promise<Outcome | null>): Promise<TargetRow[]> {
+    const ok: TargetRow[] = [];
+    await inParallel(list, this.project.parallelism, async (target) => {
+      try {
+        const result = await step(target);
+        if (result) await this.record(target, result);
+        ok.push(target);
+      } catch (error) {
+        if (this.context.signal.aborted) throw error;
+        await this.record(target, { outcome: 'FAILED', error: (error as Error).message });
+      }
+    });
+    return list.filter((t) => ok.includes(t));
+  }
+
+  async skip(list: TargetRow[], why: string) {
+    for (const target of list) await this.record(target, { outcome: 'SKIPPED', error: why });
+  }
+
+  /** Marks targets as on this release without touching them (they are already). */
+  async markCurrent(list: TargetRow[]) {
+    if (list.length === 0) return;
+    await this.context.db
+      .update(targets)
+      .set({ releaseId: this.release.id })
+      .where(
+        inArray(
+          targets.id,
+          list.map((t) => t.id),
+        ),
+      );
+  }
+}
+
+/**
+ * Decides how each target gets a tree of the ledger (`to`: a tag or a commit): only
+ * the files changed since the version the target is recorded on, or everything — and says which and why in the log.
+ * Deploys and previews decide alike, so a preview lists what the deploy will change.
+ */
+export class TransferPlanner {
+  private readonly diffs = new Map<string, Promise<TreeDiff>>();
+  private releaseTags: Promise<Map<number, string>> | null = null;
+
+  constructor(
+    private readonly context: JobContext,
+    private readonly ledger: string,
+    private readonly to: string,
+    private readonly fullSync: boolean,
+  ) {}
+
+  /** The changes from a release of the ledger to `to` (computed once per base). */
+  diffFrom(base: string): Promise<TreeDiff> {
+    let diff = this.diffs.get(base);
+    if (!diff) {
+      diff = diffTrees(this.ledger, base, this.to, this.context.project.excludes, this.context.run);
+      this.diffs.set(base, diff);
+    }
+    return diff;
+  }
+
+  /** The tag of each of the project's releases, by id (to name the version a target is recorded on). */
+  tagOf(releaseId: number): Promise<string | undefined> {
+    this.releaseTags ??= this.context.db
+      .select({ id: releases.id, number: releases.number })
+      .from(releases)
+      .where(eq(releases.projectId, this.context.project.id))
+      .then((rows) => new Map(rows.map((r) => [r.id, tag(r.number)])));
+    return this.releaseTags.then((tags) => tags.get(releaseId));
+  }
+
+  async plan(target: TargetRow): Promise<Plan> {
+    const log = this.context.sink;
+    const full = (why: string, versionUnknown = false): Plan => {
+      log.system(`${target.name}: full sync (${why})`);
+      return { transfer: 'FULL', why, versionUnknown };
+    };
+    if (this.fullSync) return full('a full sync was asked for');
+    if (this.context.project.alwaysFullSync) return full('the project always syncs in full');
+    const from = target.releaseId ? await this.tagOf(target.releaseId) : undefined;
+    if (!from) return full('its version is not known: Slipway has not deployed to it yet', true);
+    const diff = await this.diffFrom(from);
+    log.system(
+      `${target.name}: changed files only, from ${from} (${describe(diff.changes)}${diff.emptied.length ? `, ${diff.emptied.length} dir(s) removed` : ''})`,
+    );
+    return { transfer: 'INCREMENTAL', from, diff };
+  }
+}
+
+function describe(changes: PathChange[]): string {
+  const count = (kind: PathChange['change']) => changes.filter((c) => c.change === kind).length;
+  return `${count('ADDED')} added, ${count('MODIFIED')} modified, ${count('DELETED')} deleted`;
+}
+
+const NOTHING: RsyncStats = { bytesSent: 0, filesChanged: 0 };
+
+/** The files an in-place or linked sync sends for a diff: everything but deletions (in place: deletions too). */
+const pathsOf = (changes: PathChange[], withDeletions: boolean) =>
+  changes.filter((c) => withDeletions || c.change !== 'DELETED').map((c) => c.path);
+
+/** In place: rsync straight into each target's path (--delay-updates); the canary batch goes first. */
+export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchSize: number) {
+  const step = async (target: TargetRow): Promise<Outcome> => {
+    rollout.begin(target);
+    const shell = rollout.shell(target);
+    const plan = await rollout.plan(target);
+    const preDeploy = rollout.hook(target, 'preDeploy', target.path);
+    if (preDeploy) await shell.hook('preDeploy', preDeploy, target.path);
+    const postDeploy = rollout.hook(target, 'postDeploy', target.path);
+    if (plan.transfer === 'INCREMENTAL') {
+      const { changes, emptied } = plan.diff;
+      const files = pathsOf(changes, false);
+      const deleted = changes.filter((c) => c.change === 'DELETED').map((c) => c.path);
+      // Deletions come after the new files are in: over ssh in the sync's own round trip when the lists fit.
+      const inline = target.host && files.length > 0 ? shell.inPlaceCommand(deleted, emptied) : null;
+      const stats =
+        files.length > 0
+          ? await rollout.sync(target, { files, extra: ['--delay-updates'], rsyncPath: inline ?? undefined })
+          : NOTHING;
+      rollout.uploaded(target, { ...NOTHING, ...stats, transfer: 'INCREMENTAL', changes });
+      if (inline) {
+        if (postDeploy) await shell.hook('postDeploy', postDeploy, target.path);
+      } else await shell.finishInPlace(deleted, emptied, postDeploy);
+    } else {
+      // --delay-updates keeps a live site whole while files arrive; on an empty target it only costs (a rename each).
+      const empty = plan.versionUnknown && (await shell.isEmpty());
+      if (empty) rollout.log.system(`${target.name}: the path is empty: files go straight in`);
+      const stats = await rollout.sync(target, { extra: empty ? [] : ['--delay-updates'] });
+      rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: itemizedChanges(stats.output) });
+      if (postDeploy) await shell.hook('postDeploy', postDeploy, target.path);
+    }
+    await rollout.health(target);
+    return { outcome: 'OK' };
+  };
+  const canary = pending.slice(0, batchSize);
+  const rest = pending.slice(batchSize);
+  const canaryOk = await rollout.each(canary, step);
+  if (canaryOk.length < canary.length) return rollout.skip(rest, 'the canary batch failed');
+  await rollout.each(rest, step);
+}
+
+/** Which of a wrapped upload's reasons to stop (see TargetShell.linkedUploadCommand) a failure carries. */
+function stoppedBecause(error: unknown): 'present' | 'nobase' | null {
+  if (!(error instanceof CommandFailed)) return null;
+  if (error.reports.includes('@@slipway:present')) return 'present';
+  if (error.reports.includes('@@slipway:nobase')) return 'nobase';
+  return null;
+}
+
+/**
+ * Atomic, phase 1 on one target: makes `releases/.vN.tmp` — a hard-link copy of the release the target is on with only
+ * the changed files sent (over ssh: in the upload's own round trip), or a full upload hard-linking what is unchanged —
+ * and, when the project has a preDeploy hook, makes it `releases/vN` and runs the hook in it. Without a hook the switch
+ * does the renaming (one round trip fewer).
+ */
+async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
+  const { version } = rollout;
+  const shell = rollout.shell(target);
+  const plan = await rollout.plan(target);
+  const destinationPath = `${target.path}/releases/.${version}.tmp`;
+  const present = () => {
+    rollout.log.system(`${target.name}: ${version} is there already: nothing to upload`);
+    rollout.uploaded(target, { ...NOTHING, transfer: null, changes: null });
+  };
+  let full = plan.transfer === 'FULL';
+  if (plan.transfer === 'INCREMENTAL') {
+    const remove = pathsOf(plan.diff.changes, true);
+    const files = pathsOf(plan.diff.changes, false);
+    const inline =
+      target.host && files.length > 0 ? shell.linkedUploadCommand(version, plan.from, remove, plan.diff.emptied) : null;
+    let outcome: 'sent' | 'present' | 'nobase';
+    if (inline) {
+      try {
+        const stats = await rollout.sync(target, { files, destinationPath, rsyncPath: inline });
+        rollout.uploaded(target, { ...stats, transfer: 'INCREMENTAL', changes: plan.diff.changes });
+        outcome = 'sent';
+      } catch (error) {
+        const why = stoppedBecause(error);
+        if (!why) throw error;
+        outcome = why;
+      }
+    } else {
+      const state = await shell.prepareRelease(version, plan.from, remove, plan.diff.emptied);
+      outcome = state.marks.has('present') ? 'present' : state.marks.has('linked') ? 'sent' : 'nobase';
+      if (outcome === 'sent') {
+        const stats = files.length > 0 ? await rollout.sync(target, { files, destinationPath }) : NOTHING;
+        rollout.uploaded(target, { ...NOTHING, ...stats, transfer: 'INCREMENTAL', changes: plan.diff.changes });
+      }
+    }
+    if (outcome === 'present') present();
+    if (outcome === 'nobase') {
+      rollout.log.system(`${target.name}: full sync (releases/${plan.from} is not on the target)`);
+      full = true;
+    }
+  }
+  if (full) {
+    // Unchanged files become hard links to the release the target is recorded on (rsync skips a missing one).
+    const recorded = target.releaseId ? await rollout.tagOf(target.releaseId) : undefined;
+    const extra = recorded && recorded !== version ? [`--link-dest=../${recorded}`] : [];
+    try {
+      const stats = await rollout.sync(target, {
+        destinationPath,
+        extra,
+        rsyncPath: target.host ? shell.fullUploadCommand(version) : undefined,
+      });
+      // Against the release the target served, the change is what the ledger says; without one, what rsync sent.
+      const changes = recorded
+        ? await rollout.diffFrom(recorded).then(
+            (d) => d.changes,
+            () => itemizedChanges(stats.output),
+          )
+        : itemizedChanges(stats.output);
+      rollout.uploaded(target, { ...stats, transfer: 'FULL', changes });
+    } catch (error) {
+      if (stoppedBecause(error) !== 'present') throw error;
+      present();
+    }
+  }
+  const preDeploy = rollout.hook(target, 'preDeploy', `${target.path}/releases/${version}`);
+  if (preDeploy) await shell.finishRelease(version, preDeploy);
+}
+
+/** Atomic, phase 2 on one target: the switch (with its hooks and pruning), the health check, back if it fails. */
+async function switchOne(rollout: Rollout, target: TargetRow, keep: number, uploaded = false): Promise<Outcome> {
+  const { version } = rollout;
+  const shell = rollout.shell(target);
+  const hooks = {
+    // A rollback uploads nothing: its preDeploy hook runs in the release just before the switch.
+    preDeploy: rollout.options.isRollback
+      ? rollout.hook(target, 'preDeploy', `${target.path}/releases/${version}`)
+      : null,
+    postDeploy: rollout.hook(target, 'postDeploy', `${target.path}/current`),
+  };
+  // A deploy's upload may still be named releases/.vN.tmp: the switch makes it vN first.
+  const report = await shell.switchTo(version, hooks, keep, uploaded || !rollout.options.isRollback);
+  if (report.marks.has('missing')) {
+    if (uploaded) throw new Error(`${version} is still not on the target after its upload`);
+    // A rollback to a release this target no longer holds: upload it, then switch.
+    rollout.log.system(`${target.name}: ${version} is not on the target: uploading it`);
+    await upload(rollout, target);
+    return switchOne(rollout, target, keep, true);
+  }
+  rollout.log.system(`${target.name}: current → releases/${version}`);
+  try {
+    await rollout.health(target);
+  } catch (error) {
+    if (report.previous && report.previous !== version) {
+      rollout.log.system(`${target.name}: switching back to ${report.previous}`);
+      await shell.switchBack(report.previous);
+    }
+    throw error;
+  }
+  return { outcome: 'OK' };
+}
+
+/**
+ * Atomic. A deploy: phase 1 uploads releases/vN to every target; phase 2 switches `current` only when every target
+ * holds it — the canary batch first (switch, hooks, health), then all the others. A rollback: one command per target
+ * checks the release is there and switches (a target without it gets it uploaded first). A target whose hook or
+ * health check fails is switched back.
+ */
+export async function rollAtomic(rollout: Rollout, pending: TargetRow[], batchSize: number, keep: number) {
+  let ready = pending;
+  if (!rollout.options.isRollback) {
+    ready = await rollout.each(pending, async (target) => {
+      rollout.begin(target);
+      await upload(rollout, target);
+      return null;
+    });
+    if (ready.length < pending.length) {
+      return rollout.skip(
+        ready,
+        `not switched: ${pending.length - ready.length} target(s) did not get ${rollout.version}`,
+      );
+    }
+  } else {
+    for (const target of pending) rollout.begin(target);
+  }
+  const canary = ready.slice(0, batchSize);
+  const rest = ready.slice(batchSize);
+  faultPoint(rollout.context, 'atomic:uploaded');
+  const canaryOk = await rollout.each(canary, (target) => switchOne(rollout, target, keep));
+  faultPoint(rollout.context, 'atomic:canary-switched');
+  if (canaryOk.length < canary.length) return rollout.skip(rest, 'the canary batch failed');
+  await rollout.each(rest, (target) => switchOne(rollout, target, keep));
+}
