@@ -306,6 +306,28 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('changed files only (%s)', (mode)
   }
 });
 
+describe('pruning', () => {
+  it('keeps the newest keepReleases releases (and the one replaced), deleting the others in the background', async () => {
+    const name = 'pruned';
+    const { repo, projectId } = await gitProject(
+      name,
+      { 'www/index.html': 'v0\n' },
+      { deployMode: 'ATOMIC', keepReleases: 2 },
+      [{ name: 'web', path: join(dir, 'targets', name) }],
+    );
+    for (let i = 1; i <= 4; i++) {
+      await repo.commit(`release ${i}`, { 'www/index.html': `v${i}\n` });
+      expect((await ship(projectId, ['www/index.html'])).state).toBe('DEPLOYED');
+    }
+    const releasesDir = join(dir, 'targets', name, 'releases');
+    await waitFor(
+      () => readdir(releasesDir),
+      (names) => !names.some((n) => n.endsWith('.pruned')),
+    );
+    expect((await readdir(releasesDir)).sort()).toEqual(['v3', 'v4']);
+  }, 60_000);
+});
+
 describe('a preview', () => {
   it('lists exactly what the deploy then changes, target by target (changed files and full sync alike)', async () => {
     const name = 'preview';

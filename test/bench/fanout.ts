@@ -11,7 +11,7 @@
  * Medians of RUNS. Run: `pnpm bench` (its second part) or `node --import tsx test/bench/fanout.ts [targets]`.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -354,4 +354,5 @@ await server.shutdown();
 await fleet.stop();
 await database.sql.end();
 await postgres.stop();
-await rm(dir, { recursive: true, force: true });
+// Millions of files (50 targets × releases × 10,000): the system's rm is much faster than Node's.
+await execa('rm', ['-rf', dir]);

@@ -223,8 +223,10 @@ ${hookScript(
   `if [ -n "$prev" ]; then echo ${shellQuote(this.target.name)}": switching back to \${prev#releases/}"; ln -sfn "$prev" .current-$$ && mv -Tf .current-$$ current; fi`,
 )}
 ls -1 releases | grep -E '^v[0-9]+$' | sort -t v -k 2 -n -r | tail -n +${keep + 1} | while read -r r; do
-  if [ "$r" != ${version} ] && [ "$r" != ${previousRelease} ]; then rm -rf -- "releases/$r"; fi
+  if [ "$r" != ${version} ] && [ "$r" != ${previousRelease} ]; then mv -- "releases/$r" "releases/.$r.pruned"; fi
 done
+# A pruned release is gone from releases/ at once; its files are deleted in the background (thousands of unlinks).
+if ls -d releases/.*.pruned >/dev/null 2>&1; then (rm -rf -- releases/.*.pruned >/dev/null 2>&1 &); fi
 ${this.report()}`,
       `switch current to ${version}${hooks.postDeploy ? ', postDeploy hook' : ''}, keep ${keep}`,
     );
