@@ -171,6 +171,7 @@ describe('the console, as three people in three browsers', () => {
         async () =>
           (await ok(api, people.dev.token, 'query($id: ID!) { ticket(id: $id) { state } }', { id: ticketId })).ticket
             .state,
+        { timeout: 20_000 },
       )
       .toBe('AWAITING_TEST');
     const [job] = await database.db

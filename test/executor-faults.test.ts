@@ -12,7 +12,7 @@ import type { TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
 import { ok, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
-import { repoRoot } from './support/slipway.ts';
+import { EXECUTOR_BUNDLE, repoRoot } from './support/slipway.ts';
 import { SvnRepo } from './support/svn.ts';
 import { snapshot, tagSnapshot } from './support/tree.ts';
 import { createWorld, type World } from './support/world.ts';
@@ -78,7 +78,7 @@ describe('an executor killed in the middle of an rsync', () => {
     const dataDir = join(dir, 'data-kill');
     const target = join(dir, 'target-kill');
     // The first executor is a process of its own, in its own process group: killing the group is a host dying.
-    const first = execa('node', ['--import', 'tsx', 'packages/executor/src/main.ts'], {
+    const first = execa('node', EXECUTOR_BUNDLE, {
       cwd: repoRoot,
       env: {
         DATABASE_URL: database.url,

@@ -6,6 +6,7 @@ import type { Worker } from '@slipway/executor';
 import { connect, EMBEDDED_APP_ROLE, type EmbeddedPostgres, migrate, startEmbeddedPostgres } from '@slipway/schema';
 import { execa } from 'execa';
 import { createClient } from 'graphql-ws';
+import pgClient from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
@@ -241,6 +242,47 @@ describe('PostgreSQL restarted in the middle of a deploy', () => {
     });
     expect(log.job.log.map((l: { seq: number }) => l.seq)).toEqual(log.job.log.map((_: unknown, i: number) => i + 1));
   }, 240_000);
+});
+
+describe('reads after PostgreSQL restarted', () => {
+  /** Opens every connection of the replicas' pool (they share it), so a restart leaves all of them broken. */
+  const fillPool = () => Promise.all(Array.from({ length: 16 }, () => database.sql`select pg_sleep(0.05)`));
+
+  it('succeed on the first try, with every pooled connection broken; a mutation is never run twice', async () => {
+    await fillPool();
+    await postgres.stop();
+    postgres = await startEmbeddedPostgres(join(dir, 'pg'));
+    // Every pooled connection of both replicas was broken by the restart; nothing has used them since.
+    for (let i = 0; i < 16; i++) {
+      const api = i % 2 ? replicaB : replicaA;
+      const read = await api.gql('{ me { login } projects { id } }', {}, { token: people.dev.token });
+      expect(read.errors, JSON.stringify(read.errors)).toBeUndefined();
+      expect(read.data).toMatchObject({ me: { login: 'dev' } });
+    }
+    await fillPool();
+    await postgres.stop();
+    postgres = await startEmbeddedPostgres(join(dir, 'pg'));
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        replicaA.gql(
+          'mutation($n: String!) { createApiToken(name: $n) { token } }',
+          { n: `after-restart-${i}` },
+          {
+            token: people.dev.token,
+          },
+        ),
+      ),
+    );
+    // Read with a connection of its own (the test's pool was broken by the restart too).
+    const fresh = pgClient(postgres.appUrl, { max: 1, onnotice: () => {} });
+    const made = await fresh<{ name: string }[]>`
+      select name from api_tokens where name like 'after-restart-%' order by name`.finally(() => fresh.end());
+    // Each mutation ran at most once: an answer that failed is no token, never two.
+    expect(new Set(made.map((r) => r.name)).size).toBe(made.length);
+    expect(made.length).toBe(answers.filter((a) => !a.errors).length);
+    for (const failed of answers.filter((a) => a.errors))
+      expect(failed.errors?.[0]?.extensions?.code).toBe('INTERNAL_SERVER_ERROR');
+  }, 120_000);
 });
 
 describe('targets that fail mid-transfer', () => {

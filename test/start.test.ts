@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/db.ts';
 import { waitFor } from './support/flow.ts';
-import { graphql, repoRoot, startSlipway } from './support/slipway.ts';
+import { graphql, repoRoot, SERVER_BUNDLE, startSlipway } from './support/slipway.ts';
 import { SvnRepo } from './support/svn.ts';
 
 const PATH = process.env.PATH ?? '/usr/bin:/bin';
@@ -177,7 +177,7 @@ describe('bad configuration', () => {
     ['SLIPWAY_ADMIN_PASSWORD', 'short'],
     ['SLIPWAY_EXECUTOR_POOL', 'a pool; rm'],
   ])('%s=%s stops start-up with one line naming it', async (name, value) => {
-    const result = await execa('node', ['--import', 'tsx', 'packages/server/src/main.ts'], {
+    const result = await execa('node', SERVER_BUNDLE, {
       cwd: repoRoot,
       env: { PATH, [name]: value, SLIPWAY_DATA_DIR: join(tmpdir(), 'slipway-never-created') },
       extendEnv: false,

@@ -1,12 +1,17 @@
 /**
  * Benchmarks of the queue, live output and the API, each against the design users would otherwise get:
  *   - job pickup: committed enqueue → executor starts the job (LISTEN/NOTIFY) vs a 1-second polling loop
- *   - log streaming: lines/s from a job to 1 and to 200 graphql-ws subscribers, with no loss, and p99 line latency
- *   - API: `tickets` at 50 concurrent clients (autocannon): throughput, latency, the server's memory
- * Run: `pnpm bench` (or `node --import tsx test/bench/queue-and-api.ts`). Prints a Markdown table.
+ *   - log writing: lines/s one job's LogSink stores
+ *   - log streaming: a crowd of graphql-ws subscribers (in processes of their own) on one job: burst throughput to
+ *     each, p99 line latency at a steady rate, nothing lost or duplicated
+ *   - API: `tickets` at 50 concurrent clients (autocannon) beside `{ __typename }` (the framework's floor), the
+ *     server's memory idle and at its peak, its start
+ * Every row carries the load average. Run: `pnpm bench` (or `node --import tsx test/bench/queue-and-api.ts`);
+ * `BENCH_ONLY=crowd,api` runs only those sections (pickup, writing, crowd, api).
  */
+
 import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from '@slipway/executor';
@@ -25,21 +30,24 @@ import {
   tickets,
   users,
 } from '@slipway/schema';
+import { createSession } from '@slipway/server/auth/tokens';
 import autocannon from 'autocannon';
 import { eq, sql } from 'drizzle-orm';
 import { execa } from 'execa';
-import { createClient } from 'graphql-ws';
 import { pino } from 'pino';
-import WebSocket from 'ws';
-import { repoRoot } from '../support/slipway.ts';
+import { repoRoot, SERVER_BUNDLE } from '../support/slipway.ts';
 
 const rows: string[][] = [];
+const only = process.env.BENCH_ONLY?.split(',');
+const runs = (section: 'pickup' | 'writing' | 'crowd' | 'api') => !only || only.includes(section);
+/** Progress on stderr, so a long run shows where it is. */
+const progress = (what: string) => process.stderr.write(`[${new Date().toISOString()}] ${what}\n`);
 const percentile = (xs: number[], p: number) => {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 };
 const ms = (x: number) => `${x.toFixed(1)} ms`;
-
+const load = () => loadavg()[0]?.toFixed(2);
 const dir = await mkdtemp(join(tmpdir(), 'slipway-bench-'));
 await chmod(dir, 0o755);
 const postgres = await startEmbeddedPostgres(join(dir, 'pg'));
@@ -73,54 +81,84 @@ async function pickupLatencies(count: number, startNext: () => Promise<void>): P
   return latencies;
 }
 
-const worker = new Worker(
-  database,
-  {
-    databaseUrl: postgres.appUrl,
-    dataDir: join(dir, 'data'),
-    pool: 'bench',
-    concurrency: 4,
-    deliveryConcurrency: 2,
-    leaseSeconds: 30,
-    pollSeconds: 60,
-    publicUrl: undefined,
-    logLevel: 'silent',
-  },
-  pino({ level: 'silent' }),
-);
-await worker.start();
-const notified = await pickupLatencies(200, async () => {
-  while (worker.runningJobs > 0) await sleep(1);
-});
-await worker.stop();
+if (runs('pickup')) {
+  const worker = new Worker(
+    database,
+    {
+      databaseUrl: postgres.appUrl,
+      dataDir: join(dir, 'data'),
+      pool: 'bench',
+      concurrency: 4,
+      deliveryConcurrency: 2,
+      leaseSeconds: 30,
+      pollSeconds: 60,
+      publicUrl: undefined,
+      logLevel: 'silent',
+    },
+    pino({ level: 'silent' }),
+  );
+  await worker.start();
+  const notified = await pickupLatencies(200, async () => {
+    while (worker.runningJobs > 0) await sleep(1);
+  });
+  await worker.stop();
 
-// The classic design: a loop that looks for work once a second (and takes all it finds).
-let polling = true;
-const poller = (async () => {
-  while (polling) {
-    for (let job = await claimJob(db, 'poller', 'bench', 30); job; job = await claimJob(db, 'poller', 'bench', 30)) {
-      await finishJob(db, job.id, 'poller', { state: 'SUCCEEDED' });
+  // The classic design: a loop that looks for work once a second (and takes all it finds).
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      for (let job = await claimJob(db, 'poller', 'bench', 30); job; job = await claimJob(db, 'poller', 'bench', 30)) {
+        await finishJob(db, job.id, 'poller', { state: 'SUCCEEDED' });
+      }
+      await sleep(1000);
     }
-    await sleep(1000);
-  }
-})();
-// Jobs arrive at random moments relative to the poll, as they do in life.
-const polled = await pickupLatencies(20, () => sleep(Math.random() * 1000));
-polling = false;
-await poller;
-rows.push([
-  'job pickup, commit → start (p50 / p99)',
-  `${ms(percentile(notified, 50))} / ${ms(percentile(notified, 99))} (n=200)`,
-  `1 s poll: ${ms(percentile(polled, 50))} / ${ms(percentile(polled, 99))} (n=20)`,
-  `${(percentile(polled, 50) / percentile(notified, 50)).toFixed(0)}× faster at p50`,
-]);
+  })();
+  // Jobs arrive at random moments relative to the poll, as they do in life.
+  const polled = await pickupLatencies(20, () => sleep(Math.random() * 1000));
+  polling = false;
+  await poller;
+  rows.push([
+    'job pickup, commit → start (p50 / p99)',
+    `${ms(percentile(notified, 50))} / ${ms(percentile(notified, 99))} (n=200)`,
+    `1 s poll: ${ms(percentile(polled, 50))} / ${ms(percentile(polled, 99))} (n=20)`,
+    `${(percentile(polled, 50) / percentile(notified, 50)).toFixed(0)}× faster at p50`,
+  ]);
+}
 
-// --- a server process for the API and subscriptions -----------------------------------------------------------
+progress('log writing');
+// --- log writing (the executor's LogSink, as fast as lines come) -----------------------------------------------
+async function writeLines(count: number): Promise<number> {
+  const [job] = await db.insert(jobs).values({ projectId, kind: 'DEPLOY', state: 'RUNNING', pool: 'none' }).returning();
+  const sink = new LogSink(db, job?.id as number, 0);
+  const started = performance.now();
+  for (let i = 1; i <= count; i++) {
+    sink.line('STDOUT', `>f+++++++++ www/generated/file-${i}.html`);
+    if (i % 5000 === 0) await sleep(0);
+  }
+  await sink.flush();
+  return count / ((performance.now() - started) / 1000);
+}
+if (runs('writing')) {
+  await writeLines(20_000);
+  const writing = [await writeLines(200_000), await writeLines(200_000), await writeLines(200_000)];
+  rows.push([
+    'executor log writing, one job (LogSink, 200,000 lines)',
+    `${Math.round(percentile(writing, 50)).toLocaleString('en')} lines/s (median of 3)`,
+    'goal: ≥ 50,000 lines/s',
+    `load ${load()}`,
+  ]);
+}
+
+progress('server start');
+// --- a server process for the API and subscriptions, started as `pnpm start` starts it -------------------------
 const port = await freePort();
-const server = execa('node', ['--import', 'tsx', 'packages/server/src/main.ts'], {
+const startedAt = performance.now();
+// `SERVER_NODE_ARGS=--cpu-prof` and the like go before the bundle.
+const server = execa('node', [...(process.env.SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? []), ...SERVER_BUNDLE], {
   cwd: repoRoot,
   env: {
     DATABASE_URL: postgres.appUrl,
+    SLIPWAY_MIGRATION_DATABASE_URL: postgres.url,
     PORT: String(port),
     SLIPWAY_EXECUTOR: 'off',
     SLIPWAY_ADMIN_PASSWORD: 'bench password',
@@ -135,8 +173,29 @@ for (;;) {
     () => false,
   );
   if (up) break;
-  await sleep(50);
+  if (server.exitCode !== null) throw new Error(`the server exited: ${(await server).stderr}`);
+  await sleep(20);
 }
+const startMs = performance.now() - startedAt;
+const rss = async () => {
+  const status = await readFile(`/proc/${server.pid}/status`, 'utf8').catch(() => '');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+};
+await sleep(3000);
+const idleRss = await rss();
+let peakRss = idleRss;
+/** The server's peak RSS since the last call (each server row names its own). */
+let sectionPeak = idleRss;
+const serverLoad = () => {
+  const note = `load ${load()}, server RSS peak ${sectionPeak.toFixed(0)} MiB`;
+  sectionPeak = 0;
+  return note;
+};
+const sampler = setInterval(async () => {
+  const now = await rss();
+  peakRss = Math.max(peakRss, now);
+  sectionPeak = Math.max(sectionPeak, now);
+}, 100);
 const login = (await (
   await fetch(`${url}/graphql`, {
     method: 'POST',
@@ -145,113 +204,142 @@ const login = (await (
   })
 ).json()) as { data: { login: { token: string } } };
 const token = login.data.login.token;
+// A crowd is many people: one viewer per client process (each user may hold 100 subscriptions per replica).
+const viewers: string[] = [];
+for (let i = 0; i < 4; i++) {
+  const [viewer] = await db
+    .insert(users)
+    .values({ login: `viewer-${i}`, name: `Viewer ${i}`, passwordHash: 'x', isAdmin: true })
+    .returning();
+  viewers.push((await createSession(db, viewer?.id as number)).token);
+}
 
-// --- log streaming --------------------------------------------------------------------------------------------
-/** `pace`: lines per second the job prints (0: as fast as the writer can, to measure throughput). */
-async function streamLog(subscribers: number, lines: number, pace = 0) {
+// --- log streaming to a crowd, the subscribers in processes of their own ----------------------------------------
+interface CrowdResult {
+  latencies: number[];
+  received: number[];
+  lastLineAt: number;
+  errors: number;
+}
+/** `pace`: lines per second the job prints (0: as fast as the writer can). */
+async function streamLog(subscribers: number, lines: number, pace: number) {
   const [job] = await db.insert(jobs).values({ projectId, kind: 'DEPLOY', state: 'RUNNING', pool: 'none' }).returning();
   const jobId = job?.id as number;
-  const latencies: number[] = [];
-  let complete = 0;
-  const clients = Array.from({ length: subscribers }, () =>
-    createClient({
-      url: `${url.replace('http', 'ws')}/graphql`,
-      webSocketImpl: WebSocket,
-      connectionParams: { authorization: `Bearer ${token}` },
-    }),
-  );
-  const received = clients.map(() => 0);
-  const done = Promise.all(
-    clients.map(
-      (client, index) =>
-        new Promise<void>((resolve, reject) => {
-          let expected = 1;
-          client.subscribe<{ jobLog: { seq: number; at: string }[] }>(
-            { query: `subscription { jobLog(jobId: "${jobId}") { seq at } }` },
-            {
-              next: (message) => {
-                const now = Date.now();
-                for (const line of message.data?.jobLog ?? []) {
-                  if (line.seq !== expected++) reject(new Error(`gap or duplicate at ${line.seq}`));
-                  if (index === 0 && line.seq % 10 === 0) latencies.push(now - Date.parse(line.at));
-                }
-                received[index] = expected - 1;
-              },
-              error: reject,
-              complete: () => {
-                complete++;
-                resolve();
-              },
-            },
-          );
+  const processes = Math.min(4, subscribers);
+  const crowd = Array.from({ length: processes }, (_, i) => {
+    const mine = Math.floor(subscribers / processes) + (i < subscribers % processes ? 1 : 0);
+    return execa(
+      'node',
+      ['--import', 'tsx', 'test/bench/subscribers.ts', url, viewers[i] as string, String(jobId), String(mine)],
+      {
+        cwd: repoRoot,
+        buffer: true,
+      },
+    );
+  });
+  await Promise.all(
+    crowd.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          child.stdout?.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
         }),
     ),
   );
-  await sleep(500);
-  const started = performance.now();
+  await sleep(300);
+  const started = Date.now();
   const sink = new LogSink(db, jobId, 0);
+  const perTick = pace / 100;
   for (let i = 1; i <= lines; i++) {
     sink.line('STDOUT', `>f+++++++++ www/generated/file-${i}.html`);
-    if (pace > 0 && i % (pace / 100) === 0) await sleep(10);
-    else if (i % 2000 === 0) await sleep(0);
+    // A paced job prints `pace` lines a second, in ticks of 10 ms.
+    if (pace > 0 && i % perTick === 0) await sleep(started + (i / perTick) * 10 - Date.now());
+    else if (pace === 0 && i % 2000 === 0) await sleep(0);
   }
   await sink.flush();
   await db.update(jobs).set({ state: 'SUCCEEDED', finishedAt: new Date() }).where(eq(jobs.id, jobId));
-  await finishNotify(jobId);
-  await done;
-  const seconds = (performance.now() - started) / 1000;
-  await Promise.all(clients.map((c) => c.dispose()));
-  const lost = received.filter((n) => n !== lines).length;
-  return { perSecond: lines / seconds, p99: percentile(latencies, 99), lost, complete };
-}
-async function finishNotify(jobId: number) {
   await database.sql`select pg_notify('slipway_job_updated', ${String(jobId)})`;
+  const results = (await Promise.all(crowd)).map(
+    (r) => JSON.parse(String(r.stdout).split('\n').at(-1) ?? '{}') as CrowdResult,
+  );
+  const latencies = results.flatMap((r) => r.latencies);
+  const lost = results.flatMap((r) => r.received).filter((n) => n !== lines).length;
+  const errors = results.reduce((n, r) => n + r.errors, 0);
+  const last = Math.max(...results.map((r) => r.lastLineAt));
+  return { perSecond: lines / ((last - started) / 1000), p99: percentile(latencies, 99), lost, errors };
 }
-for (const subscribers of [1, 200]) {
-  const burst = await streamLog(subscribers, subscribers === 1 ? 100_000 : 10_000);
-  const paced = await streamLog(subscribers, 10_000, 2_000);
+if (runs('crowd')) {
+  progress('crowd burst');
+  const crowdBurst = await streamLog(200, 20_000, 0);
   rows.push([
-    `log streaming, ${subscribers} subscriber${subscribers > 1 ? 's' : ''}`,
-    `${Math.round(burst.perSecond).toLocaleString('en')} lines/s to each (burst); p99 line latency ${ms(paced.p99)} at 2,000 lines/s`,
-    `lost lines: ${burst.lost + paced.lost}`,
-    burst.lost + paced.lost === 0 ? 'no gap, no duplicate' : 'LOSS',
+    '20,000-line burst to 200 subscribers (4 client processes)',
+    `${Math.round(crowdBurst.perSecond).toLocaleString('en')} lines/s to each (until the last subscriber has the last line)`,
+    `lost or duplicated: ${crowdBurst.lost + crowdBurst.errors}; goal ≥ 20,000 lines/s`,
+    serverLoad(),
   ]);
+  const latencyRow = async (title: string, subscribers: number, lines: number, pace: number) => {
+    progress(title);
+    const run = await streamLog(subscribers, lines, pace);
+    rows.push([
+      title,
+      `p99 line latency ${ms(run.p99)}`,
+      `lost or duplicated: ${run.lost + run.errors}; goal p99 ≤ 100 ms`,
+      serverLoad(),
+    ]);
+  };
+  await latencyRow('200 subscribers, job printing 2,000 lines/s for 10 s', 200, 20_000, 2_000);
+  await latencyRow('1 subscriber, job printing 100 lines/s for 10 s', 1, 1_000, 100);
 }
 
 // --- API ------------------------------------------------------------------------------------------------------
-const [author] = await db.insert(users).values({ login: 'bench-author', name: 'Bench', passwordHash: 'x' }).returning();
-await db.insert(tickets).values(
-  Array.from({ length: 500 }, (_, i) => ({
-    projectId,
-    kind: 'RELEASE' as const,
-    state: 'DEPLOYED' as const,
-    reason: `bench ticket ${i}`,
-    paths: [`www/p${i}.html`],
-    authorId: author?.id as number,
-  })),
-);
-let peakRss = 0;
-const sampler = setInterval(async () => {
-  const status = await readFile(`/proc/${server.pid}/status`, 'utf8').catch(() => '');
-  peakRss = Math.max(peakRss, Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0));
-}, 200);
-const load = await autocannon({
-  url: `${url}/graphql`,
-  method: 'POST',
-  connections: 50,
-  duration: 10,
-  headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
-  body: JSON.stringify({
-    query: `{ tickets(projectId: "${projectId}", first: 20) { edges { node { id state reason author { login } } } pageInfo { endCursor } } }`,
-  }),
-});
+if (runs('api')) {
+  const [author] = await db
+    .insert(users)
+    .values({ login: 'bench-author', name: 'Bench', passwordHash: 'x' })
+    .returning();
+  await db.insert(tickets).values(
+    Array.from({ length: 500 }, (_, i) => ({
+      projectId,
+      kind: 'RELEASE' as const,
+      state: 'DEPLOYED' as const,
+      reason: `bench ticket ${i}`,
+      paths: [`www/p${i}.html`],
+      authorId: author?.id as number,
+    })),
+  );
+  async function hammer(query: string) {
+    return autocannon({
+      url: `${url}/graphql`,
+      method: 'POST',
+      connections: 50,
+      duration: 10,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query }),
+    });
+  }
+  progress('API');
+  const floor = await hammer('{ __typename }');
+  const floorLoad = serverLoad();
+  const ticketsLoad = await hammer(
+    `{ tickets(projectId: "${projectId}", first: 20) { edges { node { id state reason author { login } } } pageInfo { endCursor } } }`,
+  );
+  const describe = (r: Awaited<ReturnType<typeof hammer>>) =>
+    `${Math.round(r.requests.average).toLocaleString('en')} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors + r.non2xx}`;
+  rows.push(['`{ __typename }` at 50 concurrent clients, 10 s (the floor)', describe(floor), '', floorLoad]);
+  rows.push([
+    '`tickets` (20 per page, author and state) at 50 concurrent clients, 10 s',
+    describe(ticketsLoad),
+    `${(ticketsLoad.requests.average / floor.requests.average).toFixed(2)}× the floor's req/s (goal ≥ 0.6×), p99 ${(ticketsLoad.latency.p99 / floor.latency.p99).toFixed(2)}× (goal ≤ 1.5×)`,
+    serverLoad(),
+  ]);
+}
 clearInterval(sampler);
 rows.push([
-  '`tickets` (20 per page) at 50 concurrent clients, 10 s',
-  `${Math.round(load.requests.average).toLocaleString('en')} req/s, p50 ${load.latency.p50} ms, p99 ${load.latency.p99} ms, errors ${load.errors + load.non2xx}`,
-  `server RSS under load: ${(peakRss / 1024).toFixed(0)} MiB`,
+  'server memory (RSS)',
+  `idle ${idleRss.toFixed(0)} MiB, peak under every benchmark above ${peakRss.toFixed(0)} MiB`,
+  'goal: idle ≤ 100 MiB, under load ≤ 200 MiB',
   '',
 ]);
+rows.push(['server start (DATABASE_URL given) → first `/healthz` 200', `${startMs.toFixed(0)} ms`, '', '']);
 
 server.kill('SIGTERM');
 await server;

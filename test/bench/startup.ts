@@ -31,7 +31,7 @@ async function rssKiB(pid: number): Promise<number> {
 
 /** A node process of Slipway's (`pnpm start` runs the server under a shell, the server the executor): a descendant of pnpm. */
 async function slipwayPid(ancestor: number, entry: string): Promise<number> {
-  const { stdout } = await execa('pgrep', ['-f', `^\\S*node --import tsx \\S*${entry}`]);
+  const { stdout } = await execa('pgrep', ['-f', `^\\S*node .*${entry}`]);
   for (const pid of stdout.trim().split('\n').map(Number)) {
     let parent = pid;
     while (parent > 1) {
@@ -56,8 +56,8 @@ async function once(dataDir: string, measureMemory: boolean) {
   let executorRss = 0;
   if (measureMemory) {
     await sleep(3000);
-    rss = await rssKiB(await slipwayPid(child.pid as number, 'packages/server/src/main.ts'));
-    executorRss = await rssKiB(await slipwayPid(child.pid as number, 'packages/executor/src/main.ts'));
+    rss = await rssKiB(await slipwayPid(child.pid as number, 'packages/server/dist/main.js'));
+    executorRss = await rssKiB(await slipwayPid(child.pid as number, 'packages/executor/dist/main.js'));
   }
   child.kill('SIGTERM');
   await child;

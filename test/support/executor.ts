@@ -2,7 +2,7 @@ import { type ExecutorConfig, Worker } from '@slipway/executor';
 import { execa, type ResultPromise } from 'execa';
 import { pino } from 'pino';
 import type { TestDatabase } from './db.ts';
-import { repoRoot } from './slipway.ts';
+import { EXECUTOR_BUNDLE, repoRoot } from './slipway.ts';
 
 /** An executor in this process (a real Worker on the test database), started; stop it in afterAll. */
 export async function startTestWorker(
@@ -32,11 +32,11 @@ export async function startTestWorker(
 }
 
 /**
- * An executor as its own process (what `pnpm executor` runs), in a process group of its own, with a short lease:
+ * An executor as its own process (the bundle `pnpm executor` runs), in a process group of its own, with a short lease:
  * for tests that kill it outright. Kill the group with `process.kill(-child.pid, 'SIGKILL')` if it outlives the test.
  */
 export function spawnExecutor(env: Record<string, string>): ResultPromise {
-  return execa('node', ['--import', 'tsx', 'packages/executor/src/main.ts'], {
+  return execa('node', EXECUTOR_BUNDLE, {
     cwd: repoRoot,
     env: { SLIPWAY_LEASE_SECONDS: '3', SLIPWAY_POLL_SECONDS: '0.5', SLIPWAY_LOG_LEVEL: 'warn', ...env },
     detached: true,

@@ -2,7 +2,9 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEmbeddedPostgres } from '@slipway/schema';
+import { execa } from 'execa';
 import type { TestProject } from 'vitest/node';
+import { repoRoot } from './slipway.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -12,8 +14,13 @@ declare module 'vitest' {
   }
 }
 
-/** With DATABASE_URL the suite uses that server; without it, an embedded PostgreSQL in a temp dir. */
+/**
+ * Bundles the server and the executor as `pnpm start` does (tests that start them as processes run the bundles, so
+ * they must be of the current sources). With DATABASE_URL the suite uses that server; without it, an embedded
+ * PostgreSQL in a temp dir.
+ */
 export default async function setup(project: TestProject) {
+  await execa('node', ['build.mjs'], { cwd: repoRoot });
   const external = process.env.DATABASE_URL;
   if (external) {
     project.provide('adminDatabaseUrl', external);

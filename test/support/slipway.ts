@@ -11,9 +11,14 @@ export interface RunningSlipway {
   stop(): Promise<number | undefined>;
 }
 
+/** What `pnpm start` runs once it has bundled the sources (the tests' global set-up bundles them). */
+export const SERVER_BUNDLE = ['--max-semi-space-size=8', 'packages/server/dist/main.js'];
+/** What `pnpm executor` runs. */
+export const EXECUTOR_BUNDLE = ['--max-semi-space-size=8', 'packages/executor/dist/main.js'];
+
 /** Starts Slipway exactly as `pnpm start` does, as its own process, and waits until it listens. */
 export async function startSlipway(env: Record<string, string>, timeoutMs = 90_000): Promise<RunningSlipway> {
-  const child = execa('node', ['--import', 'tsx', 'packages/server/src/main.ts'], {
+  const child = execa('node', SERVER_BUNDLE, {
     cwd: repoRoot,
     env: { PORT: '0', SLIPWAY_LOG_LEVEL: 'info', ...env },
     extendEnv: false,

@@ -38,6 +38,9 @@ async function serverHome(home: string) {
     'PermitRootLogin prohibit-password',
     'UsePAM no',
     'StrictModes no',
+    // A target's login shell reads the user's ~/.bashrc on every session; this machine's root one runs
+    // `pyenv rehash` (~0.5 s). A deploy user on a real server has a plain one: so has the test server's.
+    `SetEnv HOME=${home}`,
   ];
   return { home, hostPub, keyPath, serverConfig };
 }

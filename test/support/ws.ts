@@ -63,6 +63,15 @@ export class RawGraphqlSocket {
     this.socket.close();
   }
 
+  /** Stops reading the socket (the server's sends back up), as a client that cannot keep up would. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
   private describe(): string {
     return JSON.stringify({ closed: this.closed, messages: this.messages.slice(-5) });
   }

@@ -29,6 +29,8 @@ export interface ExecutorConfig {
   pollSeconds: number;
   /** Tests only: the named step at which this executor kills itself (proving every step can be run again). */
   faultAt?: string | undefined;
+  /** Tests only: one time limit, in seconds, for every job (instead of the kind's or the project's minutes). */
+  timeLimitSeconds?: number | undefined;
   /** The console's address, for links in webhook payloads. */
   publicUrl: string | undefined;
   logLevel: LogLevel;

@@ -1,17 +1,21 @@
-import { CHANNELS, type Db, jobLogLines } from '@slipway/schema';
-import { sql } from 'drizzle-orm';
+import { CHANNELS, type Db, type jobLogLines } from '@slipway/schema';
 
 type Stream = (typeof jobLogLines.$inferInsert)['stream'];
-type Line = typeof jobLogLines.$inferInsert;
 
 const MAX_LINE = 8192;
 
+/** Lines a batch holds at most, and how long the first line of a batch waits for company. */
+export const LOG_BATCH = { maxLines: 2000, maxDelayMs: 25 };
+
 /**
- * Collects a job's output lines and writes them in batches: one multi-row INSERT and one NOTIFY per batch, at
- * most `maxDelayMs` after the first line of the batch or as soon as `maxLines` are waiting.
+ * Collects a job's output lines and writes them in batches: one statement per batch (the rows as four arrays,
+ * `unnest`ed, and the NOTIFY), at most `maxDelayMs` after the first line of the batch or as soon as `maxLines` wait.
  */
 export class LogSink {
-  private buffer: Line[] = [];
+  private seqs: number[] = [];
+  private streams: Stream[] = [];
+  private texts: string[] = [];
+  private ats: number[] = [];
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> = Promise.resolve();
   private nextSeq: number;
@@ -21,20 +25,19 @@ export class LogSink {
     private readonly db: Db,
     private readonly jobId: number,
     lastSeq: number,
-    private readonly options: { maxLines: number; maxDelayMs: number } = { maxLines: 1000, maxDelayMs: 50 },
+    private readonly options: { maxLines: number; maxDelayMs: number } = LOG_BATCH,
   ) {
     this.nextSeq = lastSeq + 1;
   }
 
   line(stream: Stream, text: string): void {
-    this.buffer.push({
-      jobId: this.jobId,
-      seq: this.nextSeq++,
-      stream,
-      text: text.length > MAX_LINE ? `${text.slice(0, MAX_LINE)}… (${text.length - MAX_LINE} more characters)` : text,
-      at: new Date(),
-    });
-    if (this.buffer.length >= this.options.maxLines) void this.flush();
+    this.seqs.push(this.nextSeq++);
+    this.streams.push(stream);
+    this.texts.push(
+      text.length > MAX_LINE ? `${text.slice(0, MAX_LINE)}… (${text.length - MAX_LINE} more characters)` : text,
+    );
+    this.ats.push(Date.now());
+    if (this.seqs.length >= this.options.maxLines) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), this.options.maxDelayMs);
   }
 
@@ -46,21 +49,32 @@ export class LogSink {
   flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const batch = this.buffer;
-    this.buffer = [];
-    if (batch.length === 0) return this.writing;
+    if (this.seqs.length === 0) return this.writing;
+    const batch = { seqs: this.seqs, streams: this.streams, texts: this.texts, ats: this.ats };
+    this.seqs = [];
+    this.streams = [];
+    this.texts = [];
+    this.ats = [];
     this.writing = this.writing.then(() => this.write(batch));
     return this.writing;
   }
 
-  private async write(batch: Line[]): Promise<void> {
+  private async write(batch: { seqs: number[]; streams: Stream[]; texts: string[]; ats: number[] }): Promise<void> {
+    const sql = this.db.$client;
+    const payload = `${this.jobId}:${batch.seqs.at(-1)}`;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.db.transaction(async (tx) => {
-          await tx.insert(jobLogLines).values(batch).onConflictDoNothing();
-          await tx.execute(sql`select pg_notify(${CHANNELS.jobLog}, ${`${this.jobId}:${batch.at(-1)?.seq}`})`);
-        });
-        this.linesWritten += batch.length;
+        // One statement: the rows and the NOTIFY commit together (the WITH runs whatever the SELECT reads).
+        await sql`
+          with stored as (
+            insert into job_log_lines (job_id, seq, stream, text, at)
+            select ${this.jobId}, u.seq, u.stream::log_stream, u.text, to_timestamp(u.at / 1000.0)
+            from unnest(${batch.seqs}::int[], ${batch.streams}::text[], ${batch.texts}::text[], ${batch.ats}::float8[])
+              as u(seq, stream, text, at)
+            on conflict do nothing
+          )
+          select pg_notify(${CHANNELS.jobLog}, ${payload})`;
+        this.linesWritten += batch.seqs.length;
         return;
       } catch (error) {
         // The database may be restarting: keep the lines and try again, for a while.

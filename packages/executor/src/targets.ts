@@ -78,7 +78,7 @@ export class TargetShell {
     try {
       const stdout = this.target.host
         ? await run('ssh', [...sshArgs(this.target, this.ssh, await this.controlPath()), full], options)
-        : await run('sh', ['-c', full], options);
+        : await run('sh', ['-c', full], { ...options, processGroup: true });
       return parseReport(stdout);
     } catch (error) {
       // A hook that failed says so itself (its last line on stderr).

@@ -15,7 +15,7 @@ import {
 import { eq, max } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { ExecutorConfig } from './config.ts';
-import { type JobContext, type JobHandler, LeaseLost } from './jobs/context.ts';
+import { type JobContext, type JobHandler, JobTimedOut, LeaseLost, TIME_LIMIT_MINUTES } from './jobs/context.ts';
 import { deploy, rollback } from './jobs/deploy.ts';
 import { initProject } from './jobs/init-project.ts';
 import { preview } from './jobs/preview.ts';
@@ -159,6 +159,7 @@ export class Worker {
       .where(eq(jobLogLines.jobId, job.id));
     const sink = new LogSink(db, job.id, lastSeq ?? 0);
     let connections: JobConnections | null = null;
+    let timeLimit: NodeJS.Timeout | null = null;
     try {
       const [project] = await db.select().from(projects).where(eq(projects.id, job.projectId));
       if (!project) throw new Error(`project ${job.projectId} does not exist`);
@@ -180,6 +181,9 @@ export class Worker {
         faultAt: this.config.faultAt,
       };
       const handler = handlers[job.kind];
+      const minutes = TIME_LIMIT_MINUTES[job.kind] ?? project.deployTimeoutMinutes;
+      const limitMs = this.config.timeLimitSeconds ? this.config.timeLimitSeconds * 1000 : minutes * 60_000;
+      timeLimit = setTimeout(() => controller.abort(new JobTimedOut(job.kind, limitMs / 60_000)), limitMs);
       log.info({ attempt: job.attempts }, 'job started');
       sink.system(`${job.kind} started on ${this.id} (attempt ${job.attempts})`);
       try {
@@ -188,8 +192,11 @@ export class Worker {
         }
         await handler.perform(context);
         log.info('job finished');
-      } catch (error) {
-        if (controller.signal.aborted || error instanceof LeaseLost) {
+      } catch (caught) {
+        // Past its time limit, the job fails with that reason, whatever the killed command said.
+        const timedOut = controller.signal.reason instanceof JobTimedOut ? controller.signal.reason : null;
+        const error = timedOut ?? caught;
+        if ((controller.signal.aborted && !timedOut) || error instanceof LeaseLost) {
           log.warn({ reason: String(controller.signal.reason ?? error) }, 'job dropped; another executor will take it');
           await sink.flush().catch(() => {});
           return;
@@ -200,6 +207,7 @@ export class Worker {
       }
     } finally {
       clearInterval(heartbeat);
+      if (timeLimit) clearTimeout(timeLimit);
       await connections?.close();
     }
   }

@@ -2,22 +2,26 @@ import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate as drizzleMigrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
 import * as tables from './tables.ts';
 
 export type Sql = postgres.Sql;
-export type Db = PostgresJsDatabase<typeof tables>;
+export type Db = PostgresJsDatabase<typeof tables> & { $client: Sql };
 export interface Database {
   sql: Sql;
   db: Db;
 }
 
-export const migrationsFolder = fileURLToPath(new URL('../migrations', import.meta.url));
+/** The committed migrations, found through the package (this code may run from a bundle elsewhere). */
+export const migrationsFolder = join(
+  dirname(createRequire(import.meta.url).resolve('@slipway/schema/package.json')),
+  'migrations',
+);
 const MIGRATION_LOCK = 0x51_1b_7a_e1;
 
 export function connect(url: string, options: { max?: number; applicationName?: string } = {}): Database {
@@ -66,7 +70,16 @@ export async function ensureAppRole(adminUrl: string, name: string, password: st
     await sql.unsafe(
       `do $$ begin create role ${name} ${attributes}; exception when duplicate_object or unique_violation then null; end $$`,
     );
-    await sql.unsafe(`alter role ${name} ${attributes} password ${literal}`);
+    // ...and may alter it at once: PostgreSQL then refuses the second ("tuple concurrently updated"), so it tries again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await sql.unsafe(`alter role ${name} ${attributes} password ${literal}`);
+        break;
+      } catch (error) {
+        if (attempt >= 5 || !String((error as Error).message).includes('tuple concurrently updated')) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+      }
+    }
   } finally {
     await sql.end();
   }
@@ -249,4 +262,29 @@ async function importEmbeddedPostgres() {
     }
   }
   return EmbeddedPostgresServer;
+}
+
+/** postgres.js codes and PostgreSQL classes (08 connection, 57 operator intervention) of a connection that broke. */
+const CONNECTION_CODES = new Set([
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+]);
+
+/** Whether an error (or what it wraps: drizzle and GraphQL wrap the driver's) is a connection that broke. */
+export function isConnectionError(error: unknown): boolean {
+  for (
+    let e = error as { code?: unknown; cause?: unknown; originalError?: unknown } | undefined, depth = 0;
+    e && depth < 5;
+    depth++
+  ) {
+    const code = typeof e.code === 'string' ? e.code : '';
+    if (CONNECTION_CODES.has(code) || /^(08|57P)/.test(code)) return true;
+    e = (e.originalError ?? e.cause) as typeof e;
+  }
+  return false;
 }

@@ -3,22 +3,27 @@ import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { type Database, SlipwayError } from '@slipway/schema';
 import { parse as parseCookies } from 'cookie';
-import { type DocumentNode, GraphQLError } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
+import { type DocumentNode, GraphQLError, getOperationAST } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import sirv from 'sirv';
-import { type WebSocket, WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import { CREDENTIALS_ENDED, SocketAccess, type SocketAccessEntry } from './auth/socket-access.ts';
 import { SESSION_COOKIE, type Viewer, viewerForToken } from './auth/tokens.ts';
-import { type Context, createContext } from './graphql/context.ts';
+import { Feeds } from './feeds.ts';
+import { type Context, createContext, type TicketPageRow } from './graphql/context.ts';
+import { retryReadsOnBrokenConnection } from './graphql/retry-reads.ts';
 import { schema } from './graphql/schema.ts';
-import { createMetrics } from './metrics.ts';
+import { subscribeSharingLogs } from './graphql/shared-results.ts';
 import { NotificationHub } from './notifications.ts';
+import { TicketPageCache } from './read-cache.ts';
+import { type SocketExtra, serveGraphqlWs } from './ws-transport.ts';
 
 export interface HttpOptions {
   database: Database;
@@ -99,7 +104,8 @@ function toClientError(error: unknown, logger: Logger): GraphQLError {
     // Parse, validation and variable errors: the request itself was wrong.
     return new GraphQLError(located.message, {
       ...origin,
-      extensions: { ...located.extensions, code: located.extensions.code ?? 'BAD_USER_INPUT' },
+      // (graphql-jit's variable errors carry no extensions object at all)
+      extensions: { ...located.extensions, code: located.extensions?.code ?? 'BAD_USER_INPUT' },
     });
   }
   logger.error({ err: original ?? error, path: located?.path }, 'unexpected error in a GraphQL operation');
@@ -123,7 +129,10 @@ export interface SlipwayServer extends Server {
 export async function createSlipwayServer({ database, logger, metricsToken }: HttpOptions): Promise<SlipwayServer> {
   const hub = new NotificationHub(database.sql, logger);
   await hub.start();
-  const metrics = createMetrics(database, hub);
+  const feeds = new Feeds(database.sql, hub, logger);
+  const ticketPages = new TicketPageCache<TicketPageRow>();
+  // Made at the first scrape: a server nobody scrapes keeps no collectors running.
+  let metrics: Registry | null = null;
   const contextFor = (
     viewer: Viewer | null,
     clientAddress: string,
@@ -131,7 +140,18 @@ export async function createSlipwayServer({ database, logger, metricsToken }: Ht
     responseCookies: string[] = [],
     watchProject?: Context['watchProject'],
   ): Context =>
-    createContext({ ...database, logger, hub, viewer, clientAddress, secureCookies, responseCookies, watchProject });
+    createContext({
+      ...database,
+      logger,
+      hub,
+      feeds,
+      ticketPages,
+      viewer,
+      clientAddress,
+      secureCookies,
+      responseCookies,
+      watchProject,
+    });
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
@@ -151,6 +171,17 @@ export async function createSlipwayServer({ database, logger, metricsToken }: Ht
         costLimit: { maxCost: 20000 },
         blockFieldSuggestion: { enabled: true },
       }),
+      // Queries and mutations run compiled: a document is compiled once (kept as long as yoga's parser cache keeps the
+      // document) and then runs as plain functions. Subscriptions keep graphql-js, whose event streams the shared
+      // log readers build on.
+      useGraphQlJit(
+        {},
+        {
+          enableIf: ({ document, operationName }) =>
+            getOperationAST(document, operationName ?? undefined)?.operation !== 'subscription',
+        },
+      ),
+      retryReadsOnBrokenConnection(),
       errorCodes(logger),
       {
         onResponse({ response, serverContext }) {
@@ -191,6 +222,7 @@ export async function createSlipwayServer({ database, logger, metricsToken }: Ht
         return;
       }
       try {
+        metrics ??= (await import('./metrics.ts')).createMetrics(database, hub);
         const text = await metrics.metrics();
         res.writeHead(200, { 'content-type': metrics.contentType }).end(text);
       } catch (error) {
@@ -230,7 +262,8 @@ export async function createSlipwayServer({ database, logger, metricsToken }: Ht
   const access = new SocketAccess(database.db, hub, logger);
   const credentialsEnded = () =>
     new GraphQLError('your session or token has ended: sign in again', { extensions: { code: 'UNAUTHENTICATED' } });
-  useServer<Record<string, unknown>, { request: IncomingMessage; socket: WebSocket; access?: SocketAccessEntry }>(
+  serveGraphqlWs<SocketExtra & { access?: SocketAccessEntry }>(
+    wsServer,
     {
       onConnect: async (ctx) => {
         const fromParams = ctx.connectionParams?.authorization;
@@ -250,7 +283,7 @@ export async function createSlipwayServer({ database, logger, metricsToken }: Ht
       onClose: (ctx) => {
         if (ctx.extra.access) access.release(ctx.extra.access);
       },
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         const entry = ctx.extra.access;
         // Every operation re-checks the credential the socket was opened with.
         const viewer = entry ? await access.current(entry) : null;
@@ -270,6 +303,10 @@ export async function createSlipwayServer({ database, logger, metricsToken }: Ht
         }
         const errors = validate(schema, document);
         if (errors.length > 0) return errors.map((e: GraphQLError) => toClientError(e, logger));
+        if (getOperationAST(document, params.operationName)?.operation === 'subscription') {
+          const refused = access.startSubscription(entry, id);
+          if (refused) return [toClientError(refused, logger)];
+        }
         return {
           schema,
           operationName: params.operationName,
@@ -286,16 +323,25 @@ export async function createSlipwayServer({ database, logger, metricsToken }: Ht
         };
       },
       execute: (args) => (args.rootValue as { execute: typeof import('graphql').execute }).execute(args),
-      subscribe: (args) => (args.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(args),
+      subscribe: (args) =>
+        subscribeSharingLogs(args, (rest) =>
+          (rest.rootValue as { subscribe: typeof import('graphql').subscribe }).subscribe(rest),
+        ),
       onNext: (_ctx, _id, _params, _args, result) => {
         if ('errors' in result && result.errors) {
           return { ...result, errors: result.errors.map((e) => toClientError(e, logger)) };
         }
       },
       // A subscription that ends with an error (access lost, for one) carries its code like any other error.
-      onError: (_ctx, _id, _params, errors) => errors.map((e) => toClientError(e, logger).toJSON()),
+      onError: (ctx, id, _params, errors) => {
+        if (ctx.extra.access) access.endSubscription(ctx.extra.access, id);
+        return errors.map((e) => toClientError(e, logger).toJSON());
+      },
+      onComplete: (ctx, id) => {
+        if (ctx.extra.access) access.endSubscription(ctx.extra.access, id);
+      },
     },
-    wsServer,
+    logger,
   );
 
   /** The session cookie counts over websockets only when the page came from this server (no cross-site hijack). */

@@ -41,3 +41,22 @@ export class LeaseLost extends Error {
     this.name = 'LeaseLost';
   }
 }
+
+/** Minutes a job of each kind may run (deploys and rollbacks: the project's deployTimeoutMinutes). */
+export const TIME_LIMIT_MINUTES: Record<JobRow['kind'], number | null> = {
+  INIT_PROJECT: 60,
+  STAGE: 30,
+  DEPLOY: null,
+  ROLLBACK: null,
+  PREVIEW: 15,
+  WEBHOOK: 2,
+};
+
+/** The job ran past its time limit: its commands are killed and it fails, saying so. */
+export class JobTimedOut extends Error {
+  constructor(kind: string, minutes: number) {
+    const limit = minutes >= 1 ? `${minutes}-minute` : `${Math.round(minutes * 60)}-second`;
+    super(`stopped: the ${kind.toLowerCase().replace('_', ' ')} job ran longer than its ${limit} time limit`);
+    this.name = 'JobTimedOut';
+  }
+}

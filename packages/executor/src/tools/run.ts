@@ -31,6 +31,8 @@ export interface RunOptions {
   input?: string | Buffer;
   /** Shown in the log instead of the command line (a long remote script says what it does in a few words). */
   shownAs?: string;
+  /** Runs the command as the leader of a process group, all of which is killed when the job is aborted. */
+  processGroup?: boolean;
   /** Lines starting with this are a script's report to Slipway (stdout: answered; stderr: in the failure), not logged. */
   reportPrefix?: string;
 }
@@ -57,10 +59,12 @@ export async function run(file: string, args: string[], options: RunOptions): Pr
     };
   const stderrLines: string[] = [];
   const reports: string[] = [];
-  const result = await execa(file, args, {
+  const child = execa(file, args, {
     cwd: options.cwd,
     env: { LC_ALL: 'C.UTF-8', GIT_TERMINAL_PROMPT: '0', ...options.env },
     cancelSignal: options.signal,
+    // A shell script's children (a hook's commands) are killed with it: it leads a process group of its own.
+    detached: options.processGroup === true,
     reject: false,
     ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     stdout: options.quietStdout ? ['pipe'] : [toLog('STDOUT')],
@@ -78,6 +82,14 @@ export async function run(file: string, args: string[], options: RunOptions): Pr
     ],
     maxBuffer: 256 * 1024 * 1024,
   });
+  const killGroup = () => {
+    if (child.pid)
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch {}
+  };
+  if (options.processGroup) options.signal.addEventListener('abort', killGroup, { once: true });
+  const result = await child.finally(() => options.signal.removeEventListener('abort', killGroup));
   if (limit && limited > limit.lines) sink.system(`… ${limited - limit.lines} more line(s) like these not shown`);
   if (options.signal.aborted) throw options.signal.reason ?? new Error('aborted');
   if (result.failed && !(result.exitCode !== undefined && options.okExitCodes?.includes(result.exitCode))) {

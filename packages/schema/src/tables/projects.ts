@@ -42,6 +42,8 @@ export const projects = pgTable(
     preDeploy: text('pre_deploy'),
     postDeploy: text('post_deploy'),
     healthCheckUrl: text('health_check_url'),
+    /** A deploy or rollback job that runs longer than this is stopped and fails (its commands are killed). */
+    deployTimeoutMinutes: integer('deploy_timeout_minutes').notNull().default(30),
     /** Every deploy sends every file to every target (no changed-files transfer). */
     alwaysFullSync: boolean('always_full_sync').notNull().default(false),
     /** svn:externals are fetched only when an admin allows it: they can name any repository the executor reaches. */
@@ -71,6 +73,7 @@ export const projects = pgTable(
     check('projects_batch_size_range', sql`${t.batchSize} between 1 and 100`),
     check('projects_required_approvals_range', sql`${t.requiredApprovals} between 1 and 10`),
     check('projects_health_check_timeout_range', sql`${t.healthCheckTimeoutSeconds} between 1 and 600`),
+    check('projects_deploy_timeout_range', sql`${t.deployTimeoutMinutes} between 1 and 1440`),
   ],
 );
 

@@ -3,6 +3,7 @@ import {
   type AnyPgColumn,
   bigint,
   boolean,
+  check,
   index,
   integer,
   pgEnum,
@@ -138,4 +139,18 @@ export const ticketChanges = pgTable(
     truncated: boolean('truncated').notNull().default(false),
   },
   (t) => [index('ticket_changes_ticket_idx').on(t.ticketId, t.path)],
+);
+
+/**
+ * One row, ticked inside every transaction that changes a ticket or a user, at its commit (a deferred trigger, see
+ * migration 0008). A reader that saw clock N and a ticket page read at clock N see the same tickets: a server may
+ * answer a page again from memory for as long as the clock it reads with each request stays at N, on any replica.
+ */
+export const readClock = pgTable(
+  'read_clock',
+  {
+    id: integer('id').primaryKey().default(1),
+    tickets: bigint('tickets', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [check('read_clock_single_row', sql`${t.id} = 1`)],
 );

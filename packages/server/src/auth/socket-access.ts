@@ -1,4 +1,4 @@
-import { CHANNELS, type Db, Forbidden, memberships, roleAtLeast } from '@slipway/schema';
+import { CHANNELS, type Db, Forbidden, memberships, roleAtLeast, SlipwayError } from '@slipway/schema';
 import { and, eq } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { NotificationHub } from '../notifications.ts';
@@ -10,12 +10,17 @@ export const CREDENTIALS_ENDED = 4401;
 /** The longest a timer may wait (about 24.8 days); a session expiring later is checked again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Subscriptions one websocket may hold at once, and one user across their websockets on this replica. */
+export const SUBSCRIPTION_LIMITS = { perSocket: 20, perUser: 100 };
+
 /** One open websocket: the credential it was opened with and the projects its live operations watch. */
 export interface SocketAccessEntry {
   readonly token: string;
   viewer: Viewer;
   close(code: number, reason: string): void;
   readonly watches: Set<{ projectId: number; controller: AbortController }>;
+  /** The ids of the subscriptions running on the socket. */
+  readonly subscriptions: Set<string>;
   expiry: NodeJS.Timeout | null;
   closed: boolean;
 }
@@ -37,7 +42,15 @@ export class SocketAccess {
 
   /** Starts watching a socket whose credential was just accepted. */
   open(token: string, viewer: Viewer, close: (code: number, reason: string) => void): SocketAccessEntry {
-    const entry: SocketAccessEntry = { token, viewer, close, watches: new Set(), expiry: null, closed: false };
+    const entry: SocketAccessEntry = {
+      token,
+      viewer,
+      close,
+      watches: new Set(),
+      subscriptions: new Set(),
+      expiry: null,
+      closed: false,
+    };
     let user = this.byUser.get(viewer.id);
     if (!user) {
       const entries = new Set<SocketAccessEntry>();
@@ -69,8 +82,7 @@ export class SocketAccess {
 
   /** The viewer now, for an operation about to run on the socket; null (and the socket closing) when it ended. */
   async current(entry: SocketAccessEntry): Promise<Viewer | null> {
-    // A pooled connection that a database restart broke fails once, then reconnects: one more try.
-    const viewer = await viewerForToken(this.db, entry.token).catch(() => viewerForToken(this.db, entry.token));
+    const viewer = await viewerForToken(this.db, entry.token);
     if (!viewer || viewer.id !== entry.viewer.id) {
       // Let the operation's own error reach the client first.
       setImmediate(() => this.end(entry));
@@ -78,6 +90,24 @@ export class SocketAccess {
     }
     entry.viewer = viewer;
     return viewer;
+  }
+
+  /**
+   * Counts a subscription starting on the socket; answers the error to refuse it with when the socket or its user
+   * already holds as many as allowed (the socket and its other operations go on).
+   */
+  startSubscription(entry: SocketAccessEntry, id: string): RateLimitedSubscription | null {
+    if (entry.subscriptions.size >= SUBSCRIPTION_LIMITS.perSocket)
+      return new RateLimitedSubscription('socket', SUBSCRIPTION_LIMITS.perSocket);
+    let held = 0;
+    for (const each of this.byUser.get(entry.viewer.id)?.entries ?? []) held += each.subscriptions.size;
+    if (held >= SUBSCRIPTION_LIMITS.perUser) return new RateLimitedSubscription('user', SUBSCRIPTION_LIMITS.perUser);
+    entry.subscriptions.add(id);
+    return null;
+  }
+
+  endSubscription(entry: SocketAccessEntry, id: string): void {
+    entry.subscriptions.delete(id);
   }
 
   /** A signal that aborts (with FORBIDDEN) when the socket's user may no longer see the project. */
@@ -127,5 +157,18 @@ export class SocketAccess {
       Math.min(wait + 1000, MAX_TIMER_MS),
     );
     entry.expiry.unref();
+  }
+}
+
+/** More subscriptions than a socket or a user may hold at once. */
+export class RateLimitedSubscription extends SlipwayError {
+  constructor(scope: 'socket' | 'user', limit: number) {
+    super(
+      'RATE_LIMITED',
+      scope === 'socket'
+        ? `this connection already has ${limit} subscriptions, the most it may hold`
+        : `you already have ${limit} subscriptions open, the most a user may hold`,
+      { scope, limit },
+    );
   }
 }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { apiTokens, type Db, sessions, type Tx, users } from '@slipway/schema';
+import { apiTokens, type Db, isConnectionError, readClock, sessions, type Tx, users } from '@slipway/schema';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { prepared } from '../prepared.ts';
 
 export const SESSION_COOKIE = 'slipway_session';
 export const SESSION_DAYS = 7;
@@ -15,7 +16,16 @@ export interface Viewer {
   sessionId: number | null;
   /** When the session ends (API tokens do not expire). */
   expiresAt: Date | null;
+  /**
+   * The tickets read clock (table `read_clock`) as this check saw it: a ticket page read at this value is what any
+   * read in this request would see, so a page cached at it may be served again (see TicketPageCache).
+   */
+  ticketsClock: number;
 }
+
+const ticketsClock = sql<number>`(select ${readClock.tickets} from ${readClock} where ${readClock.id} = 1)`.mapWith(
+  Number,
+);
 
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
@@ -42,38 +52,69 @@ export async function createApiToken(db: Db, userId: number, name: string) {
   return { token, apiToken: row };
 }
 
-/** Finds who a session or API token belongs to; null for unknown, expired or revoked tokens and disabled users. */
+/**
+ * Finds who a session or API token belongs to; null for unknown, expired or revoked tokens and disabled users. Asked
+ * once more when a pooled connection broke (a database restart), as every request and websocket operation asks it.
+ */
 export async function viewerForToken(db: Db, token: string): Promise<Viewer | null> {
-  if (token.length > 200) return null;
-  const tokenHash = hashToken(token);
-  if (token.startsWith(SESSION_PREFIX)) {
-    const [row] = await db
+  try {
+    return await findViewer(db, token);
+  } catch (error) {
+    if (!isConnectionError(error)) throw error;
+    return findViewer(db, token);
+  }
+}
+
+const viewerBySession = (db: Db) =>
+  prepared(db, 'viewer_by_session', (db, name) =>
+    db
       .select({
         id: users.id,
         login: users.login,
         isAdmin: users.isAdmin,
         sessionId: sessions.id,
         expiresAt: sessions.expiresAt,
+        ticketsClock,
       })
       .from(sessions)
       .innerJoin(users, eq(users.id, sessions.userId))
-      .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, sql`now()`), eq(users.disabled, false)));
-    return row ?? null;
-  }
-  if (token.startsWith(API_TOKEN_PREFIX)) {
-    const [row] = await db
+      .where(
+        and(
+          eq(sessions.tokenHash, sql.placeholder('tokenHash')),
+          gt(sessions.expiresAt, sql`now()`),
+          eq(users.disabled, false),
+        ),
+      )
+      .prepare(name),
+  );
+
+const viewerByApiToken = (db: Db) =>
+  prepared(db, 'viewer_by_api_token', (db, name) =>
+    db
       .update(apiTokens)
       .set({ lastUsedAt: sql`now()` })
       .from(users)
       .where(
         and(
-          eq(apiTokens.tokenHash, tokenHash),
+          eq(apiTokens.tokenHash, sql.placeholder('tokenHash')),
           isNull(apiTokens.revokedAt),
           eq(users.id, apiTokens.userId),
           eq(users.disabled, false),
         ),
       )
-      .returning({ id: users.id, login: users.login, isAdmin: users.isAdmin });
+      .returning({ id: users.id, login: users.login, isAdmin: users.isAdmin, ticketsClock })
+      .prepare(name),
+  );
+
+async function findViewer(db: Db, token: string): Promise<Viewer | null> {
+  if (token.length > 200) return null;
+  const tokenHash = hashToken(token);
+  if (token.startsWith(SESSION_PREFIX)) {
+    const [row] = await viewerBySession(db).execute({ tokenHash });
+    return row ?? null;
+  }
+  if (token.startsWith(API_TOKEN_PREFIX)) {
+    const [row] = await viewerByApiToken(db).execute({ tokenHash });
     return row ? { ...row, sessionId: null, expiresAt: null } : null;
   }
   return null;

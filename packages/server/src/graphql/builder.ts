@@ -11,7 +11,7 @@ export const builder = new SchemaBuilder<{
     /** Holds at least `role` in the project (admins hold no role unless they are members). */
     member: { projectId: number; role: Role };
   };
-  Scalars: { DateTime: { Input: Date; Output: Date } };
+  Scalars: { DateTime: { Input: Date; Output: Date | string } };
   DefaultFieldNullability: false;
 }>({
   plugins: [ScopeAuthPlugin],
@@ -32,7 +32,8 @@ builder.mutationType({});
 
 builder.scalarType('DateTime', {
   description: 'An ISO 8601 date and time in UTC',
-  serialize: (value) => value.toISOString(),
+  // Rows read by the shared feeds carry it as ISO text already.
+  serialize: (value) => (typeof value === 'string' ? value : value.toISOString()),
   parseValue: (value) => {
     const date = new Date(String(value));
     if (Number.isNaN(date.getTime())) throw new TypeError('DateTime must be an ISO 8601 date');

@@ -1,12 +1,17 @@
-import { type Db, memberships, projects, type Role, roleAtLeast, type Sql, users } from '@slipway/schema';
+import { type Db, memberships, projects, type Role, roleAtLeast, type Sql, type tickets, users } from '@slipway/schema';
 import DataLoader from 'dataloader';
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Viewer } from '../auth/tokens.ts';
+import type { Feeds } from '../feeds.ts';
 import type { NotificationHub } from '../notifications.ts';
+import { prepared } from '../prepared.ts';
+import type { TicketPageCache } from '../read-cache.ts';
 
 type UserRow = typeof users.$inferSelect;
 type ProjectRow = typeof projects.$inferSelect;
+/** One row of a ticket page: the ticket and its author. */
+export type TicketPageRow = { ticket: typeof tickets.$inferSelect; author: UserRow };
 
 /** Per-request batching: the 20 authors of a ticket page are one query, not 20. */
 export interface Loaders {
@@ -22,12 +27,43 @@ function byId<Row extends { id: number }>(load: (ids: number[]) => Promise<Row[]
   });
 }
 
+const roleStatement = (db: Db) =>
+  prepared(db, 'role_in_project', (db, name) =>
+    db
+      .select({ role: memberships.role })
+      .from(memberships)
+      .where(
+        and(eq(memberships.projectId, sql.placeholder('projectId')), eq(memberships.userId, sql.placeholder('userId'))),
+      )
+      .prepare(name),
+  );
+const usersStatement = (db: Db) =>
+  prepared(db, 'users_by_id', (db, name) =>
+    db
+      .select()
+      .from(users)
+      .where(sql`${users.id} = any(${sql.placeholder('ids')}::bigint[])`)
+      .prepare(name),
+  );
+const projectsStatement = (db: Db) =>
+  prepared(db, 'projects_by_id', (db, name) =>
+    db
+      .select()
+      .from(projects)
+      .where(sql`${projects.id} = any(${sql.placeholder('ids')}::bigint[])`)
+      .prepare(name),
+  );
+
 export interface Context {
   db: Db;
   sql: Sql;
   logger: Logger;
   /** PostgreSQL notifications, for subscriptions. */
   hub: NotificationHub;
+  /** The replica's shared readers of job logs, job states and ticket events. */
+  feeds: Feeds;
+  /** The replica's ticket pages, served again while the tickets read clock stays where it was. */
+  ticketPages: TicketPageCache<TicketPageRow>;
   viewer: Viewer | null;
   /** The peer's address, for the sign-in rate limit. */
   clientAddress: string;
@@ -42,32 +78,37 @@ export interface Context {
    * so a live subscription ends when its user loses access.
    */
   watchProject?: (projectId: number) => { signal: AbortSignal; done(): void };
+  /** Forgets what the request has read so far (before an operation is run again). */
+  forget(): void;
 }
 
-export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'loaders'>): Context {
+export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'loaders' | 'forget'>): Context {
   const roles = new Map<number, Promise<Role | null>>();
   const roleIn = (projectId: number) => {
     const viewer = fields.viewer;
     if (!viewer) return Promise.resolve(null);
     let found = roles.get(projectId);
     if (!found) {
-      found = fields.db
-        .select({ role: memberships.role })
-        .from(memberships)
-        .where(and(eq(memberships.projectId, projectId), eq(memberships.userId, viewer.id)))
+      found = roleStatement(fields.db)
+        .execute({ projectId, userId: viewer.id })
         .then((rows) => rows[0]?.role ?? null);
       roles.set(projectId, found);
     }
     return found;
   };
-  const loaders: Loaders = {
-    user: byId((ids) => fields.db.select().from(users).where(inArray(users.id, ids))),
-    project: byId((ids) => fields.db.select().from(projects).where(inArray(projects.id, ids))),
-  };
-  return {
+  const makeLoaders = (): Loaders => ({
+    user: byId((ids) => usersStatement(fields.db).execute({ ids })),
+    project: byId((ids) => projectsStatement(fields.db).execute({ ids })),
+  });
+  const context: Context = {
     ...fields,
-    loaders,
+    loaders: makeLoaders(),
     roleIn,
     hasRole: async (projectId, role) => roleAtLeast(await roleIn(projectId), role),
+    forget: () => {
+      roles.clear();
+      context.loaders = makeLoaders();
+    },
   };
+  return context;
 }

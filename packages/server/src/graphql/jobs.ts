@@ -1,6 +1,5 @@
 import {
   BadUserInput,
-  CHANNELS,
   deployPreviews,
   jobKind,
   jobLogLines,
@@ -8,10 +7,9 @@ import {
   jobs,
   logStream,
   NotFound,
-  ticketEvents,
   transferKind,
 } from '@slipway/schema';
-import { and, asc, desc, eq, gt } from 'drizzle-orm';
+import { and, asc, eq, gt } from 'drizzle-orm';
 import { Repeater } from 'graphql-yoga';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
@@ -132,56 +130,31 @@ builder.queryField('job', (t) =>
 );
 
 /**
- * A subscription fed by notifications: `round` runs once at the start and again after each notification on
- * `channels` (wake-ups during a round fold into one more round, none is lost), pushing what it read, until it
- * answers true or the client goes away. The notification is only a hint; each round reads the tables.
+ * A subscription fed by one of the replica's shared feeds (one reader per job or project, however many follow):
+ * it ends when the feed does, when the client goes away, or with FORBIDDEN once the viewer loses the project.
  */
-function followNotifications<T>(
+function followFeed<T>(
   context: Context,
   projectId: number,
-  channels: [channel: string, key: string][],
-  round: (push: (value: T) => Promise<unknown>) => Promise<boolean>,
+  start: (signal: AbortSignal) => AsyncGenerator<T>,
 ): Repeater<T> {
   return new Repeater<T>(async (push, stop) => {
-    // The subscription ends with the viewer's access to the project (an error the client can tell apart).
+    const controller = new AbortController();
+    void stop.then(() => controller.abort());
     const access = context.watchProject?.(projectId);
     access?.signal.addEventListener('abort', () => stop(access.signal.reason), { once: true });
-    let pending = true;
-    let wakeWaiter: (() => void) | null = null;
-    const wake = () => {
-      pending = true;
-      wakeWaiter?.();
-      wakeWaiter = null;
-    };
-    const off = channels.map(([channel, key]) => context.hub.on(channel, key, wake));
-    let stopped = false;
-    void stop.then(() => {
-      stopped = true;
-    });
     try {
-      while (!stopped) {
-        if (!pending) {
-          await Promise.race([stop, new Promise<void>((resolve) => (wakeWaiter = resolve))]);
-          if (stopped) break;
-        }
-        pending = false;
-        try {
-          if (await round(push)) break;
-        } catch (error) {
-          // A read that fails after the client went away (a server shutting down) concerns nobody.
-          if (stopped) break;
-          throw error;
-        }
-      }
+      for await (const item of start(controller.signal)) await push(item);
+      stop();
+    } catch (error) {
+      // A read that fails after the client went away concerns nobody; a slow subscriber is told why it ends.
+      if (!controller.signal.aborted) stop(error);
     } finally {
       access?.done();
-      for (const unsubscribe of off) unsubscribe();
-      stop();
+      controller.abort();
     }
   });
 }
-
-const finished = (job: JobRow) => job.state === 'SUCCEEDED' || job.state === 'FAILED';
 
 builder.subscriptionType({});
 builder.subscriptionFields((t) => ({
@@ -197,22 +170,9 @@ builder.subscriptionFields((t) => ({
     subscribe: async (_root, args, context) => {
       const jobId = parseId(args.jobId, 'jobId');
       const projectId = await projectIdOfJob(context, jobId);
-      let last = args.afterSeq ?? 0;
-      const channels: [string, string][] = [
-        [CHANNELS.jobLog, String(jobId)],
-        [CHANNELS.jobUpdated, String(jobId)],
-      ];
-      return followNotifications<LogLineRow[]>(context, projectId, channels, async (push) => {
-        // Read the job's state before the lines: lines written before it finished are then all visible.
-        const job = await loadJob(context, jobId);
-        for (;;) {
-          const lines = await readLog(context, jobId, last, LOG_PAGE);
-          if (lines.length === 0) break;
-          last = lines.at(-1)?.seq ?? last;
-          await push(lines);
-        }
-        return finished(job);
-      });
+      return followFeed(context, projectId, (signal) =>
+        context.feeds.jobLog(jobId, args.afterSeq ?? 0, signal),
+      ) as unknown as Repeater<LogLineRow[]>;
     },
     resolve: (lines) => lines,
   }),
@@ -226,14 +186,9 @@ builder.subscriptionFields((t) => ({
     subscribe: async (_root, args, context) => {
       const jobId = parseId(args.jobId, 'jobId');
       const projectId = await projectIdOfJob(context, jobId);
-      let previous = '';
-      return followNotifications<JobRow>(context, projectId, [[CHANNELS.jobUpdated, String(jobId)]], async (push) => {
-        const job = await loadJob(context, jobId);
-        const seen = `${job.state}/${job.attempts}/${job.lockedBy}`;
-        if (seen !== previous) await push(job);
-        previous = seen;
-        return finished(job);
-      });
+      const read = async (): Promise<JobRow | null> =>
+        (await context.db.select().from(jobs).where(eq(jobs.id, jobId)))[0] ?? null;
+      return followFeed<JobRow>(context, projectId, (signal) => context.feeds.jobState(jobId, read, signal));
     },
     resolve: (job) => job,
   }),
@@ -248,34 +203,11 @@ builder.subscriptionFields((t) => ({
     }),
     subscribe: (_root, args, context) => {
       const projectId = parseId(args.projectId, 'projectId');
-      let last: number | null = args.afterEventId == null ? null : Number(args.afterEventId);
+      const last: number | null = args.afterEventId == null ? null : Number(args.afterEventId);
       if (last !== null && !Number.isSafeInteger(last)) throw new BadUserInput('afterEventId', 'is not a valid id');
-      const channels: [string, string][] = [[CHANNELS.ticketEvent, String(projectId)]];
-      return followNotifications<TicketEventRow>(context, projectId, channels, async (push) => {
-        if (last === null) {
-          // Start after the newest event that exists now.
-          const [newest] = await context.db
-            .select({ id: ticketEvents.id })
-            .from(ticketEvents)
-            .where(eq(ticketEvents.projectId, projectId))
-            .orderBy(desc(ticketEvents.id))
-            .limit(1);
-          last = newest?.id ?? 0;
-        }
-        for (;;) {
-          const events = await context.db
-            .select()
-            .from(ticketEvents)
-            .where(and(eq(ticketEvents.projectId, projectId), gt(ticketEvents.id, last)))
-            .orderBy(asc(ticketEvents.id))
-            .limit(500);
-          for (const event of events) {
-            last = event.id;
-            await push(event);
-          }
-          if (events.length < 500) return false;
-        }
-      });
+      return followFeed(context, projectId, (signal) =>
+        context.feeds.ticketEvents(projectId, last, signal),
+      ) as unknown as Repeater<TicketEventRow>;
     },
     resolve: (event) => event,
   }),

@@ -99,6 +99,9 @@ ProjectRef.implement({
     allowSvnExternals: t.exposeBoolean('allowSvnExternals', {
       description: 'Whether staging follows svn:externals (they can name any repository the executor reaches)',
     }),
+    deployTimeoutMinutes: t.exposeInt('deployTimeoutMinutes', {
+      description: 'A deploy or rollback that runs longer is stopped (its commands killed) and fails',
+    }),
     alwaysFullSync: t.exposeBoolean('alwaysFullSync', {
       description: 'Every deploy sends every file to every target (off: only the changed files, where it can)',
     }),
@@ -182,6 +185,7 @@ const settingsFields = {
   allowSelfApproval: z.boolean(),
   allowSvnExternals: z.boolean(),
   alwaysFullSync: z.boolean(),
+  deployTimeoutMinutes: intRange(1, 1440),
   // rsync passes these to ssh in one string split on spaces: a path with white space could not be passed intact.
   sshKeyPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
   knownHostsPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
@@ -233,6 +237,7 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
       description: 'Whether staging follows svn:externals (default false: they can name any repository)',
     }),
     alwaysFullSync: t.boolean({ description: 'Every deploy sends every file to every target (default false)' }),
+    deployTimeoutMinutes: t.int({ description: 'Time limit of a deploy or rollback job, 1-1440 minutes (default 30)' }),
     sshKeyPath: t.string({ description: 'Private key on the executor host; never stored in the database' }),
     knownHostsPath: t.string(),
     preDeploy: t.string(),
@@ -261,6 +266,7 @@ const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
     allowSelfApproval: t.boolean(),
     allowSvnExternals: t.boolean(),
     alwaysFullSync: t.boolean(),
+    deployTimeoutMinutes: t.int(),
     sshKeyPath: t.string(),
     knownHostsPath: t.string(),
     preDeploy: t.string(),

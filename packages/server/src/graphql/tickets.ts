@@ -2,6 +2,7 @@ import {
   approvals,
   availableActions,
   BadUserInput,
+  type Db,
   decide,
   deployResults,
   enqueueJob,
@@ -28,9 +29,11 @@ import {
   ticketPaths,
   ticketState,
   tickets,
+  users,
 } from '@slipway/schema';
 import { and, asc, count, desc, eq, inArray, lt, ne, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import { prepared } from '../prepared.ts';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
@@ -288,6 +291,28 @@ async function projectIdOfTicket(context: Context, id: string | number): Promise
   return (await loadTicket(context, parseId(id, 'id'))).projectId;
 }
 
+/** A page of a project's tickets with their authors, one prepared statement per combination of filters. */
+function ticketPage(
+  db: Db,
+  filter: { states: readonly string[] | null; authorId: number | null; before: number | null },
+) {
+  const key = `ticket_page_${filter.states ? 's' : ''}${filter.authorId ? 'a' : ''}${filter.before ? 'b' : ''}`;
+  return prepared(db, key, (db, name) => {
+    const conditions = [eq(tickets.projectId, sql.placeholder('projectId'))];
+    if (filter.states) conditions.push(sql`${tickets.state} = any(${sql.placeholder('states')}::ticket_state[])`);
+    if (filter.authorId) conditions.push(eq(tickets.authorId, sql.placeholder('authorId')));
+    if (filter.before) conditions.push(lt(tickets.id, sql.placeholder('before')));
+    return db
+      .select({ ticket: tickets, author: users })
+      .from(tickets)
+      .innerJoin(users, eq(users.id, tickets.authorId))
+      .where(and(...conditions))
+      .orderBy(desc(tickets.id))
+      .limit(sql.placeholder('limit'))
+      .prepare(name);
+  });
+}
+
 builder.queryFields((t) => ({
   tickets: t.field({
     type: TicketConnection,
@@ -302,23 +327,33 @@ builder.queryFields((t) => ({
     authScopes: (_root, args) => ({
       $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'VIEWER' } },
     }),
-    resolve: async (_root, args, { db }) => {
+    resolve: async (_root, args, context) => {
       const first = args.first ?? 20;
       if (first < 1 || first > 100) throw new BadUserInput('first', 'must be between 1 and 100');
-      const conditions = [eq(tickets.projectId, parseId(args.projectId, 'projectId'))];
-      if (args.states?.length) conditions.push(inArray(tickets.state, args.states));
-      if (args.authorId) conditions.push(eq(tickets.authorId, parseId(args.authorId, 'authorId')));
-      if (args.after) conditions.push(lt(tickets.id, parseCursor(args.after)));
-      const rows = await db
-        .select()
-        .from(tickets)
-        .where(and(...conditions))
-        .orderBy(desc(tickets.id))
-        .limit(first + 1);
+      const filter = {
+        projectId: parseId(args.projectId, 'projectId'),
+        states: args.states?.length ? args.states : null,
+        authorId: args.authorId ? parseId(args.authorId, 'authorId') : null,
+        before: args.after ? parseCursor(args.after) : null,
+        limit: first + 1,
+      };
+      // Served from memory while no ticket or user changed since (the clock came with the viewer's credentials).
+      const clock = context.viewer?.ticketsClock ?? Number.NaN;
+      const key = JSON.stringify(filter);
+      let rows = context.ticketPages.get(clock, key);
+      if (!rows) {
+        rows = await ticketPage(context.db, filter).execute(filter);
+        context.ticketPages.set(clock, key, rows);
+      }
       const page = rows.slice(0, first);
+      // The page's authors came with it: a ticket list always shows them, and it saves the loader's round trip.
+      for (const { author } of page) context.loaders.user.prime(author.id, author);
       return {
-        edges: page.map((node) => ({ cursor: cursorOf(node.id), node })),
-        pageInfo: { hasNextPage: rows.length > first, endCursor: page.length ? cursorOf(page.at(-1)?.id ?? 0) : null },
+        edges: page.map(({ ticket }) => ({ cursor: cursorOf(ticket.id), node: ticket })),
+        pageInfo: {
+          hasNextPage: rows.length > first,
+          endCursor: page.length ? cursorOf(page.at(-1)?.ticket.id ?? 0) : null,
+        },
       };
     },
   }),

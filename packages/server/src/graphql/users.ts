@@ -167,7 +167,7 @@ builder.mutationFields((t) => ({
       if (args.password.length > 1024) throw new BadUserInput('password', 'must be at most 1024 characters');
       await reserveLoginAttempt(db, args.login, context.clientAddress);
       const [user] = await db.select().from(users).where(sql`lower(${users.login}) = lower(${args.login})`);
-      const ok = await verifyPassword(user?.passwordHash ?? (await decoyHash), args.password);
+      const ok = await verifyPassword(user?.passwordHash ?? (await decoyHash()), args.password);
       if (!user || !ok) throw new Unauthenticated('wrong login or password');
       if (user.disabled) throw new Unauthenticated('this account is disabled', { reason: 'DISABLED' });
       await releaseLoginAttempt(db, args.login, context.clientAddress);

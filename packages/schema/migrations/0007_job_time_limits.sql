@@ -1,0 +1,2 @@
+ALTER TABLE "projects" ADD COLUMN "deploy_timeout_minutes" integer DEFAULT 30 NOT NULL;--> statement-breakpoint
+ALTER TABLE "projects" ADD CONSTRAINT "projects_deploy_timeout_range" CHECK ("projects"."deploy_timeout_minutes" between 1 and 1440);
