@@ -7,11 +7,14 @@
  *   - plain `rsync -a --delete` of the same tree to the same hosts (their own directories), ten at a time;
  *   - Slipway's deploy and rollback jobs (startedAt → finishedAt): first deploy (full copy), one changed file in place
  *     and atomic, an atomic rollback, one target; ssh connections per target per job (counted in sshd's log) and bytes
- *     sent per target.
+ *     sent per target;
+ *   - a verification of every target (VERIFY job) after one byte changed on one target, one file deleted on another
+ *     and one added on a third, against plain `rsync -a --dry-run --checksum --delete` of the same tree to the same
+ *     targets, ten at a time.
  * Medians of RUNS. Run: `pnpm bench` (its second part) or `node --import tsx test/bench/fanout.ts [targets]`.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +107,8 @@ async function project(name: string, count: number, mode: 'IN_PLACE' | 'ATOMIC')
       stagingPath: join(dir, `staging-${name}`),
       deployMode: mode,
       parallelism: PARALLEL,
+      // Verifications are measured on their own below; none is scheduled in the middle of a deploy's figures.
+      verifyIntervalMinutes: 0,
       ...sshOptions,
     },
   });
@@ -274,6 +279,74 @@ report([
   String(load()),
 ]);
 
+// Drift: one byte changed (same size, same time) on one target, a file deleted on another, one added on a third.
+const drifted = [3, 17, 31].map((i) => i % TARGETS);
+{
+  const edited = join(targetDir('in-place', drifted[0] as number), 'www/f0/p0.html');
+  const { mtime } = await stat(edited);
+  const content = await readFile(edited);
+  content[3] = content[3] === 0x31 ? 0x32 : 0x31;
+  await writeFile(edited, content);
+  await utimes(edited, mtime, mtime);
+  await rm(join(targetDir('in-place', drifted[1] as number), 'www/f1/p600.html'));
+  await writeFile(join(targetDir('in-place', drifted[2] as number), 'www/f2/hotfix.php'), '<?php // by hand\n');
+}
+const verifyTimes: number[] = [];
+let found: { name: string; verification: { state: string; drifted: { path: string; change: string }[] } }[] = [];
+for (let run = 0; run < RUNS; run++) {
+  const job = (await gql('mutation($p: ID!) { verifyTargets(projectId: $p) { id } }', { p: inPlace })).verifyTargets;
+  const [done] = await until(
+    () =>
+      database.db
+        .select()
+        .from(jobs)
+        .where(eq(jobs.id, Number(job.id))),
+    ([row]) => row?.state === 'SUCCEEDED' || row?.state === 'FAILED',
+  );
+  if (done?.state !== 'SUCCEEDED') throw new Error(`verification failed: ${done?.lastError}`);
+  verifyTimes.push((done.finishedAt?.getTime() ?? 0) - (done.startedAt?.getTime() ?? 0));
+  found = (
+    await gql(
+      'query($p: ID!) { project(id: $p) { targets { name verification { state drifted { path change } } } } }',
+      { p: inPlace },
+    )
+  ).project.targets;
+}
+const reported = found
+  .filter((t) => t.verification.state !== 'IN_SYNC')
+  .map(
+    (t) => `${t.name} ${t.verification.state} ${t.verification.drifted.map((d) => `${d.change} ${d.path}`).join(', ')}`,
+  );
+const plainVerify: number[] = [];
+for (let run = 0; run < RUNS; run++) {
+  plainVerify.push(
+    await tenAtATime(TARGETS, (i) =>
+      execa('rsync', [
+        '-a',
+        '--dry-run',
+        '--checksum',
+        '--delete',
+        '--exclude=.git',
+        '-e',
+        sshCommand,
+        `${releaseTree}/`,
+        `${fleet.user}@${fleet.addresses[i]}:${targetDir('in-place', i)}/`,
+      ]),
+    ),
+  );
+}
+const verifyMs = median(verifyTimes);
+report([
+  `verification by checksum (3 drifted), ${TARGETS} targets`,
+  seconds(verifyMs),
+  `${seconds(median(plainVerify))} (dry run)`,
+  seconds(floorMs),
+  ratio(verifyMs, median(plainVerify)),
+  ratio(verifyMs, floorMs),
+  String(load()),
+]);
+const verifyFound = `found: ${reported.join('; ') || 'nothing'} (${found.length - reported.length} in sync)`;
+
 const atomic = await project('atomic', TARGETS, 'ATOMIC');
 const atomicFirst = await measured(() => release(atomic, `first ${randomBytes(8).toString('hex')}\n`));
 const atomicRuns = await oneFile(atomic);
@@ -348,6 +421,7 @@ console.log(
   `| bytes sent (max over targets) | ${bytes([first])} | ${bytes(inPlaceRuns)} | ${bytes(atomicRuns)} | ${bytes(rollbacks)} |`,
 );
 console.log(`\n(the changed file is ~50 B; atomic first deploy: ${seconds(atomicFirst.ms)})`);
+console.log(`\nverification ${verifyFound}`);
 
 await worker.stop();
 await server.shutdown();

@@ -9,7 +9,8 @@ import type { RunOptions } from './tools/run.ts';
 
 export type Change = Omit<typeof ticketChanges.$inferInsert, 'ticketId' | 'id'>;
 
-const MAX_TEXT = 256 * 1024;
+/** Text files up to this size get a diff. */
+export const MAX_TEXT = 256 * 1024;
 const MAX_DIFFS = 500;
 const METADATA = new Set(['.svn', '.git']);
 
@@ -65,7 +66,8 @@ async function ledgerEntries(ledger: string, base: string, paths: string[], opti
   return out;
 }
 
-const isText = (content: Buffer) => content.length <= MAX_TEXT && !content.subarray(0, 8192).includes(0);
+/** At most MAX_TEXT bytes, and no NUL byte in the first 8 KiB. */
+export const isText = (content: Buffer) => content.length <= MAX_TEXT && !content.subarray(0, 8192).includes(0);
 
 /**
  * What the ticket's paths in staging change against `base` in the ledger: files added, modified and deleted, with a

@@ -67,25 +67,30 @@ export class TargetShell {
     return this.target.host ? this.connections.connect(this.target, this.options) : undefined;
   }
 
-  private async run(script: string, what: string, input?: string): Promise<TargetReport> {
+  /** Runs a script on the target (one round trip); answers its stdout. */
+  private async exec(script: string, what: string, input?: string, quietStdout = false): Promise<string> {
     const full = `${REPORT_FUNCTION}\n${script}`;
     const options: RunOptions = {
       ...this.options,
       reportPrefix: REPORT,
       input,
+      quietStdout,
       shownAs: `${this.target.name}: ${what}`,
     };
     try {
-      const stdout = this.target.host
+      return this.target.host
         ? await run('ssh', [...sshArgs(this.target, this.ssh, await this.controlPath()), full], options)
         : await run('sh', ['-c', full], { ...options, processGroup: true });
-      return parseReport(stdout);
     } catch (error) {
       // A hook that failed says so itself (its last line on stderr).
       if (error instanceof CommandFailed && error.exitCode === HOOK_FAILED)
         throw new Error(error.stderrTail.split(' / ').at(-1) || 'a hook failed');
       throw error;
     }
+  }
+
+  private async run(script: string, what: string, input?: string): Promise<TargetReport> {
+    return parseReport(await this.exec(script, what, input));
   }
 
   private report(): string {
@@ -230,6 +235,33 @@ if ls -d releases/.*.pruned >/dev/null 2>&1; then (rm -rf -- releases/.*.pruned 
 ${this.report()}`,
       `switch current to ${version}${hooks.postDeploy ? ', postDeploy hook' : ''}, keep ${keep}`,
     );
+  }
+
+  /** The releases present and where `current` points (atomic layout), changing nothing. */
+  look(): Promise<TargetReport> {
+    return this.run(this.report(), 'where does current point?');
+  }
+
+  /**
+   * The contents of regular files under `root` (relative paths), each when it is at most `maxBytes` long (null:
+   * missing, not a regular file, or longer), in one round trip.
+   */
+  async readFiles(root: string, paths: string[], maxBytes: number): Promise<(Buffer | null)[]> {
+    if (paths.length === 0) return [];
+    const stdout = await this.exec(
+      `cd ${shellQuote(root)} 2>/dev/null || exit 0
+for f in ${paths.map(shellQuote).join(' ')}; do
+  if [ -f "$f" ] && [ ! -L "$f" ] && [ "$(wc -c < "$f")" -le ${maxBytes} ]; then printf 'F%s\\n' "$(base64 -w0 -- "$f")"; else echo N; fi
+done`,
+      `read ${paths.length} file(s) to compare`,
+      undefined,
+      true,
+    );
+    const lines = stdout.split('\n');
+    return paths.map((_, i) => {
+      const line = lines[i] ?? 'N';
+      return line.startsWith('F') ? Buffer.from(line.slice(1), 'base64') : null;
+    });
   }
 
   /** Whether the target's path is missing or empty (nothing served there yet). */

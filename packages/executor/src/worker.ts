@@ -5,6 +5,7 @@ import {
   CHANNELS,
   claimJob,
   type Database,
+  enqueueDueVerifications,
   heartbeatJob,
   type JobLane,
   type JobRow,
@@ -16,10 +17,11 @@ import { eq, max } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { ExecutorConfig } from './config.ts';
 import { type JobContext, type JobHandler, JobTimedOut, LeaseLost, TIME_LIMIT_MINUTES } from './jobs/context.ts';
-import { deploy, rollback } from './jobs/deploy.ts';
+import { deploy, repair, rollback } from './jobs/deploy.ts';
 import { initProject } from './jobs/init-project.ts';
 import { preview } from './jobs/preview.ts';
 import { stage } from './jobs/stage.ts';
+import { verify } from './jobs/verify.ts';
 import { deliverWebhook } from './jobs/webhook.ts';
 import { LogSink } from './log-sink.ts';
 import { ControlDirectory, JobConnections } from './tools/ssh.ts';
@@ -31,6 +33,8 @@ const handlers: Record<JobRow['kind'], JobHandler> = {
   ROLLBACK: rollback,
   PREVIEW: preview,
   WEBHOOK: deliverWebhook,
+  VERIFY: verify,
+  REPAIR: repair,
 };
 
 /**
@@ -71,7 +75,11 @@ export class Worker {
     );
     this.unlisten = () => listening.unlisten();
     if (this.stopping) return void (await this.unlisten().catch(() => {}));
-    this.poll = setInterval(() => this.wake(), this.config.pollSeconds * 1000);
+    this.poll = setInterval(() => {
+      this.schedule();
+      this.wake();
+    }, this.config.pollSeconds * 1000);
+    this.schedule();
   }
 
   /** Stops taking jobs and aborts the running ones; their leases run out and another executor retries them. */
@@ -82,6 +90,16 @@ export class Worker {
     await this.idle;
     await this.unlisten?.().catch(() => {});
     await this.control?.remove();
+  }
+
+  /** Queues the verifications that are due (each project's verifyIntervalMinutes); a failure waits for the next poll. */
+  private schedule(): void {
+    if (this.stopping) return;
+    enqueueDueVerifications(this.database.db, this.config.pool)
+      .then((queued) => {
+        if (queued > 0) this.logger.info({ queued }, 'scheduled verifications queued');
+      })
+      .catch((error) => this.logger.warn({ err: error }, 'could not queue scheduled verifications'));
   }
 
   get runningJobs(): number {

@@ -162,3 +162,34 @@ export async function retryJobLater(
     .returning({ id: jobs.id });
   return rows.length > 0;
 }
+
+/** Serialises the executors' scheduling of verifications (an advisory lock key of its own). */
+const VERIFY_SCHEDULE_LOCK = 7_405_112;
+
+/**
+ * Queues a scheduled VERIFY job for every project of the pool that is due: verification on (verifyIntervalMinutes
+ * > 0), a target Slipway has deployed to, and no verification, deploy, rollback or repair of the project queued,
+ * running or started within the interval (a deploy has just written the targets). The schedule lives in the jobs
+ * table, so it holds across restarts; executors take turns (an advisory lock), so a project is never queued twice.
+ * Answers how many were queued.
+ */
+export async function enqueueDueVerifications(db: Db, pool: string): Promise<number> {
+  return db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(${VERIFY_SCHEDULE_LOCK})`);
+    const rows = await tx.execute<{ id: number }>(sql`
+      insert into jobs (project_id, kind, pool, serial, payload, max_attempts)
+      select p.id, 'VERIFY', p.pool, true, '{"scheduled": true}'::jsonb, 2
+      from projects p
+      where p.pool = ${pool} and p.ready and p.verify_interval_minutes > 0
+        and exists (select 1 from targets t where t.project_id = p.id and t.release_id is not null)
+        and not exists (
+          select 1 from jobs j
+          where j.project_id = p.id and j.kind in ('VERIFY', 'DEPLOY', 'ROLLBACK', 'REPAIR')
+            and (j.state in ('QUEUED', 'RUNNING')
+              or j.created_at > now() - make_interval(mins => p.verify_interval_minutes))
+        )
+      returning id`);
+    if (rows.length > 0) await tx.execute(sql`select pg_notify(${CHANNELS.jobQueued}, ${pool})`);
+    return rows.length;
+  });
+}

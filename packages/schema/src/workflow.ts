@@ -17,7 +17,8 @@ export type TicketAction =
   | 'DEPLOY'
   | 'RETRY_DEPLOY'
   | 'CANCEL'
-  | 'REQUEST_ROLLBACK';
+  | 'REQUEST_ROLLBACK'
+  | 'REQUEST_REPAIR';
 
 export type SystemAction = 'STAGED' | 'STAGING_FAILED' | 'DEPLOYED' | 'DEPLOY_FAILED' | 'STAGING_CHANGED';
 
@@ -49,7 +50,7 @@ const BEFORE_DEPLOYING: TicketState[] = [
   'STAGING_FAILED',
   'RETURNED',
 ];
-const BOTH: TicketKind[] = ['RELEASE', 'ROLLBACK'];
+const ALL_KINDS: TicketKind[] = ['RELEASE', 'ROLLBACK', 'REPAIR'];
 
 /** The workflow table of PRODUCT.md, as data. */
 export const TRANSITIONS: readonly Transition[] = [
@@ -89,14 +90,21 @@ export const TRANSITIONS: readonly Transition[] = [
   },
   {
     action: 'APPROVE',
-    kinds: BOTH,
+    kinds: ALL_KINDS,
     from: ['AWAITING_APPROVAL'],
     to: 'APPROVED',
     who: ['LEAD'],
     notAuthor: true,
     comment: 'optional',
   },
-  { action: 'REJECT', kinds: BOTH, from: ['AWAITING_APPROVAL'], to: 'REJECTED', who: ['LEAD'], comment: 'required' },
+  {
+    action: 'REJECT',
+    kinds: ALL_KINDS,
+    from: ['AWAITING_APPROVAL'],
+    to: 'REJECTED',
+    who: ['LEAD'],
+    comment: 'required',
+  },
   {
     action: 'DEPLOY',
     kinds: ['RELEASE'],
@@ -116,6 +124,15 @@ export const TRANSITIONS: readonly Transition[] = [
     enqueues: 'ROLLBACK',
   },
   {
+    action: 'DEPLOY',
+    kinds: ['REPAIR'],
+    from: ['APPROVED'],
+    to: 'DEPLOYING',
+    who: ['author', 'LEAD'],
+    comment: 'none',
+    enqueues: 'REPAIR',
+  },
+  {
     action: 'RETRY_DEPLOY',
     kinds: ['RELEASE'],
     from: ['DEPLOY_FAILED'],
@@ -132,10 +149,19 @@ export const TRANSITIONS: readonly Transition[] = [
     who: ['author', 'LEAD'],
     comment: 'none',
     enqueues: 'ROLLBACK',
+  },
+  {
+    action: 'RETRY_DEPLOY',
+    kinds: ['REPAIR'],
+    from: ['DEPLOY_FAILED'],
+    to: 'DEPLOYING',
+    who: ['author', 'LEAD'],
+    comment: 'none',
+    enqueues: 'REPAIR',
   },
   {
     action: 'CANCEL',
-    kinds: BOTH,
+    kinds: ALL_KINDS,
     from: BEFORE_DEPLOYING,
     to: 'CANCELLED',
     who: ['author', 'LEAD'],
@@ -147,6 +173,15 @@ export const TRANSITIONS: readonly Transition[] = [
     from: [null],
     to: 'AWAITING_APPROVAL',
     who: ['DEVELOPER'],
+    comment: 'none',
+  },
+  // A full sync of the live release to drifted targets: approved and deployed like a rollback, no new tag.
+  {
+    action: 'REQUEST_REPAIR',
+    kinds: ['REPAIR'],
+    from: [null],
+    to: 'AWAITING_APPROVAL',
+    who: ['LEAD'],
     comment: 'none',
   },
 ];

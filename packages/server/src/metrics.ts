@@ -51,6 +51,34 @@ export function createMetrics(database: Database, hub: NotificationHub): Registr
     },
   });
 
+  // Per target, from the last verification that reached it (an unreachable one changes neither).
+  const verified = async () =>
+    database.db.execute<{ project: string; target: string; files: number; at: number }>(sql`
+      select p.name as project, t.name as target, v.drifted_count::int as files,
+        extract(epoch from v.checked_at)::float8 as at
+      from target_verifications v join targets t on t.id = v.target_id join projects p on p.id = t.project_id
+      where v.state in ('IN_SYNC', 'DRIFTED')`);
+  new Gauge({
+    name: 'slipway_target_drift_files',
+    help: 'Paths that differ on a target from its recorded release, as last verified (0: in sync)',
+    labelNames: ['project', 'target'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await verified()) this.set({ project: row.project, target: row.target }, row.files);
+    },
+  });
+  new Gauge({
+    name: 'slipway_target_verified_timestamp_seconds',
+    help: 'When a target was last verified (Unix time)',
+    labelNames: ['project', 'target'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const row of await verified()) this.set({ project: row.project, target: row.target }, row.at);
+    },
+  });
+
   new Gauge({
     name: 'slipway_subscriptions',
     help: 'Live subscriptions (notification listeners) on this server',

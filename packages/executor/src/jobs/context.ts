@@ -42,7 +42,7 @@ export class LeaseLost extends Error {
   }
 }
 
-/** Minutes a job of each kind may run (deploys and rollbacks: the project's deployTimeoutMinutes). */
+/** Minutes a job of each kind may run (deploys, rollbacks and repairs: the project's deployTimeoutMinutes). */
 export const TIME_LIMIT_MINUTES: Record<JobRow['kind'], number | null> = {
   INIT_PROJECT: 60,
   STAGE: 30,
@@ -50,6 +50,8 @@ export const TIME_LIMIT_MINUTES: Record<JobRow['kind'], number | null> = {
   ROLLBACK: null,
   PREVIEW: 15,
   WEBHOOK: 2,
+  VERIFY: 15,
+  REPAIR: null,
 };
 
 /** The job ran past its time limit: its commands are killed and it fails, saying so. */

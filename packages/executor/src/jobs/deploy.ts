@@ -1,13 +1,14 @@
 import { projects, releases, targets, tickets, users } from '@slipway/schema';
 import { and, asc, eq, max, sql } from 'drizzle-orm';
 import { type ComposeResult, composeCommit } from '../compose.ts';
-import { projectDirs } from '../layout.ts';
-import { git, gitOutput, gitSucceeds } from '../tools/git.ts';
+import { projectDirs, tag } from '../layout.ts';
+import { checkOutLedgerTree, git, gitOutput, gitSucceeds } from '../tools/git.ts';
 import { type JobContext, type JobHandler, LeaseLost } from './context.ts';
 import { faultPoint } from './faults.ts';
 import { finishWith } from './finish.ts';
 import { assertNoLinkedParents, checkedPaths } from './paths.ts';
-import { type ReleaseRow, Rollout, rollAtomic, rollInPlace, tag } from './rollout.ts';
+import { type ReleaseRow, Rollout, repairAtomic, rollAtomic, rollInPlace } from './rollout.ts';
+import { verifyTargets } from './verify.ts';
 
 class StagingChanged extends Error {}
 const TRAILER = 'Slipway-Ticket';
@@ -131,39 +132,70 @@ export class StepTimer {
   }
 }
 
-/** Checks the release out into the release tree (when a target needs files) and rolls it out to the targets not on it. */
+type Shipping = 'DEPLOY' | 'ROLLBACK' | 'REPAIR';
+
+/**
+ * Checks the release out into the release tree (when a target needs files) and rolls it out to the targets not on it;
+ * a repair, to the targets it names (they are on it, but hold something else), every file compared by checksum.
+ */
 async function deployRelease(
   context: JobContext,
   release: ReleaseRow,
-  isRollback: boolean,
+  kind: Shipping,
   timer: StepTimer,
 ): Promise<void> {
+  const isRollback = kind === 'ROLLBACK';
   const { db, project, run: options } = context;
   const dirs = projectDirs(context.dataDir, project.id);
   let checkedOut: Promise<string> | null = null;
   // Only a target that needs files needs the tree: an atomic rollback is switches alone.
   const tree = () => {
     checkedOut ??= (async () => {
-      await git(dirs.release, ['checkout', '-q', '--detach', '--force', tag(release.number)], options);
-      await git(dirs.release, ['clean', '-q', '-d', '-x', '--force'], options);
+      await checkOutLedgerTree(dirs.ledger, dirs.release, tag(release.number), options);
       faultPoint(context, 'deploy:checked-out');
       return dirs.release;
     })();
     return checkedOut;
   };
   const all = await db.select().from(targets).where(eq(targets.projectId, project.id)).orderBy(asc(targets.name));
-  const fullSync = (context.job.payload as { fullSync?: boolean }).fullSync === true;
-  const rollout = new Rollout(context, release, { isRollback, fullSync, ledger: dirs.ledger, tree });
-  const done = all.filter((t) => t.releaseId === release.id);
-  await rollout.skip(done, `already on ${tag(release.number)}`);
-  const pending = all.filter((t) => t.releaseId !== release.id);
+  const repair = kind === 'REPAIR';
+  const fullSync = repair || (context.job.payload as { fullSync?: boolean }).fullSync === true;
+  const rollout = new Rollout(context, release, {
+    isRollback: kind !== 'DEPLOY',
+    fullSync,
+    checksum: repair,
+    ledger: dirs.ledger,
+    tree,
+  });
+  const repairing = new Set(context.ticket?.repairTargetIds ?? []);
+  let pending: typeof all;
+  if (repair) {
+    pending = all.filter((t) => repairing.has(t.id));
+  } else {
+    await rollout.skip(
+      all.filter((t) => t.releaseId === release.id),
+      `already on ${tag(release.number)}`,
+    );
+    pending = all.filter((t) => t.releaseId !== release.id);
+  }
   context.sink.system(
-    `${project.deployMode === 'ATOMIC' ? 'atomic' : 'in-place'} ${isRollback ? 'rollback' : 'deploy'} of ${tag(release.number)} ` +
-      `to ${pending.length} target(s), ${project.parallelism} at a time, canary batch of ${project.batchSize}`,
+    `${project.deployMode === 'ATOMIC' ? 'atomic' : 'in-place'} ${kind.toLowerCase()} of ${tag(release.number)} ` +
+      `to ${pending.length} target(s), ${project.parallelism} at a time` +
+      (repair ? ': every file compared by checksum' : `, canary batch of ${project.batchSize}`),
   );
-  if (project.deployMode === 'ATOMIC') await rollAtomic(rollout, pending, project.batchSize, project.keepReleases);
+  if (repair && project.deployMode === 'ATOMIC') await repairAtomic(rollout, pending, project.keepReleases);
+  else if (repair) await rollInPlace(rollout, pending, pending.length);
+  else if (project.deployMode === 'ATOMIC') await rollAtomic(rollout, pending, project.batchSize, project.keepReleases);
   else await rollInPlace(rollout, pending, project.batchSize);
   timer.lap('targets');
+  if (repair && rollout.failures.length === 0) {
+    // What the repair leaves is checked at once: the drift view clears (or says what is still wrong).
+    const after = await verifyTargets(context, pending);
+    const still = [...after.values()].filter((v) => v.state !== 'IN_SYNC').length;
+    if (still > 0)
+      rollout.failures.push(`${still} target(s) still differ from ${tag(release.number)} after the repair`);
+    timer.lap('verify');
+  }
 
   faultPoint(context, 'deploy:synced');
   if (rollout.failures.length > 0) {
@@ -183,7 +215,13 @@ async function deployRelease(
   await finishWith(
     context,
     { state: 'SUCCEEDED' },
-    { action: 'DEPLOYED', comment: `${tag(release.number)} is live`, set: { releaseId: release.id } },
+    {
+      action: 'DEPLOYED',
+      comment: repair
+        ? `${tag(release.number)} restored on ${pending.map((t) => t.name).join(', ')}`
+        : `${tag(release.number)} is live`,
+      set: { releaseId: release.id },
+    },
     async (tx) => {
       await tx
         .update(projects)
@@ -226,21 +264,30 @@ export const deploy: JobHandler = {
     if (!stillDeploying(context)) return finishWith(context, { state: 'SUCCEEDED' });
     const timer = new StepTimer();
     const release = await composeRelease(context, timer);
-    await deployRelease(context, release, false, timer);
+    await deployRelease(context, release, 'DEPLOY', timer);
   },
   fail: failDeploy,
 };
 
-/** A rollback ships an existing tag the same way; it makes no new tag. */
-export const rollback: JobHandler = {
-  async perform(context) {
-    if (!stillDeploying(context)) return finishWith(context, { state: 'SUCCEEDED' });
-    const [release] = await context.db
-      .select()
-      .from(releases)
-      .where(and(eq(releases.id, context.ticket?.releaseId ?? 0), eq(releases.projectId, context.project.id)));
-    if (!release) throw new Error('the release to roll back to does not exist');
-    await deployRelease(context, release, true, new StepTimer());
-  },
-  fail: failDeploy,
-};
+/** A job that ships a release the ledger has (the ticket's): no new tag. */
+function shipExisting(kind: 'ROLLBACK' | 'REPAIR'): JobHandler {
+  return {
+    async perform(context) {
+      if (!stillDeploying(context)) return finishWith(context, { state: 'SUCCEEDED' });
+      const [release] = await context.db
+        .select()
+        .from(releases)
+        .where(and(eq(releases.id, context.ticket?.releaseId ?? 0), eq(releases.projectId, context.project.id)));
+      if (!release)
+        throw new Error(`the release to ${kind === 'ROLLBACK' ? 'roll back to' : 'restore'} does not exist`);
+      await deployRelease(context, release, kind, new StepTimer());
+    },
+    fail: failDeploy,
+  };
+}
+
+/** A rollback ships an earlier tag the way a deploy ships a new one. */
+export const rollback = shipExisting('ROLLBACK');
+
+/** A repair ships the live release again, in full and by checksum, to the drifted targets it names. */
+export const repair = shipExisting('REPAIR');

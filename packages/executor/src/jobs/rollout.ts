@@ -1,20 +1,23 @@
 import { deployResults, releases, targets } from '@slipway/schema';
 import { eq, inArray, sql } from 'drizzle-orm';
+import type { VerifyTree } from '../drift.ts';
 import { checkHealth } from '../health.ts';
+import { tag } from '../layout.ts';
+import { inParallel } from '../parallel.ts';
 import { type Hook, type TargetRow, TargetShell } from '../targets.ts';
 import { itemizedChanges, type RsyncOptions, type RsyncStats, rsync } from '../tools/rsync.ts';
 import { CommandFailed } from '../tools/run.ts';
 import { diffTrees, type PathChange, type TreeDiff } from '../transfer.ts';
 import type { JobContext } from './context.ts';
 import { faultPoint } from './faults.ts';
+import { recordVerifications, verifyOne, verifyTreeOf } from './verify.ts';
 
 export type ReleaseRow = typeof releases.$inferSelect;
-export const tag = (number: number) => `v${number}`;
 
 /** How a target gets the release: only the files the ledger says changed since its version, or everything. */
 export type Plan =
   | { transfer: 'INCREMENTAL'; from: string; diff: TreeDiff }
-  | { transfer: 'FULL'; why: string; versionUnknown: boolean };
+  | { transfer: 'FULL'; why: string; versionUnknown: boolean; checksum: boolean };
 
 interface Outcome {
   outcome: 'OK' | 'FAILED' | 'SKIPPED';
@@ -32,19 +35,13 @@ interface Upload extends RsyncStats {
 /** Changes kept per target result (the count is kept whole). */
 const MAX_RECORDED_CHANGES = 1000;
 
-/** Runs `work` over `items`, at most `limit` at a time. */
-async function inParallel<T>(items: T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++] as T);
-  });
-  await Promise.all(lanes);
-}
-
 export interface RolloutOptions {
+  /** A rollback or a repair ships a release the ledger has (no upload phase of its own; hooks run at the switch). */
   isRollback: boolean;
   /** Every file to every target, whatever their version (deployTicket(fullSync: true), or the project's setting). */
   fullSync: boolean;
+  /** Files are compared by content, not size and time (a repair: a drifted file may keep its size and time). */
+  checksum?: boolean;
   /** The ledger (for the diffs) and the release tree (the source of every sync), checked out on first need. */
   ledger: string;
   tree: () => Promise<string>;
@@ -127,6 +124,7 @@ export class Rollout {
   async sync(target: TargetRow, options: RsyncOptions): Promise<RsyncStats & { output: string }> {
     const extra = [...(options.extra ?? [])];
     if (this.project.bandwidthLimit) extra.push(`--bwlimit=${this.project.bandwidthLimit}`);
+    if (this.options.checksum && !extra.includes('--checksum')) extra.push('--checksum');
     const controlPath = await this.shell(target).controlPath();
     return rsync(await this.options.tree(), target, this.project, this.project.excludes, {
       ...this.context.run,
@@ -230,6 +228,7 @@ export class Rollout {
 export class TransferPlanner {
   private readonly diffs = new Map<string, Promise<TreeDiff>>();
   private releaseTags: Promise<Map<number, string>> | null = null;
+  private verifyTree: VerifyTree | null = null;
 
   constructor(
     private readonly context: JobContext,
@@ -260,14 +259,26 @@ export class TransferPlanner {
 
   async plan(target: TargetRow): Promise<Plan> {
     const log = this.context.sink;
-    const full = (why: string, versionUnknown = false): Plan => {
+    const full = (why: string, versionUnknown = false, checksum = false): Plan => {
       log.system(`${target.name}: full sync (${why})`);
-      return { transfer: 'FULL', why, versionUnknown };
+      return { transfer: 'FULL', why, versionUnknown, checksum };
     };
     if (this.fullSync) return full('a full sync was asked for');
     if (this.context.project.alwaysFullSync) return full('the project always syncs in full');
     const from = target.releaseId ? await this.tagOf(target.releaseId) : undefined;
-    if (!from) return full('its version is not known: Slipway has not deployed to it yet', true);
+    if (!from || !target.releaseId) return full('its version is not known: Slipway has not deployed to it yet', true);
+    if (this.context.project.verifyBeforeDeploy) {
+      // Changed files only is right on a target that holds exactly `from`: checked first, by checksum.
+      this.verifyTree ??= verifyTreeOf(this.context);
+      const found = await verifyOne(this.context, this.verifyTree, target, { releaseId: target.releaseId, tag: from });
+      await recordVerifications(this.context, [found]);
+      if (found.state === 'UNREACHABLE') throw new Error(`could not verify it before the deploy: ${found.error}`);
+      if (found.state === 'DRIFTED') {
+        const what = found.error ?? `${found.driftedCount} path(s) differ from it`;
+        return full(`it has drifted from ${from} (${what}): every file compared by checksum`, false, true);
+      }
+      log.system(`${target.name}: verified: it holds ${from} exactly`);
+    }
     const diff = await this.diffFrom(from);
     log.system(
       `${target.name}: changed files only, from ${from} (${describe(diff.changes)}${diff.emptied.length ? `, ${diff.emptied.length} dir(s) removed` : ''})`,
@@ -314,7 +325,8 @@ export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchS
       // --delay-updates keeps a live site whole while files arrive; on an empty target it only costs (a rename each).
       const empty = plan.versionUnknown && (await shell.isEmpty());
       if (empty) rollout.log.system(`${target.name}: the path is empty: files go straight in`);
-      const stats = await rollout.sync(target, { extra: empty ? [] : ['--delay-updates'] });
+      const extra = [...(empty ? [] : ['--delay-updates']), ...(plan.checksum ? ['--checksum'] : [])];
+      const stats = await rollout.sync(target, { extra });
       rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: itemizedChanges(stats.output) });
       if (postDeploy) await shell.hook('postDeploy', postDeploy, target.path);
     }
@@ -386,6 +398,8 @@ async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
     // Unchanged files become hard links to the release the target is recorded on (rsync skips a missing one).
     const recorded = target.releaseId ? await rollout.tagOf(target.releaseId) : undefined;
     const extra = recorded && recorded !== version ? [`--link-dest=../${recorded}`] : [];
+    // A drifted base: a file there is linked only when its content is the release's.
+    if (plan.transfer === 'FULL' && plan.checksum) extra.push('--checksum');
     try {
       const stats = await rollout.sync(target, {
         destinationPath,
@@ -472,4 +486,22 @@ export async function rollAtomic(rollout: Rollout, pending: TargetRow[], batchSi
   faultPoint(rollout.context, 'atomic:canary-switched');
   if (canaryOk.length < canary.length) return rollout.skip(rest, 'the canary batch failed');
   await rollout.each(rest, (target) => switchOne(rollout, target, keep));
+}
+
+/**
+ * Atomic, a repair: each target's copy of the release is brought back to it in place (every file compared by checksum,
+ * --delay-updates), then `current` is pointed at it again, with the hooks and the health check of a rollback.
+ */
+export async function repairAtomic(rollout: Rollout, pending: TargetRow[], keep: number) {
+  const { version } = rollout;
+  await rollout.each(pending, async (target) => {
+    rollout.begin(target);
+    rollout.log.system(`${target.name}: full sync of releases/${version}`);
+    const stats = await rollout.sync(target, {
+      destinationPath: `${target.path}/releases/${version}`,
+      extra: ['--delay-updates'],
+    });
+    rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: itemizedChanges(stats.output) });
+    return switchOne(rollout, target, keep);
+  });
 }

@@ -1,18 +1,67 @@
 import { createHmac } from 'node:crypto';
-import { finishJob, projects, retryJobLater, ticketEvents, tickets, users, webhooks } from '@slipway/schema';
+import {
+  finishJob,
+  projects,
+  releases,
+  retryJobLater,
+  targets,
+  targetVerifications,
+  ticketEvents,
+  tickets,
+  users,
+  webhooks,
+} from '@slipway/schema';
 import { eq } from 'drizzle-orm';
 import type { JobContext, JobHandler } from './context.ts';
 import { LeaseLost } from './context.ts';
 
 interface WebhookPayload {
   webhookId: number;
-  eventId: number;
+  /** A ticket event; or */
+  eventId?: number;
+  /** a target that started or stopped drifting (a verification found it). */
+  drift?: { event: 'drift.detected' | 'drift.resolved'; targetId: number; verifyJobId: number };
+}
+
+/** Paths named in a drift delivery (the count is whole). */
+const DRIFT_PATHS_SENT = 50;
+
+/** The JSON body of a drift delivery: which target of which project drifted (or is back), and what differs. */
+async function driftBody(context: JobContext, drift: NonNullable<WebhookPayload['drift']>): Promise<string | null> {
+  const { db } = context;
+  const [row] = await db
+    .select({ target: targets, verification: targetVerifications })
+    .from(targets)
+    .leftJoin(targetVerifications, eq(targetVerifications.targetId, targets.id))
+    .where(eq(targets.id, drift.targetId));
+  if (!row) return null;
+  const [project] = await db.select().from(projects).where(eq(projects.id, row.target.projectId));
+  const [release] = row.verification?.releaseId
+    ? await db.select().from(releases).where(eq(releases.id, row.verification.releaseId))
+    : [];
+  const paths = ((row.verification?.drifted ?? []) as { path: string; change: string }[])
+    .slice(0, DRIFT_PATHS_SENT)
+    .map(({ path, change }) => ({ path, change }));
+  return JSON.stringify({
+    event: { action: drift.event, verifyJobId: drift.verifyJobId, at: row.verification?.checkedAt ?? null },
+    project: { id: project?.id, name: project?.name },
+    target: { id: row.target.id, name: row.target.name },
+    expected: release ? `v${release.number}` : null,
+    state: row.verification?.state ?? null,
+    driftedCount: row.verification?.driftedCount ?? 0,
+    drifted: paths,
+    url: context.publicUrl ? `${context.publicUrl.replace(/\/$/, '')}/#/projects/${project?.id}/releases` : null,
+  });
 }
 
 /** The JSON body of a webhook delivery: who did what to which ticket, with a link to the console. */
 export async function webhookBody(context: JobContext, payload: WebhookPayload): Promise<string | null> {
+  if (payload.drift) return driftBody(context, payload.drift);
   const { db } = context;
-  const [event] = await db.select().from(ticketEvents).where(eq(ticketEvents.id, payload.eventId));
+  const [event] = await db
+    .select()
+    .from(ticketEvents)
+    .where(eq(ticketEvents.id, payload.eventId ?? 0));
   if (!event) return null;
   const [ticket] = await db.select().from(tickets).where(eq(tickets.id, event.ticketId));
   const [project] = await db.select().from(projects).where(eq(projects.id, event.projectId));

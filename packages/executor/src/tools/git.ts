@@ -1,3 +1,5 @@
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type RunOptions, run } from './run.ts';
 
 /**
@@ -36,4 +38,21 @@ export async function gitSucceeds(repo: string, args: string[], options: RunOpti
 
 export async function gitClone(url: string, branch: string, path: string, options: RunOptions): Promise<void> {
   await run('git', [...identity, 'clone', '--no-recurse-submodules', '--branch', branch, '--', url, path], options);
+}
+
+/**
+ * Makes `dir` (a work tree of the ledger, added on first use) hold exactly `ref`: checked out, nothing else in it.
+ */
+export async function checkOutLedgerTree(ledger: string, dir: string, ref: string, options: RunOptions): Promise<void> {
+  const isTree = await stat(join(dir, '.git')).then(
+    () => true,
+    () => false,
+  );
+  if (!isTree) {
+    await git(ledger, ['worktree', 'prune'], options);
+    await git(ledger, ['worktree', 'add', '--detach', dir, ref], options);
+    return;
+  }
+  await git(dir, ['checkout', '-q', '--detach', '--force', ref], options);
+  await git(dir, ['clean', '-q', '-d', '-x', '--force'], options);
 }

@@ -15,7 +15,16 @@ import {
 import { projects, targets } from './projects.ts';
 import { tickets } from './tickets.ts';
 
-export const jobKind = pgEnum('job_kind', ['INIT_PROJECT', 'STAGE', 'DEPLOY', 'ROLLBACK', 'PREVIEW', 'WEBHOOK']);
+export const jobKind = pgEnum('job_kind', [
+  'INIT_PROJECT',
+  'STAGE',
+  'DEPLOY',
+  'ROLLBACK',
+  'PREVIEW',
+  'WEBHOOK',
+  'VERIFY',
+  'REPAIR',
+]);
 export const jobState = pgEnum('job_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED']);
 export const logStream = pgEnum('log_stream', ['STDOUT', 'STDERR', 'SYSTEM']);
 export const targetOutcome = pgEnum('target_outcome', ['OK', 'FAILED', 'SKIPPED']);
@@ -112,3 +121,27 @@ export const deployPreviews = pgTable(
   },
   (t) => [primaryKey({ columns: [t.jobId, t.targetName] })],
 );
+
+export const verificationState = pgEnum('verification_state', ['IN_SYNC', 'DRIFTED', 'UNREACHABLE', 'UNKNOWN']);
+
+/**
+ * What the last verification found on each target: whether it holds exactly the release Slipway recorded for it
+ * (contents by checksum, modes, links, deletions and additions; atomic: at `current`, and where `current` points).
+ */
+export const targetVerifications = pgTable('target_verifications', {
+  targetId: bigint('target_id', { mode: 'number' })
+    .primaryKey()
+    .references(() => targets.id, { onDelete: 'cascade' }),
+  jobId: bigint('job_id', { mode: 'number' }).references(() => jobs.id),
+  state: verificationState('state').notNull(),
+  /** The release the target was checked against (its recorded version). */
+  releaseId: bigint('release_id', { mode: 'number' }),
+  /** Atomic targets: the release `current` points at (null when it is not a release, or missing). */
+  currentRelease: text('current_release'),
+  /** `{ path, change, diff }`, the first 1,000 of `driftedCount`; `diff` for modified text files up to 256 KiB. */
+  drifted: jsonb('drifted').notNull().default(sql`'[]'::jsonb`),
+  driftedCount: integer('drifted_count').notNull().default(0),
+  /** Why the target could not be checked (UNREACHABLE) or was not (UNKNOWN). */
+  error: text('error'),
+  checkedAt: timestamp('checked_at', { withTimezone: true }).notNull().defaultNow(),
+});

@@ -48,6 +48,10 @@ export const projects = pgTable(
     alwaysFullSync: boolean('always_full_sync').notNull().default(false),
     /** svn:externals are fetched only when an admin allows it: they can name any repository the executor reaches. */
     allowSvnExternals: boolean('allow_svn_externals').notNull().default(false),
+    /** Minutes between scheduled verifications of the targets (VERIFY jobs); 0: none. */
+    verifyIntervalMinutes: integer('verify_interval_minutes').notNull().default(15),
+    /** A deploy verifies each target first; a drifted one gets a full sync, never changed files on a wrong tree. */
+    verifyBeforeDeploy: boolean('verify_before_deploy').notNull().default(false),
     /** rsync --bwlimit per target, in KiB/s; null: no limit. */
     bandwidthLimit: integer('bandwidth_limit'),
     /** How long the health check may take to answer 2xx after a switch. */
@@ -74,6 +78,7 @@ export const projects = pgTable(
     check('projects_required_approvals_range', sql`${t.requiredApprovals} between 1 and 10`),
     check('projects_health_check_timeout_range', sql`${t.healthCheckTimeoutSeconds} between 1 and 600`),
     check('projects_deploy_timeout_range', sql`${t.deployTimeoutMinutes} between 1 and 1440`),
+    check('projects_verify_interval_range', sql`${t.verifyIntervalMinutes} between 0 and 10080`),
   ],
 );
 

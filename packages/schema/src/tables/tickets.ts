@@ -15,7 +15,7 @@ import {
 import { projects } from './projects.ts';
 import { users } from './users.ts';
 
-export const ticketKind = pgEnum('ticket_kind', ['RELEASE', 'ROLLBACK']);
+export const ticketKind = pgEnum('ticket_kind', ['RELEASE', 'ROLLBACK', 'REPAIR']);
 export const ticketState = pgEnum('ticket_state', [
   'PENDING_STAGING',
   'AWAITING_TEST',
@@ -44,8 +44,10 @@ export const tickets = pgTable(
     authorId: bigint('author_id', { mode: 'number' })
       .notNull()
       .references(() => users.id),
-    /** The version this ticket produced (release) or rolls back to (rollback). */
+    /** The version this ticket produced (release), rolls back to (rollback) or restores (repair). */
     releaseId: bigint('release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
+    /** A repair: the targets it brings back to the release (drifted ones); null for other kinds. */
+    repairTargetIds: bigint('repair_target_ids', { mode: 'number' }).array(),
     stagedRevision: text('staged_revision'),
     /** Content fingerprint of the ticket's paths in staging, taken when staging completed. */
     stagedFingerprint: text('staged_fingerprint'),

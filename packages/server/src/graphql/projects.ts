@@ -105,6 +105,12 @@ ProjectRef.implement({
     alwaysFullSync: t.exposeBoolean('alwaysFullSync', {
       description: 'Every deploy sends every file to every target (off: only the changed files, where it can)',
     }),
+    verifyIntervalMinutes: t.exposeInt('verifyIntervalMinutes', {
+      description: 'Minutes between scheduled verifications of the targets (0: none)',
+    }),
+    verifyBeforeDeploy: t.exposeBoolean('verifyBeforeDeploy', {
+      description: 'A deploy verifies each target first; a drifted one gets a full sync by checksum',
+    }),
     sshKeyPath: t.exposeString('sshKeyPath', { nullable: true }),
     knownHostsPath: t.exposeString('knownHostsPath', { nullable: true }),
     preDeploy: t.exposeString('preDeploy', { nullable: true }),
@@ -186,6 +192,8 @@ const settingsFields = {
   allowSvnExternals: z.boolean(),
   alwaysFullSync: z.boolean(),
   deployTimeoutMinutes: intRange(1, 1440),
+  verifyIntervalMinutes: intRange(0, 10080),
+  verifyBeforeDeploy: z.boolean(),
   // rsync passes these to ssh in one string split on spaces: a path with white space could not be passed intact.
   sshKeyPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
   knownHostsPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
@@ -238,6 +246,10 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
     }),
     alwaysFullSync: t.boolean({ description: 'Every deploy sends every file to every target (default false)' }),
     deployTimeoutMinutes: t.int({ description: 'Time limit of a deploy or rollback job, 1-1440 minutes (default 30)' }),
+    verifyIntervalMinutes: t.int({
+      description: 'Minutes between scheduled verifications of the targets, 0 (none) or 1-10080 (default 15)',
+    }),
+    verifyBeforeDeploy: t.boolean({ description: 'Verify each target before a deploy builds on it (default false)' }),
     sshKeyPath: t.string({ description: 'Private key on the executor host; never stored in the database' }),
     knownHostsPath: t.string(),
     preDeploy: t.string(),
@@ -267,6 +279,8 @@ const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
     allowSvnExternals: t.boolean(),
     alwaysFullSync: t.boolean(),
     deployTimeoutMinutes: t.int(),
+    verifyIntervalMinutes: t.int(),
+    verifyBeforeDeploy: t.boolean(),
     sshKeyPath: t.string(),
     knownHostsPath: t.string(),
     preDeploy: t.string(),

@@ -5,5 +5,6 @@ import './projects.ts';
 import './tickets.ts';
 import './jobs.ts';
 import './webhooks.ts';
+import './drift.ts';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

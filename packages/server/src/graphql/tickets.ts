@@ -60,6 +60,7 @@ const TicketActionEnum = builder.enumType('TicketAction', {
     'RETRY_DEPLOY',
     'CANCEL',
     'REQUEST_ROLLBACK',
+    'REQUEST_REPAIR',
   ] as const,
 });
 const TargetOutcomeEnum = builder.enumType('TargetOutcome', { values: ['OK', 'FAILED', 'SKIPPED'] as const });
@@ -69,7 +70,7 @@ export const TicketEventRef = builder.objectRef<TicketEventRow>('TicketEvent');
 export const ReleaseRef = builder.objectRef<ReleaseRow>('Release');
 const ApprovalRef = builder.objectRef<ApprovalRow>('Approval');
 const DeployResultRef = builder.objectRef<DeployResultRow>('DeployResult');
-const ChangeKindEnum = builder.enumType('ChangeKind', { values: ['ADDED', 'MODIFIED', 'DELETED'] as const });
+export const ChangeKindEnum = builder.enumType('ChangeKind', { values: ['ADDED', 'MODIFIED', 'DELETED'] as const });
 const TicketChangeRef = builder.objectRef<typeof ticketChanges.$inferSelect>('TicketChange').implement({
   fields: (t) => ({
     path: t.exposeString('path'),
@@ -86,7 +87,7 @@ export async function loadTicket(context: Context, id: number): Promise<TicketRo
   return row;
 }
 
-async function loadRelease(context: Context, id: number): Promise<ReleaseRow> {
+export async function loadRelease(context: Context, id: number): Promise<ReleaseRow> {
   const [row] = await context.db.select().from(releases).where(eq(releases.id, id));
   if (!row) throw new NotFound('release', id);
   return row;
@@ -142,7 +143,7 @@ TicketRef.implement({
         const [latest] = await db
           .select({ id: jobs.id })
           .from(jobs)
-          .where(and(eq(jobs.ticketId, ticket.id), inArray(jobs.kind, ['DEPLOY', 'ROLLBACK'])))
+          .where(and(eq(jobs.ticketId, ticket.id), inArray(jobs.kind, ['DEPLOY', 'ROLLBACK', 'REPAIR'])))
           .orderBy(desc(jobs.id))
           .limit(1);
         if (!latest) return [];
@@ -751,6 +752,84 @@ builder.mutationFields((t) => ({
     },
   }),
 }));
+
+builder.mutationField('requestRepair', (t) =>
+  t.field({
+    type: TicketRef,
+    description:
+      'Files a repair of drifted targets: once approved like a rollback, deploying it syncs the live release to those ' +
+      'targets only, every file compared by checksum (no new tag)',
+    args: {
+      projectId: t.arg.id({ required: true }),
+      targetIds: t.arg.idList({ required: true }),
+      reason: t.arg.string({ required: true }),
+    },
+    authScopes: (_root, args) => ({
+      member: { projectId: parseId(args.projectId, 'projectId'), role: minimumRole('REQUEST_REPAIR') },
+    }),
+    resolve: async (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const text = parseInput(reason, args.reason, 'reason');
+      if (args.targetIds.length === 0) throw new BadUserInput('targetIds', 'must name at least one target');
+      if (args.targetIds.length > 1000) throw new BadUserInput('targetIds', 'must name at most 1,000 targets');
+      const ids = [...new Set(args.targetIds.map((id, i) => parseId(id, `targetIds.${i}`)))];
+      const viewer = context.viewer as { id: number };
+      const role = await context.roleIn(projectId);
+      return context.db.transaction(async (tx) => {
+        const project = await lockProject(tx, projectId);
+        decide('REQUEST_REPAIR', { kind: 'REPAIR', state: null, authorId: null }, { userId: viewer.id, role }, project);
+        if (!project.liveReleaseId) throw new BadUserInput('projectId', 'the project has no live release to restore');
+        const found = await tx
+          .select({ id: targets.id, releaseId: targets.releaseId, name: targets.name })
+          .from(targets)
+          .where(and(eq(targets.projectId, projectId), inArray(targets.id, ids)));
+        const missing = ids.filter((id) => !found.some((f) => f.id === id));
+        if (missing.length > 0) throw new BadUserInput('targetIds', `the project has no target ${missing.join(', ')}`);
+        const elsewhere = found.filter((f) => f.releaseId !== project.liveReleaseId);
+        if (elsewhere.length > 0)
+          throw new BadUserInput(
+            'targetIds',
+            `${elsewhere.map((f) => f.name).join(', ')} ${elsewhere.length === 1 ? 'is' : 'are'} not on the live release: deploy or roll back instead`,
+          );
+        const [ticket] = await tx
+          .insert(tickets)
+          .values({
+            projectId,
+            kind: 'REPAIR',
+            state: 'AWAITING_APPROVAL',
+            reason: text,
+            paths: [],
+            authorId: viewer.id,
+            releaseId: project.liveReleaseId,
+            repairTargetIds: ids,
+          })
+          .returning();
+        if (!ticket) throw new Error('insert returned no row');
+        await recordEvent(tx, {
+          ticketId: ticket.id,
+          projectId,
+          action: 'REQUEST_REPAIR',
+          from: null,
+          to: ticket.state,
+          actorId: viewer.id,
+          comment: `repair of ${found.map((f) => f.name).join(', ')}`,
+        });
+        return ticket;
+      });
+    },
+  }),
+);
+
+builder.objectField(TicketRef, 'repairTargets', (t) =>
+  t.field({
+    type: [TargetRef],
+    description: 'A repair: the targets it brings back to the release (empty for other kinds)',
+    resolve: async (ticket, _args, { db }) =>
+      ticket.repairTargetIds?.length
+        ? db.select().from(targets).where(inArray(targets.id, ticket.repairTargetIds)).orderBy(asc(targets.name))
+        : [],
+  }),
+);
 
 builder.objectField(ProjectRef, 'lastEventId', (t) =>
   t.id({

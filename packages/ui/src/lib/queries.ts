@@ -6,7 +6,9 @@ export const Login = graphql(`
 export const Logout = graphql(`mutation Logout { logout }`);
 
 export const Projects = graphql(`
-  query Projects { projects { id name ready initError sourceType viewerRole liveRelease { tag } freeze { reason } } }
+  query Projects {
+    projects { id name ready initError sourceType viewerRole liveRelease { tag } freeze { reason } targets { verification { state } } }
+  }
 `);
 
 export const TicketList = graphql(`
@@ -36,6 +38,7 @@ export const TicketPage = graphql(`
       author { id login name }
       project { id name requiredApprovals deployMode lastEventId freeze { reason until } }
       release { id tag }
+      repairTargets { id name }
       events { id action from to comment at actor { login name } }
       approvals { at comment approver { login name } }
       changes { path change binary diff truncated }
@@ -76,12 +79,28 @@ export const CancelTicket = graphql(
 
 export const Releases = graphql(`
   query Releases($projectId: ID!) {
-    project(id: $projectId) { id name viewerRole targets { name release { tag } } }
+    project(id: $projectId) {
+      id name viewerRole deployMode verifyIntervalMinutes
+      targets {
+        id name host path release { tag }
+        verification { state checkedAt driftedCount error currentRelease release { tag } drifted { path change diff } }
+      }
+    }
     releases(projectId: $projectId) { id tag number live bad createdAt commit ticket { id reason author { login name } } }
   }
 `);
 export const RequestRollback = graphql(`
   mutation RequestRollback($releaseId: ID!, $reason: String!) { requestRollback(releaseId: $releaseId, reason: $reason) { id } }
+`);
+
+export const VerifyTargets = graphql(
+  `mutation VerifyTargets($projectId: ID!) { verifyTargets(projectId: $projectId) { id state } }`,
+);
+export const JobState = graphql(`query JobState($id: ID!) { job(id: $id) { id state error } }`);
+export const RequestRepair = graphql(`
+  mutation RequestRepair($projectId: ID!, $targetIds: [ID!]!, $reason: String!) {
+    requestRepair(projectId: $projectId, targetIds: $targetIds, reason: $reason) { id }
+  }
 `);
 
 export const AdminData = graphql(`
