@@ -1,10 +1,10 @@
 import type { AddressInfo } from 'node:net';
-import { users } from '@slipway/schema';
+import { SecretBox, users } from '@slipway/schema';
 import { hashPassword } from '@slipway/server/auth/passwords';
 import { createSession } from '@slipway/server/auth/tokens';
 import { createSlipwayServer } from '@slipway/server/http';
 import { pino } from 'pino';
-import type { TestDatabase } from './db.ts';
+import { TEST_SECRET_KEY, type TestDatabase } from './db.ts';
 
 export interface GraphQLResponse<T = Record<string, unknown>> {
   status: number;
@@ -25,7 +25,11 @@ export interface TestApi {
 
 /** The real HTTP server (yoga + ws) on a free port, in this process, against a test database. */
 export async function startTestApi(database: TestDatabase): Promise<TestApi> {
-  const server = await createSlipwayServer({ database, logger: pino({ level: 'silent' }) });
+  const server = await createSlipwayServer({
+    database,
+    logger: pino({ level: 'silent' }),
+    secrets: SecretBox.fromPassphrase(TEST_SECRET_KEY),
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

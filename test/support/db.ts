@@ -14,6 +14,8 @@ export interface TestDatabase extends Database {
 
 /** The test suite's app role: like the embedded default's, it owns nothing and may not bypass anything. */
 export const TEST_APP_ROLE = 'slipway_app_test';
+/** What the test servers and executors seal and open repository credentials with (SLIPWAY_SECRET_KEY). */
+export const TEST_SECRET_KEY = 'slipway-test-secret-key-0123456789abcdef';
 const TEST_APP_PASSWORD = 'slipway-app-test-password';
 
 export function withDatabase(url: string, name: string, credentials?: { user: string; password: string }): string {

@@ -1,7 +1,7 @@
 import { type ExecutorConfig, Worker } from '@slipway/executor';
 import { execa, type ResultPromise } from 'execa';
 import { pino } from 'pino';
-import type { TestDatabase } from './db.ts';
+import { TEST_SECRET_KEY, type TestDatabase } from './db.ts';
 import { EXECUTOR_BUNDLE, repoRoot } from './slipway.ts';
 
 /** An executor in this process (a real Worker on the test database), started; stop it in afterAll. */
@@ -23,6 +23,7 @@ export async function startTestWorker(
       pollSeconds: 0.5,
       publicUrl: 'http://slipway.example.test',
       logLevel: 'silent',
+      secretKey: TEST_SECRET_KEY,
       ...config,
     },
     logger ?? pino({ level: 'silent' }),
@@ -38,7 +39,13 @@ export async function startTestWorker(
 export function spawnExecutor(env: Record<string, string>): ResultPromise {
   return execa('node', EXECUTOR_BUNDLE, {
     cwd: repoRoot,
-    env: { SLIPWAY_LEASE_SECONDS: '3', SLIPWAY_POLL_SECONDS: '0.5', SLIPWAY_LOG_LEVEL: 'warn', ...env },
+    env: {
+      SLIPWAY_LEASE_SECONDS: '3',
+      SLIPWAY_POLL_SECONDS: '0.5',
+      SLIPWAY_LOG_LEVEL: 'warn',
+      SLIPWAY_SECRET_KEY: TEST_SECRET_KEY,
+      ...env,
+    },
     detached: true,
     reject: false,
     stdin: 'ignore',

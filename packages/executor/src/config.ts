@@ -34,6 +34,8 @@ export interface ExecutorConfig {
   /** The console's address, for links in webhook payloads. */
   publicUrl: string | undefined;
   logLevel: LogLevel;
+  /** SLIPWAY_SECRET_KEY (opens the repository credentials); without it, the key file in the data directory. */
+  secretKey?: string | undefined;
 }
 
 export function loadExecutorConfig(env: NodeJS.ProcessEnv = process.env): ExecutorConfig {
@@ -50,5 +52,6 @@ export function loadExecutorConfig(env: NodeJS.ProcessEnv = process.env): Execut
     publicUrl: e.SLIPWAY_PUBLIC_URL,
     faultAt: e.SLIPWAY_FAULT_AT,
     logLevel: e.SLIPWAY_LOG_LEVEL,
+    secretKey: e.SLIPWAY_SECRET_KEY,
   };
 }

@@ -19,6 +19,8 @@ export class LogSink {
   private timer: NodeJS.Timeout | null = null;
   private writing: Promise<void> = Promise.resolve();
   private nextSeq: number;
+  /** Values no line may show (a repository password): each is replaced, as written and URL-encoded. */
+  private readonly secrets: string[] = [];
   linesWritten = 0;
 
   constructor(
@@ -30,7 +32,20 @@ export class LogSink {
     this.nextSeq = lastSeq + 1;
   }
 
-  line(stream: Stream, text: string): void {
+  /** From now on, `secret` is replaced by `••••••` in every line (and in what `redact` is given). */
+  keepSecret(secret: string): void {
+    if (secret.length === 0) return;
+    for (const form of new Set([secret, encodeURIComponent(secret)])) this.secrets.push(form);
+  }
+
+  redact(text: string): string {
+    let out = text;
+    for (const secret of this.secrets) out = out.replaceAll(secret, '••••••');
+    return out;
+  }
+
+  line(stream: Stream, raw: string): void {
+    const text = this.secrets.length > 0 ? this.redact(raw) : raw;
     this.seqs.push(this.nextSeq++);
     this.streams.push(stream);
     this.texts.push(

@@ -10,7 +10,10 @@ import {
   type JobLane,
   type JobRow,
   jobLogLines,
+  loadSecretBox,
   projects,
+  type SecretBox,
+  sourceCredentials,
   tickets,
 } from '@slipway/schema';
 import { eq, max } from 'drizzle-orm';
@@ -18,6 +21,7 @@ import type { Logger } from 'pino';
 import type { ExecutorConfig } from './config.ts';
 import { type JobContext, type JobHandler, JobTimedOut, LeaseLost, TIME_LIMIT_MINUTES } from './jobs/context.ts';
 import { deploy, repair, rollback } from './jobs/deploy.ts';
+import { deployAt } from './jobs/deploy-at.ts';
 import { initProject } from './jobs/init-project.ts';
 import { preview } from './jobs/preview.ts';
 import { stage } from './jobs/stage.ts';
@@ -25,6 +29,10 @@ import { verify } from './jobs/verify.ts';
 import { deliverWebhook } from './jobs/webhook.ts';
 import { LogSink } from './log-sink.ts';
 import { ControlDirectory, JobConnections } from './tools/ssh.ts';
+import type { SourceAuth } from './tools/svn.ts';
+
+/** Jobs that sign in to the project's source (when it has credentials). */
+const READS_SOURCE = new Set<JobRow['kind']>(['INIT_PROJECT', 'STAGE']);
 
 const handlers: Record<JobRow['kind'], JobHandler> = {
   INIT_PROJECT: initProject,
@@ -35,6 +43,7 @@ const handlers: Record<JobRow['kind'], JobHandler> = {
   WEBHOOK: deliverWebhook,
   VERIFY: verify,
   REPAIR: repair,
+  DEPLOY_AT: deployAt,
 };
 
 /**
@@ -48,6 +57,7 @@ export class Worker {
   /** Jobs running per lane: deliveries have slots of their own, so a dead receiver never holds up a deploy. */
   private readonly lanes: Record<JobLane, Set<number>> = { serial: new Set(), deliveries: new Set() };
   private control: ControlDirectory | null = null;
+  private secrets: SecretBox | null = null;
   private filling = false;
   private refill = false;
   private stopping = false;
@@ -63,6 +73,7 @@ export class Worker {
 
   async start(): Promise<void> {
     this.control = await ControlDirectory.create(this.config.sshControlDir);
+    this.secrets = await loadSecretBox(this.config.dataDir, this.config.secretKey);
     const listening = await this.database.sql.listen(
       CHANNELS.jobQueued,
       (pool) => {
@@ -100,6 +111,16 @@ export class Worker {
         if (queued > 0) this.logger.info({ queued }, 'scheduled verifications queued');
       })
       .catch((error) => this.logger.warn({ err: error }, 'could not queue scheduled verifications'));
+  }
+
+  /** The project's source credentials, opened with the executor's key. */
+  private async sourceAuth(projectId: number): Promise<SourceAuth | null> {
+    const [row] = await this.database.db
+      .select()
+      .from(sourceCredentials)
+      .where(eq(sourceCredentials.projectId, projectId));
+    if (!row) return null;
+    return { username: row.username, secret: (this.secrets as SecretBox).open(row.secret) };
   }
 
   get runningJobs(): number {
@@ -196,6 +217,7 @@ export class Worker {
         signal: controller.signal,
         run: { sink, signal: controller.signal },
         connections,
+        sourceAuth: null,
         faultAt: this.config.faultAt,
       };
       const handler = handlers[job.kind];
@@ -208,6 +230,10 @@ export class Worker {
         if (job.attempts > job.maxAttempts) {
           throw new Error(`given up after ${job.maxAttempts} attempts: the executors running it stopped each time`);
         }
+        if (READS_SOURCE.has(job.kind)) {
+          context.sourceAuth = await this.sourceAuth(project.id);
+          if (context.sourceAuth) sink.keepSecret(context.sourceAuth.secret);
+        }
         await handler.perform(context);
         log.info('job finished');
       } catch (caught) {
@@ -219,9 +245,13 @@ export class Worker {
           await sink.flush().catch(() => {});
           return;
         }
-        log.warn({ err: error }, 'job failed');
-        sink.system(`failed: ${(error as Error).message}`);
-        await handler.fail(context, error as Error);
+        // No secret reaches the job's error, its ticket's comment or the executor's own log either (the error keeps
+        // its class: the handler tells a changed staging from a failed deploy by it).
+        const failure = error as Error;
+        failure.message = sink.redact(failure.message);
+        log.warn({ err: failure }, 'job failed');
+        sink.system(`failed: ${failure.message}`);
+        await handler.fail(context, failure);
       }
     } finally {
       clearInterval(heartbeat);

@@ -15,6 +15,8 @@ export const environmentFields = {
     .string()
     .regex(/^https?:\/\/\S+$/, 'must be an http:// or https:// URL')
     .optional(),
+  /** Seals secrets at rest (repository credentials); default: a key file made in the data directory. */
+  SLIPWAY_SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
   SLIPWAY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 };
 

@@ -3,6 +3,7 @@ export * from './environment.ts';
 export * from './errors.ts';
 export * from './queue.ts';
 export * from './roles.ts';
+export * from './secrets.ts';
 export * from './tables.ts';
 export * from './transitions.ts';
 export * from './validation.ts';

@@ -30,7 +30,12 @@ export interface EnqueueInput {
   kind: JobKind;
   pool: string;
   payload?: Record<string, unknown>;
+  /** Not before then (a scheduled deploy). */
+  runAfter?: Date;
 }
+
+/** Jobs that wait for no other job of their project, in the executors' deliveries lane. */
+const UNORDERED = new Set<JobKind>(['WEBHOOK', 'DEPLOY_AT']);
 
 /** Inserts a job and wakes the executors of its pool when the surrounding transaction commits. */
 export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRow> {
@@ -42,7 +47,8 @@ export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRo
       kind: input.kind,
       pool: input.pool,
       payload: input.payload ?? {},
-      serial: input.kind !== 'WEBHOOK',
+      serial: !UNORDERED.has(input.kind),
+      ...(input.runAfter ? { runAfter: input.runAfter } : {}),
       // Deliveries are retried with backoff (2 s, 4 s, … ~4 minutes in all); other jobs are re-run after a crash.
       maxAttempts: input.kind === 'WEBHOOK' ? 8 : 5,
     })

@@ -7,7 +7,13 @@ import { InvalidTransition, type SystemAction, type TicketAction, type TicketSta
 export type TicketRow = typeof tickets.$inferSelect;
 
 /** Transitions, and events that leave the state as it is (an approval short of the count, a freeze override). */
-export type EventAction = TicketAction | SystemAction | 'OVERRIDE_FREEZE';
+export type EventAction =
+  | TicketAction
+  | SystemAction
+  | 'OVERRIDE_FREEZE'
+  | 'SCHEDULE_DEPLOY'
+  | 'UNSCHEDULE_DEPLOY'
+  | 'SCHEDULED_DEPLOY_FAILED';
 
 export interface TransitionInput {
   ticketId: number;
@@ -20,7 +26,18 @@ export interface TransitionInput {
   comment?: string | null;
   /** Other ticket columns changed together with the state. */
   set?: Partial<
-    Pick<TicketRow, 'stagedRevision' | 'stagedFingerprint' | 'testedFingerprint' | 'releaseId' | 'reason' | 'paths'>
+    Pick<
+      TicketRow,
+      | 'stagedRevision'
+      | 'stagedFingerprint'
+      | 'testedFingerprint'
+      | 'releaseId'
+      | 'reason'
+      | 'paths'
+      | 'scheduledAt'
+      | 'scheduledById'
+      | 'freezeOverride'
+    >
   >;
 }
 

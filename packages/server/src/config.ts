@@ -31,6 +31,8 @@ export interface Config {
   logLevel: LogLevel;
   /** When set, /metrics requires it as a Bearer token. */
   metricsToken: string | undefined;
+  /** SLIPWAY_SECRET_KEY; without it, the key file in the data directory. */
+  secretKey: string | undefined;
 }
 
 /** Reads and checks the environment once; a bad value stops start-up with one line naming the variable. */
@@ -50,5 +52,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     publicUrl: e.SLIPWAY_PUBLIC_URL ?? `http://${e.HOST.includes(':') ? `[${e.HOST}]` : e.HOST}:${e.PORT}`,
     logLevel: e.SLIPWAY_LOG_LEVEL,
     metricsToken: e.SLIPWAY_METRICS_TOKEN,
+    secretKey: e.SLIPWAY_SECRET_KEY,
   };
 }

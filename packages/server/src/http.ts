@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { type Database, SlipwayError } from '@slipway/schema';
+import { type Database, type SecretBox, SlipwayError } from '@slipway/schema';
 import { parse as parseCookies } from 'cookie';
 import { type DocumentNode, GraphQLError, getOperationAST } from 'graphql';
 import { createYoga, type Plugin } from 'graphql-yoga';
@@ -30,6 +30,8 @@ export interface HttpOptions {
   logger: Logger;
   /** When set, /metrics answers only requests that carry it as a Bearer token. */
   metricsToken?: string | undefined;
+  /** Seals repository credentials (setSourceCredentials); without it they cannot be set. */
+  secrets?: SecretBox | undefined;
 }
 
 /**
@@ -126,7 +128,12 @@ export interface SlipwayServer extends Server {
   shutdown(): Promise<void>;
 }
 
-export async function createSlipwayServer({ database, logger, metricsToken }: HttpOptions): Promise<SlipwayServer> {
+export async function createSlipwayServer({
+  database,
+  logger,
+  metricsToken,
+  secrets,
+}: HttpOptions): Promise<SlipwayServer> {
   const hub = new NotificationHub(database.sql, logger);
   await hub.start();
   const feeds = new Feeds(database.sql, hub, logger);
@@ -146,6 +153,7 @@ export async function createSlipwayServer({ database, logger, metricsToken }: Ht
       hub,
       feeds,
       ticketPages,
+      secrets,
       viewer,
       clientAddress,
       secureCookies,

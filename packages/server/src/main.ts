@@ -6,6 +6,7 @@ import {
   EMBEDDED_APP_ROLE,
   type EmbeddedPostgres,
   isPrivilegedRole,
+  loadSecretBox,
   migrate,
   startEmbeddedPostgres,
 } from '@slipway/schema';
@@ -63,7 +64,9 @@ if (admin.generated) {
   logger.info('created the user "admin" with the password from SLIPWAY_ADMIN_PASSWORD');
 }
 
-const server = await createSlipwayServer({ database, logger, metricsToken: config.metricsToken });
+// Made before the executor starts, so both read the same key file (when SLIPWAY_SECRET_KEY is not set).
+const secrets = await loadSecretBox(config.dataDir, config.secretKey);
+const server = await createSlipwayServer({ database, logger, metricsToken: config.metricsToken, secrets });
 server.listen(config.port, config.host, () => {
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { LogSink } from '../log-sink.ts';
 import type { RunOptions } from '../tools/run.ts';
 import type { JobConnections } from '../tools/ssh.ts';
+import type { SourceAuth } from '../tools/svn.ts';
 
 export type ProjectRow = typeof projects.$inferSelect;
 export type TicketRow = typeof tickets.$inferSelect;
@@ -24,6 +25,8 @@ export interface JobContext {
   run: RunOptions;
   /** The job's ssh connections, one per target, closed when the job ends. */
   connections: JobConnections;
+  /** The project's source credentials, opened (jobs that read the source: init and stage); null: none. */
+  sourceAuth: SourceAuth | null;
   /** Fault injection for tests: the executor kills itself outright at this named step (SLIPWAY_FAULT_AT). */
   faultAt: string | undefined;
 }
@@ -52,6 +55,7 @@ export const TIME_LIMIT_MINUTES: Record<JobRow['kind'], number | null> = {
   WEBHOOK: 2,
   VERIFY: 15,
   REPAIR: null,
+  DEPLOY_AT: 2,
 };
 
 /** The job ran past its time limit: its commands are killed and it fails, saying so. */

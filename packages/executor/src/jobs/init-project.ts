@@ -1,4 +1,4 @@
-import { access, mkdir, readdir } from 'node:fs/promises';
+import { access, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { projects, releases } from '@slipway/schema';
 import { and, eq, sql } from 'drizzle-orm';
@@ -36,7 +36,13 @@ async function prepareStaging(context: JobContext): Promise<void> {
       return;
     }
     if (!(await isEmptyOrMissing(staging))) throw new Error(`${staging} exists and is not an svn working copy`);
-    await svnCheckout(project.sourceUrl, staging, project, options);
+    try {
+      await svnCheckout(project.sourceUrl, staging, { ...project, auth: context.sourceAuth }, options);
+    } catch (error) {
+      // A checkout that failed (a wrong password) leaves nothing half made for the next attempt to mistake.
+      await rm(staging, { recursive: true, force: true });
+      throw error;
+    }
     return;
   }
   const branch = project.branch ?? 'main';
@@ -46,7 +52,7 @@ async function prepareStaging(context: JobContext): Promise<void> {
     return;
   }
   if (!(await isEmptyOrMissing(staging))) throw new Error(`${staging} exists and is not a git working copy`);
-  await gitClone(project.sourceUrl, branch, staging, options);
+  await gitClone(project.sourceUrl, branch, staging, options, context.sourceAuth);
 }
 
 /** The ledger: a git repository whose tag v0 is the staging tree as it was when the project was created. */

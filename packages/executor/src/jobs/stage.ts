@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm';
 import { computeChanges } from '../changes.ts';
 import { fingerprint } from '../fingerprint.ts';
 import { projectDirs } from '../layout.ts';
-import { git, gitOutput, gitSucceeds } from '../tools/git.ts';
+import { git, gitOutput, gitRemote, gitSucceeds } from '../tools/git.ts';
 import { svnUpdate } from '../tools/svn.ts';
 import type { JobContext, JobHandler } from './context.ts';
 import { liveRelease } from './deploy.ts';
@@ -17,7 +17,7 @@ async function gitStage(context: JobContext, paths: string[]): Promise<string> {
   const { project, run: options } = context;
   const staging = project.stagingPath;
   const branch = project.branch ?? 'main';
-  await git(staging, ['fetch', '--no-tags', 'origin', '--', branch], options);
+  await gitRemote(staging, ['fetch', '--no-tags', 'origin', '--', branch], options, context.sourceAuth);
   const commit = await gitOutput(staging, ['rev-parse', '--verify', 'FETCH_HEAD^{commit}'], options);
   for (const path of paths) {
     if (await gitSucceeds(staging, ['cat-file', '-e', `${commit}:${path}`], options)) {
@@ -47,7 +47,7 @@ export const stage: JobHandler = {
     await assertNoLinkedParents(project.stagingPath, paths);
     const revision =
       project.sourceType === 'SVN'
-        ? await svnUpdate(project.stagingPath, paths, project, context.run)
+        ? await svnUpdate(project.stagingPath, paths, { ...project, auth: context.sourceAuth }, context.run)
         : await gitStage(context, paths);
     await assertNoLinkedParents(project.stagingPath, paths);
     const stagedFingerprint = await fingerprint(project.stagingPath, paths);

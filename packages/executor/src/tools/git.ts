@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type RunOptions, run } from './run.ts';
+import { explainSignIn, type SourceAuth } from './svn.ts';
 
 /**
  * Commits are made by Slipway (the ticket's author is recorded as the author); no hook runs, and submodules are never
@@ -36,8 +37,52 @@ export async function gitSucceeds(repo: string, args: string[], options: RunOpti
   }
 }
 
-export async function gitClone(url: string, branch: string, path: string, options: RunOptions): Promise<void> {
-  await run('git', [...identity, 'clone', '--no-recurse-submodules', '--branch', branch, '--', url, path], options);
+/**
+ * Signing in to the source (https): a credential helper that answers from the environment, so the token is never
+ * on a command line nor in a URL (nor in a log); other helpers are switched off, nothing is stored. Pure, for testing.
+ */
+export function gitAuth(auth: SourceAuth | null | undefined): { args: string[]; env?: Record<string, string> } {
+  if (!auth) return { args: [] };
+  return {
+    args: [
+      '-c',
+      'credential.helper=',
+      '-c',
+      'credential.helper=!f() { test "$1" = get && printf "username=%s\\npassword=%s\\n" "$SLIPWAY_SOURCE_USERNAME" "$SLIPWAY_SOURCE_SECRET"; }; f',
+      '-c',
+      'credential.useHttpPath=false',
+    ],
+    env: { SLIPWAY_SOURCE_USERNAME: auth.username, SLIPWAY_SOURCE_SECRET: auth.secret },
+  };
+}
+
+export async function gitClone(
+  url: string,
+  branch: string,
+  path: string,
+  options: RunOptions,
+  auth?: SourceAuth | null,
+): Promise<void> {
+  const signIn = gitAuth(auth);
+  await explainSignIn(
+    run('git', [...identity, ...signIn.args, 'clone', '--no-recurse-submodules', '--branch', branch, '--', url, path], {
+      ...options,
+      env: { ...options.env, ...signIn.env },
+    }),
+    auth,
+  );
+}
+
+/** A git command that talks to the source (fetch), signed in when the project has credentials. */
+export function gitRemote(repo: string, args: string[], options: RunOptions, auth?: SourceAuth | null) {
+  const signIn = gitAuth(auth);
+  return explainSignIn(
+    run('git', ['-C', repo, ...identity, ...signIn.args, ...args], {
+      ...options,
+      env: { ...options.env, ...signIn.env },
+    }),
+    auth,
+  );
 }
 
 /**

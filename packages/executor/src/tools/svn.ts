@@ -2,12 +2,54 @@ import { type RunOptions, run } from './run.ts';
 
 const base = ['--non-interactive', '--trust-server-cert-failures=unknown-ca,cn-mismatch,expired,not-yet-valid,other'];
 
+/** A username and a password (or token) for the source, opened from the project's sealed credentials. */
+export interface SourceAuth {
+  username: string;
+  secret: string;
+}
+
 /** Whether svn:externals are followed: they can name any repository the executor reaches, so only if allowed. */
 export interface SvnSettings {
   allowSvnExternals: boolean;
+  auth?: SourceAuth | null;
+}
+
+/** svn's and git's ways of saying the server wants (other) credentials. */
+const SIGN_IN_REFUSED =
+  /E170001|E215004|Authentication failed|Can't get username or password|could not read Username|returned error: 401|403 Forbidden/i;
+
+/**
+ * Says plainly when the source refused to let staging in: whether credentials are missing or wrong. The original
+ * message is kept (it names the repository); no secret is in it.
+ */
+export async function explainSignIn<T>(work: Promise<T>, auth: SourceAuth | null | undefined): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (!SIGN_IN_REFUSED.test((error as Error).message)) throw error;
+    throw new Error(
+      `${(error as Error).message} — ${
+        auth
+          ? `the repository refused the project's source credentials (user ${auth.username}): an admin can correct them`
+          : "the repository wants a username and password: an admin sets them as the project's source credentials"
+      }`,
+    );
+  }
 }
 
 const externals = (settings: SvnSettings) => (settings.allowSvnExternals ? [] : ['--ignore-externals']);
+
+/**
+ * Signing in: the password goes on stdin (never on a command line `ps` shows), and svn keeps nothing on disk.
+ * Pure, for testing.
+ */
+export function svnAuth(settings: SvnSettings): { args: string[]; input?: string } {
+  if (!settings.auth) return { args: [] };
+  return {
+    args: ['--username', settings.auth.username, '--password-from-stdin', '--no-auth-cache'],
+    input: `${settings.auth.secret}\n`,
+  };
+}
 
 export async function svnCheckout(
   url: string,
@@ -15,7 +57,14 @@ export async function svnCheckout(
   settings: SvnSettings,
   options: RunOptions,
 ): Promise<void> {
-  await run('svn', ['checkout', ...base, ...externals(settings), '--', url, path], options);
+  const auth = svnAuth(settings);
+  await explainSignIn(
+    run('svn', ['checkout', ...base, ...auth.args, ...externals(settings), '--', url, path], {
+      ...options,
+      input: auth.input,
+    }),
+    settings.auth,
+  );
 }
 
 export async function svnInfoItem(path: string, item: 'url' | 'revision', options: RunOptions): Promise<string> {
@@ -31,10 +80,15 @@ export async function svnUpdate(
   settings: SvnSettings,
   options: RunOptions,
 ): Promise<string> {
-  const output = await run('svn', ['update', ...base, ...externals(settings), '--parents', '--', ...paths], {
-    ...options,
-    cwd: workingCopy,
-  });
+  const auth = svnAuth(settings);
+  const output = await explainSignIn(
+    run('svn', ['update', ...base, ...auth.args, ...externals(settings), '--parents', '--', ...paths], {
+      ...options,
+      cwd: workingCopy,
+      input: auth.input,
+    }),
+    settings.auth,
+  );
   const skipped = /^Skipped '([^']+)'/m.exec(output);
   if (skipped) throw new Error(`${skipped[1]} is not in the repository`);
   const revisions = [...output.matchAll(/(?:Updated to|At) revision (\d+)\./g)].map((m) => m[1]);

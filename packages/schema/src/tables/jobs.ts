@@ -24,6 +24,7 @@ export const jobKind = pgEnum('job_kind', [
   'WEBHOOK',
   'VERIFY',
   'REPAIR',
+  'DEPLOY_AT',
 ]);
 export const jobState = pgEnum('job_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED']);
 export const logStream = pgEnum('log_stream', ['STDOUT', 'STDERR', 'SYSTEM']);

@@ -127,3 +127,14 @@ export const webhooks = pgTable('webhooks', {
   secret: text('secret'),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/** What staging signs in to the source with; the secret is sealed (SecretBox) and never leaves the executor. */
+export const sourceCredentials = pgTable('source_credentials', {
+  projectId: bigint('project_id', { mode: 'number' })
+    .primaryKey()
+    .references(() => projects.id, { onDelete: 'cascade' }),
+  username: text('username').notNull(),
+  /** `v1:` + base64(iv ‖ tag ‖ AES-256-GCM ciphertext). */
+  secret: text('secret').notNull(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});

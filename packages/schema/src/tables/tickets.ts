@@ -51,6 +51,9 @@ export const tickets = pgTable(
     stagedRevision: text('staged_revision'),
     /** Content fingerprint of the ticket's paths in staging, taken when staging completed. */
     stagedFingerprint: text('staged_fingerprint'),
+    /** A deploy scheduled for this time (scheduleDeploy): a DEPLOY_AT job starts it then, as the one who scheduled it. */
+    scheduledAt: timestamp('scheduled_at', { withTimezone: true }),
+    scheduledById: bigint('scheduled_by_id', { mode: 'number' }).references(() => users.id),
     /** An admin let this ticket deploy once through a freeze (the reason is in the audit trail). */
     freezeOverride: boolean('freeze_override').notNull().default(false),
     /** Content fingerprint of the ticket's paths taken at "pass test". */

@@ -1,4 +1,14 @@
-import { type Db, memberships, projects, type Role, roleAtLeast, type Sql, type tickets, users } from '@slipway/schema';
+import {
+  type Db,
+  memberships,
+  projects,
+  type Role,
+  roleAtLeast,
+  type SecretBox,
+  type Sql,
+  type tickets,
+  users,
+} from '@slipway/schema';
 import DataLoader from 'dataloader';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
@@ -64,6 +74,8 @@ export interface Context {
   feeds: Feeds;
   /** The replica's ticket pages, served again while the tickets read clock stays where it was. */
   ticketPages: TicketPageCache<TicketPageRow>;
+  /** Seals secrets at rest (repository credentials). */
+  secrets: SecretBox | undefined;
   viewer: Viewer | null;
   /** The peer's address, for the sign-in rate limit. */
   clientAddress: string;

@@ -15,6 +15,7 @@ import {
   projects,
   role,
   rsyncExclude,
+  sourceCredentials,
   svnUrl,
   systemUser,
   targets,
@@ -350,7 +351,100 @@ builder.queryFields((t) => ({
   }),
 }));
 
+interface SourceCredentialsView {
+  username: string;
+  set: boolean;
+}
+
+const SourceCredentialsRef = builder.objectRef<SourceCredentialsView>('SourceCredentials').implement({
+  description: 'What staging signs in to the source with; the secret itself is never answered',
+  fields: (t) => ({
+    username: t.exposeString('username'),
+    set: t.exposeBoolean('set', { description: 'Whether a password or token is stored (sealed)' }),
+  }),
+});
+
+builder.objectField(ProjectRef, 'sourceCredentials', (t) =>
+  t.field({
+    type: SourceCredentialsRef,
+    nullable: true,
+    description: 'Admins only (null for others, and when none are set)',
+    resolve: async (project, _args, { db, viewer }) => {
+      if (!viewer?.isAdmin) return null;
+      const [row] = await db
+        .select({ username: sourceCredentials.username })
+        .from(sourceCredentials)
+        .where(eq(sourceCredentials.projectId, project.id));
+      return row ? { username: row.username, set: true } : null;
+    },
+  }),
+);
+
+const credentialUser = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
+// svn reads the password as one line from stdin: no line breaks (nor other control characters).
+const credentialSecret = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(4096, 'must be at most 4096 characters')
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
+
 builder.mutationFields((t) => ({
+  setSourceCredentials: t.field({
+    type: ProjectRef,
+    description:
+      'Stores the username and password (svn) or token (git over https) staging signs in with, sealed; a project ' +
+      'whose first checkout failed is checked out again',
+    authScopes: { admin: true },
+    args: {
+      projectId: t.arg.id({ required: true }),
+      username: t.arg.string({ required: true }),
+      secret: t.arg.string({ required: true }),
+    },
+    resolve: async (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const username = parseInput(credentialUser, args.username, 'username');
+      const secret = parseInput(credentialSecret, args.secret, 'secret');
+      if (!context.secrets) throw new Error('no secret key is configured on this server');
+      const sealed = context.secrets.seal(secret);
+      const project = await loadProject(context, projectId);
+      return context.db.transaction(async (tx) => {
+        await tx
+          .insert(sourceCredentials)
+          .values({ projectId, username, secret: sealed })
+          .onConflictDoUpdate({
+            target: sourceCredentials.projectId,
+            set: { username, secret: sealed, updatedAt: sql`now()` },
+          });
+        if (!project.ready && project.initError) {
+          const [row] = await tx
+            .update(projects)
+            .set({ initError: null, updatedAt: sql`now()` })
+            .where(eq(projects.id, projectId))
+            .returning();
+          await enqueueJob(tx, { projectId, kind: 'INIT_PROJECT', pool: project.pool });
+          if (row) return remember(context, row);
+        }
+        return project;
+      });
+    },
+  }),
+  clearSourceCredentials: t.field({
+    type: ProjectRef,
+    authScopes: { admin: true },
+    args: { projectId: t.arg.id({ required: true }) },
+    resolve: async (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const project = await loadProject(context, projectId);
+      await context.db.delete(sourceCredentials).where(eq(sourceCredentials.projectId, projectId));
+      return project;
+    },
+  }),
   freezeProject: t.field({
     type: ProjectRef,
     description: 'Stops deploys and rollbacks (FROZEN) until `until`, or until unfreezeProject',

@@ -508,8 +508,18 @@ async function act(context: Context, id: string | number, action: TicketAction, 
       comment: freezeOverridden
         ? `${commentText ?? ''} (through the freeze, by an admin's override)`.trim()
         : commentText,
-      set: action === 'PASS_TEST' ? { testedFingerprint: locked.stagedFingerprint } : undefined,
+      set:
+        action === 'PASS_TEST'
+          ? { testedFingerprint: locked.stagedFingerprint }
+          : // Deployed or cancelled by hand: a schedule has nothing left to start.
+            locked.scheduledAt && (action === 'DEPLOY' || action === 'CANCEL')
+            ? { scheduledAt: null, scheduledById: null }
+            : undefined,
     });
+    if (locked.scheduledAt && (action === 'DEPLOY' || action === 'CANCEL'))
+      await tx
+        .delete(jobs)
+        .where(and(eq(jobs.ticketId, ticketId), eq(jobs.kind, 'DEPLOY_AT'), eq(jobs.state, 'QUEUED')));
     // An override lets one deploy through.
     if (freezeOverridden) await tx.update(tickets).set({ freezeOverride: false }).where(eq(tickets.id, ticketId));
     if (transition.enqueues) {
@@ -819,6 +829,93 @@ builder.mutationField('requestRepair', (t) =>
     },
   }),
 );
+
+/** How far ahead a deploy may be scheduled. */
+const MAX_SCHEDULE_DAYS = 90;
+
+/** Schedules (or reschedules, or with `at` null cancels) the ticket's deploy, in one transaction with its audit event. */
+async function setSchedule(context: Context, id: string, at: Date | null): Promise<TicketRow> {
+  const ticketId = parseId(id, 'id');
+  const viewer = context.viewer;
+  if (!viewer) throw new SlipwayError('UNAUTHENTICATED', 'sign in first');
+  if (at) {
+    if (at.getTime() <= Date.now()) throw new BadUserInput('at', 'must be in the future');
+    if (at.getTime() > Date.now() + MAX_SCHEDULE_DAYS * 86_400_000)
+      throw new BadUserInput('at', `must be within ${MAX_SCHEDULE_DAYS} days`);
+  }
+  const projectId = (await loadTicket(context, ticketId)).projectId;
+  const role = await context.roleIn(projectId);
+  return context.db.transaction(async (tx) => {
+    const [locked] = await tx.select().from(tickets).where(eq(tickets.id, ticketId)).for('update');
+    if (!locked) throw new NotFound('ticket', ticketId);
+    const project = await loadProjectIn(tx, projectId);
+    // Whoever may deploy the ticket now may schedule its deploy (and cancel a schedule).
+    decide('DEPLOY', locked, { userId: viewer.id, role }, project);
+    if (!at && !locked.scheduledAt) throw new BadUserInput('id', 'no deploy of this ticket is scheduled');
+    await tx.delete(jobs).where(and(eq(jobs.ticketId, ticketId), eq(jobs.kind, 'DEPLOY_AT'), eq(jobs.state, 'QUEUED')));
+    const [ticket] = await tx
+      .update(tickets)
+      .set({ scheduledAt: at, scheduledById: at ? viewer.id : null, updatedAt: sql`now()` })
+      .where(eq(tickets.id, ticketId))
+      .returning();
+    if (at) {
+      await enqueueJob(tx, {
+        projectId,
+        ticketId,
+        kind: 'DEPLOY_AT',
+        pool: project.pool,
+        runAfter: at,
+        payload: { at: at.toISOString() },
+      });
+    }
+    await recordEvent(tx, {
+      ticketId,
+      projectId,
+      action: at ? 'SCHEDULE_DEPLOY' : 'UNSCHEDULE_DEPLOY',
+      from: locked.state,
+      to: locked.state,
+      actorId: viewer.id,
+      comment: at ? `deploy at ${at.toISOString()}` : `the deploy at ${locked.scheduledAt?.toISOString()} is cancelled`,
+    });
+    return ticket as TicketRow;
+  });
+}
+
+builder.mutationFields((t) => ({
+  scheduleDeploy: t.field({
+    type: TicketRef,
+    description:
+      'Deploys an approved ticket at `at` (within 90 days), as if its scheduler pressed deploy then; again: reschedules',
+    args: { id: t.arg.id({ required: true }), at: t.arg({ type: 'DateTime', required: true }) },
+    authScopes: async (_root, args, context) => ({
+      member: { projectId: (await loadTicket(context, parseId(args.id, 'id'))).projectId, role: minimumRole('DEPLOY') },
+    }),
+    resolve: (_root, args, context) => setSchedule(context, args.id, args.at),
+  }),
+  unscheduleDeploy: t.field({
+    type: TicketRef,
+    description: 'Cancels the scheduled deploy of a ticket (it stays approved)',
+    args: { id: t.arg.id({ required: true }) },
+    authScopes: async (_root, args, context) => ({
+      member: { projectId: (await loadTicket(context, parseId(args.id, 'id'))).projectId, role: minimumRole('DEPLOY') },
+    }),
+    resolve: (_root, args, context) => setSchedule(context, args.id, null),
+  }),
+}));
+
+builder.objectFields(TicketRef, (t) => ({
+  scheduledAt: t.expose('scheduledAt', {
+    type: 'DateTime',
+    nullable: true,
+    description: 'When the deploy is scheduled to start (scheduleDeploy)',
+  }),
+  scheduledBy: t.field({
+    type: UserRef,
+    nullable: true,
+    description: 'Who scheduled it: the deploy starts as theirs',
+    resolve: (ticket, _args, context) => (ticket.scheduledById ? loadUser(context, ticket.scheduledById) : null),
+  }),
+}));
 
 builder.objectField(TicketRef, 'repairTargets', (t) =>
   t.field({

@@ -39,6 +39,7 @@ export const TicketPage = graphql(`
       project { id name requiredApprovals deployMode lastEventId freeze { reason until } }
       release { id tag }
       repairTargets { id name }
+      scheduledAt scheduledBy { login name }
       events { id action from to comment at actor { login name } }
       approvals { at comment approver { login name } }
       changes { path change binary diff truncated }
@@ -71,6 +72,10 @@ export const ApproveTicket = graphql(
 export const RejectTicket = graphql(
   `mutation RejectTicket($id: ID!, $comment: String!) { rejectTicket(id: $id, comment: $comment) { id } }`,
 );
+export const ScheduleDeploy = graphql(
+  `mutation ScheduleDeploy($id: ID!, $at: DateTime!) { scheduleDeploy(id: $id, at: $at) { id scheduledAt } }`,
+);
+export const UnscheduleDeploy = graphql(`mutation UnscheduleDeploy($id: ID!) { unscheduleDeploy(id: $id) { id } }`);
 export const DeployTicket = graphql(`mutation DeployTicket($id: ID!) { deployTicket(id: $id) { id } }`);
 export const RetryDeploy = graphql(`mutation RetryDeploy($id: ID!) { retryDeploy(id: $id) { id } }`);
 export const CancelTicket = graphql(
@@ -110,7 +115,8 @@ export const AdminData = graphql(`
     projects {
       id name sourceType sourceUrl branch stagingPath stagingUrl deployMode keepReleases excludes parallelism batchSize
       requiredApprovals allowSelfApproval sshKeyPath knownHostsPath preDeploy postDeploy healthCheckUrl
-      healthCheckTimeoutSeconds bandwidthLimit pool ready initError
+      healthCheckTimeoutSeconds bandwidthLimit pool ready initError verifyIntervalMinutes verifyBeforeDeploy
+      sourceCredentials { username set }
       targets { id name host port user path }
       members { role user { id login name } }
     }
@@ -129,6 +135,14 @@ export const UpdateProject = graphql(`
 `);
 export const AddTarget = graphql(
   `mutation AddTarget($projectId: ID!, $input: TargetInput!) { addTarget(projectId: $projectId, input: $input) { id } }`,
+);
+export const SetSourceCredentials = graphql(`
+  mutation SetSourceCredentials($projectId: ID!, $username: String!, $secret: String!) {
+    setSourceCredentials(projectId: $projectId, username: $username, secret: $secret) { id }
+  }
+`);
+export const ClearSourceCredentials = graphql(
+  `mutation ClearSourceCredentials($projectId: ID!) { clearSourceCredentials(projectId: $projectId) { id } }`,
 );
 export const RemoveTarget = graphql(`mutation RemoveTarget($id: ID!) { removeTarget(id: $id) }`);
 export const SetMember = graphql(`
