@@ -12,6 +12,11 @@ const environment = z.object({
   SLIPWAY_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(2),
   SLIPWAY_SSH_CONTROL_DIR: z.string().min(1).optional(),
   SLIPWAY_FAULT_AT: z.string().optional(),
+  SLIPWAY_SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\/\S+$/, 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  SLIPWAY_MAIL_FROM: z.string().min(3).max(300).optional(),
 });
 
 export interface ExecutorConfig {
@@ -36,6 +41,9 @@ export interface ExecutorConfig {
   logLevel: LogLevel;
   /** SLIPWAY_SECRET_KEY (opens the repository credentials); without it, the key file in the data directory. */
   secretKey?: string | undefined;
+  /** E-mail channels: `smtp://` or `smtps://user:pass@host:port`, and the sender. */
+  smtpUrl?: string | undefined;
+  mailFrom?: string | undefined;
 }
 
 export function loadExecutorConfig(env: NodeJS.ProcessEnv = process.env): ExecutorConfig {
@@ -53,5 +61,7 @@ export function loadExecutorConfig(env: NodeJS.ProcessEnv = process.env): Execut
     faultAt: e.SLIPWAY_FAULT_AT,
     logLevel: e.SLIPWAY_LOG_LEVEL,
     secretKey: e.SLIPWAY_SECRET_KEY,
+    smtpUrl: e.SLIPWAY_SMTP_URL,
+    mailFrom: e.SLIPWAY_MAIL_FROM,
   };
 }

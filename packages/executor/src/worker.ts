@@ -218,6 +218,7 @@ export class Worker {
         run: { sink, signal: controller.signal },
         connections,
         sourceAuth: null,
+        mail: { smtpUrl: this.config.smtpUrl, from: this.config.mailFrom },
         faultAt: this.config.faultAt,
       };
       const handler = handlers[job.kind];

@@ -32,6 +32,8 @@ export interface EnqueueInput {
   payload?: Record<string, unknown>;
   /** Not before then (a scheduled deploy). */
   runAfter?: Date;
+  /** Tries before the job is failed (default: deliveries 8, other jobs 5). */
+  maxAttempts?: number;
 }
 
 /** Jobs that wait for no other job of their project, in the executors' deliveries lane. */
@@ -50,7 +52,7 @@ export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRo
       serial: !UNORDERED.has(input.kind),
       ...(input.runAfter ? { runAfter: input.runAfter } : {}),
       // Deliveries are retried with backoff (2 s, 4 s, … ~4 minutes in all); other jobs are re-run after a crash.
-      maxAttempts: input.kind === 'WEBHOOK' ? 8 : 5,
+      maxAttempts: input.maxAttempts ?? (input.kind === 'WEBHOOK' ? 8 : 5),
     })
     .returning();
   if (!job) throw new Error('enqueue returned no row');

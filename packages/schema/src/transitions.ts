@@ -1,4 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
+import { notificationOf, notifyChannels } from './notify.ts';
 import { CHANNELS, type DbOrTx, enqueueJob } from './queue.ts';
 import { projects, webhooks } from './tables/projects.ts';
 import { ticketEvents, tickets } from './tables/tickets.ts';
@@ -91,4 +92,7 @@ export async function recordEvent(
       payload: { webhookId: hook.id, eventId: event?.id },
     });
   }
+  const notification = notificationOf(input.action, input.to);
+  if (notification && event)
+    await notifyChannels(tx, input.projectId, notification, { eventId: event.id }, input.ticketId);
 }

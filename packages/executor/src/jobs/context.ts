@@ -25,6 +25,8 @@ export interface JobContext {
   run: RunOptions;
   /** The job's ssh connections, one per target, closed when the job ends. */
   connections: JobConnections;
+  /** E-mail channels: SLIPWAY_SMTP_URL and SLIPWAY_MAIL_FROM. */
+  mail: { smtpUrl: string | undefined; from: string | undefined };
   /** The project's source credentials, opened (jobs that read the source: init and stage); null: none. */
   sourceAuth: SourceAuth | null;
   /** Fault injection for tests: the executor kills itself outright at this named step (SLIPWAY_FAULT_AT). */

@@ -1,4 +1,12 @@
-import { enqueueJob, projects, releases, targets, targetVerifications, webhooks } from '@slipway/schema';
+import {
+  enqueueJob,
+  notifyChannels,
+  projects,
+  releases,
+  targets,
+  targetVerifications,
+  webhooks,
+} from '@slipway/schema';
 import { asc, eq, inArray } from 'drizzle-orm';
 import { type Verification, VerifyTree, verifyTarget } from '../drift.ts';
 import { projectDirs, tag } from '../layout.ts';
@@ -106,7 +114,6 @@ export async function recordVerifications(context: JobContext, results: Verifica
       .from(webhooks)
       .innerJoin(projects, eq(projects.id, webhooks.projectId))
       .where(eq(webhooks.projectId, project.id));
-    if (hooks.length === 0) return;
     for (const result of results) {
       const was = before.get(result.targetId);
       const event =
@@ -116,12 +123,14 @@ export async function recordVerifications(context: JobContext, results: Verifica
             ? 'drift.resolved'
             : null;
       if (!event) continue;
+      const drift = { event, targetId: result.targetId, verifyJobId: job.id };
+      await notifyChannels(tx, project.id, event === 'drift.detected' ? 'DRIFT_DETECTED' : 'DRIFT_RESOLVED', { drift });
       for (const hook of hooks) {
         await enqueueJob(tx, {
           projectId: project.id,
           kind: 'WEBHOOK',
           pool: hook.pool,
-          payload: { webhookId: hook.id, drift: { event, targetId: result.targetId, verifyJobId: job.id } },
+          payload: { webhookId: hook.id, drift },
         });
       }
     }

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import {
   finishJob,
+  notificationChannels,
   projects,
   releases,
   retryJobLater,
@@ -12,6 +13,7 @@ import {
   webhooks,
 } from '@slipway/schema';
 import { eq } from 'drizzle-orm';
+import { type ChannelPayload, chatRequest, composeMessage, refusal, sendMail } from '../notify.ts';
 import type { JobContext, JobHandler } from './context.ts';
 import { LeaseLost } from './context.ts';
 
@@ -90,10 +92,52 @@ export function receiverOf(url: string): string {
   return parsed ? `${parsed.protocol}//${parsed.host}/…` : 'the receiver';
 }
 
-/** Delivers one ticket event to one webhook; a failed delivery is tried again later, with backoff. */
+/** One message to one notification channel; its answer goes in the job log (testNotificationChannel shows it). */
+async function deliverToChannel(context: JobContext, payload: ChannelPayload): Promise<void> {
+  const [channel] = await context.db
+    .select()
+    .from(notificationChannels)
+    .where(eq(notificationChannels.id, payload.channelId));
+  const message = channel ? await composeMessage(context, channel, payload) : null;
+  if (!channel || !message) {
+    context.sink.system('the channel or what it was about is gone: nothing to send');
+  } else if (channel.kind === 'EMAIL') {
+    context.sink.system(`mail to ${channel.emailTo.join(', ')}: ${message.title}`);
+    const answer = await sendMail(context.mail.smtpUrl, context.mail.from, channel.emailTo, message, channel.language);
+    context.sink.system(`the mail server answered: ${answer.body}`);
+  } else {
+    const request = chatRequest(channel, message);
+    const shown = receiverOf(request.url);
+    context.sink.system(`POST ${shown} (${channel.kind.toLowerCase()}): ${message.title}`);
+    let response: Response;
+    try {
+      response = await fetch(request.url, {
+        method: 'POST',
+        headers: request.headers,
+        body: request.body,
+        redirect: 'manual',
+        signal: AbortSignal.any([context.signal, AbortSignal.timeout(10_000)]),
+      });
+    } catch (error) {
+      if (context.signal.aborted) throw error;
+      const cause = (error as Error & { cause?: Error & { code?: string } }).cause;
+      throw new Error(`POST ${shown} failed: ${cause?.code ?? cause?.message ?? (error as Error).message}`);
+    }
+    const body = (await response.text()).slice(0, 2000);
+    context.sink.system(`${shown} answered ${response.status}: ${body}`);
+    const refused = refusal(channel.kind, response.status, body);
+    if (refused) throw new Error(`${shown} ${refused}`);
+  }
+  await context.sink.flush();
+  if (!(await finishJob(context.db, context.job.id, context.workerId, { state: 'SUCCEEDED' })))
+    throw new LeaseLost(context.job.id);
+}
+
+/** Delivers one ticket event to one webhook or channel; a failed delivery is tried again later, with backoff. */
 export const deliverWebhook: JobHandler = {
   async perform(context) {
-    const payload = context.job.payload as WebhookPayload;
+    const payload = context.job.payload as WebhookPayload & Partial<ChannelPayload>;
+    if (payload.channelId) return deliverToChannel(context, payload as ChannelPayload);
     const [hook] = await context.db.select().from(webhooks).where(eq(webhooks.id, payload.webhookId));
     const body = hook ? await webhookBody(context, payload) : null;
     if (!hook || !body) {

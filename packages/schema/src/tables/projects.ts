@@ -138,3 +138,48 @@ export const sourceCredentials = pgTable('source_credentials', {
   secret: text('secret').notNull(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+export const notificationKind = pgEnum('notification_kind', [
+  'DINGTALK',
+  'FEISHU',
+  'WECOM',
+  'SLACK',
+  'WEBHOOK',
+  'EMAIL',
+]);
+export const notificationEvent = pgEnum('notification_event', [
+  'SUBMITTED',
+  'STAGED',
+  'STAGING_FAILED',
+  'RETURNED',
+  'TEST_PASSED',
+  'APPROVED',
+  'REJECTED',
+  'DEPLOYING',
+  'DEPLOYED',
+  'DEPLOY_FAILED',
+  'ROLLBACK_REQUESTED',
+  'FREEZE_STARTED',
+  'FREEZE_ENDED',
+  'DRIFT_DETECTED',
+  'DRIFT_RESOLVED',
+]);
+export const messageLanguage = pgEnum('message_language', ['EN', 'ZH_CN']);
+
+/** Where a project's news goes: a chat robot, a generic signed webhook, or e-mail; each with the events it wants. */
+export const notificationChannels = pgTable('notification_channels', {
+  id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+  projectId: bigint('project_id', { mode: 'number' })
+    .notNull()
+    .references(() => projects.id, { onDelete: 'cascade' }),
+  kind: notificationKind('kind').notNull(),
+  name: text('name').notNull(),
+  /** The robot's or receiver's URL (its key is often in it); null for e-mail. */
+  url: text('url'),
+  /** DingTalk and Feishu signing secret, or the webhook's HMAC key. */
+  secret: text('secret'),
+  events: notificationEvent('events').array().notNull(),
+  language: messageLanguage('language').notNull().default('EN'),
+  emailTo: text('email_to').array().notNull().default(sql`'{}'::text[]`),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+});

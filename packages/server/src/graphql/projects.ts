@@ -11,6 +11,7 @@ import {
   memberships,
   multilineText,
   NotFound,
+  notifyChannels,
   parseInput,
   projects,
   role,
@@ -460,17 +461,23 @@ builder.mutationFields((t) => ({
       const projectId = parseId(args.projectId, 'projectId');
       const reason = parseInput(textLine(500), args.reason, 'reason');
       if (args.until && args.until <= new Date()) throw new BadUserInput('until', 'must be in the future');
-      const [row] = await context.db
-        .update(projects)
-        .set({
-          frozenReason: reason,
-          frozenUntil: args.until ?? null,
-          frozenById: context.viewer?.id,
-          updatedAt: sql`now()`,
-        })
-        .where(eq(projects.id, projectId))
-        .returning();
-      if (!row) throw new NotFound('project', projectId);
+      const row = await context.db.transaction(async (tx) => {
+        const [updated] = await tx
+          .update(projects)
+          .set({
+            frozenReason: reason,
+            frozenUntil: args.until ?? null,
+            frozenById: context.viewer?.id,
+            updatedAt: sql`now()`,
+          })
+          .where(eq(projects.id, projectId))
+          .returning();
+        if (!updated) throw new NotFound('project', projectId);
+        await notifyChannels(tx, projectId, 'FREEZE_STARTED', {
+          freeze: { reason, until: args.until?.toISOString() ?? null, byId: context.viewer?.id ?? null },
+        });
+        return updated;
+      });
       return remember(context, row);
     },
   }),
@@ -482,12 +489,16 @@ builder.mutationFields((t) => ({
     }),
     resolve: async (_root, args, context) => {
       const projectId = parseId(args.projectId, 'projectId');
-      const [row] = await context.db
-        .update(projects)
-        .set({ frozenReason: null, frozenUntil: null, frozenById: null, updatedAt: sql`now()` })
-        .where(eq(projects.id, projectId))
-        .returning();
-      if (!row) throw new NotFound('project', projectId);
+      const row = await context.db.transaction(async (tx) => {
+        const [updated] = await tx
+          .update(projects)
+          .set({ frozenReason: null, frozenUntil: null, frozenById: null, updatedAt: sql`now()` })
+          .where(eq(projects.id, projectId))
+          .returning();
+        if (!updated) throw new NotFound('project', projectId);
+        await notifyChannels(tx, projectId, 'FREEZE_ENDED', { freeze: { byId: context.viewer?.id ?? null } });
+        return updated;
+      });
       return remember(context, row);
     },
   }),

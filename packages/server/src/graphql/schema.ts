@@ -6,5 +6,6 @@ import './tickets.ts';
 import './jobs.ts';
 import './webhooks.ts';
 import './drift.ts';
+import './notifications.ts';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

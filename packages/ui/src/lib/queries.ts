@@ -108,6 +108,19 @@ export const RequestRepair = graphql(`
   }
 `);
 
+export const Channels = graphql(`
+  query Channels($projectId: ID!) {
+    project(id: $projectId) { id notificationChannels { id kind name url signed events language emailTo } }
+  }
+`);
+export const AddChannel = graphql(`
+  mutation AddChannel($projectId: ID!, $input: NotificationChannelInput!) {
+    addNotificationChannel(projectId: $projectId, input: $input) { id }
+  }
+`);
+export const RemoveChannel = graphql(`mutation RemoveChannel($id: ID!) { removeNotificationChannel(id: $id) }`);
+export const TestChannel = graphql(`mutation TestChannel($id: ID!) { testNotificationChannel(id: $id) { id } }`);
+
 export const AdminData = graphql(`
   query AdminData {
     users { id login name isAdmin createdAt }

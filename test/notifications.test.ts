@@ -1,0 +1,282 @@
+import { createHmac } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { Worker } from '@slipway/executor';
+import { jobLogLines, jobs } from '@slipway/schema';
+import { asc, eq } from 'drizzle-orm';
+import { SMTPServer } from 'smtp-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestApi } from './support/api.ts';
+import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
+import type { TestDatabase } from './support/db.ts';
+import { startTestWorker } from './support/executor.ts';
+import { ok, waitFor, waitForState } from './support/flow.ts';
+import { createReadyProject } from './support/project.ts';
+import { SvnRepo } from './support/svn.ts';
+import { createWorld, type World } from './support/world.ts';
+
+type Login = 'dev' | 'lead';
+let world: World<Login>;
+let dir: string;
+let database: TestDatabase;
+let api: TestApi;
+let worker: Worker;
+let people: World<Login>['people'];
+let projectId: string;
+let repo: SvnRepo;
+
+interface Received {
+  path: string;
+  query: URLSearchParams;
+  // biome-ignore lint/suspicious/noExplicitAny: each vendor's body is read field by field
+  body: any;
+}
+const received: Received[] = [];
+const mails: { to: string[]; raw: string }[] = [];
+let receiverUrl = '';
+let smtp: SMTPServer;
+let http: ReturnType<typeof createServer>;
+
+const DINGTALK_SECRET = 'SEC0123456789abcdef';
+const FEISHU_SECRET = 'feishu-signing-secret';
+
+beforeAll(async () => {
+  world = await createWorld('notify', ['dev', 'lead']);
+  ({ dir, database, api, people } = world);
+  // The vendors' robots, as their documentation describes them: 200 with an error code in the body.
+  http = createServer((request, response) => {
+    let text = '';
+    request.on('data', (chunk) => {
+      text += chunk;
+    });
+    request.on('end', () => {
+      const url = new URL(request.url ?? '/', 'http://localhost');
+      received.push({ path: url.pathname, query: url.searchParams, body: JSON.parse(text) });
+      response.setHeader('content-type', 'application/json');
+      if (url.pathname === '/bad') response.end(JSON.stringify({ errcode: 310000, errmsg: 'sign not match' }));
+      else if (url.pathname === '/feishu') response.end(JSON.stringify({ code: 0, msg: 'success' }));
+      else if (url.pathname === '/slack') response.end('ok');
+      else response.end(JSON.stringify({ errcode: 0, errmsg: 'ok' }));
+    });
+  });
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+  receiverUrl = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    onData(stream, session, callback) {
+      let raw = '';
+      stream.on('data', (chunk) => {
+        raw += chunk;
+      });
+      stream.on('end', () => {
+        mails.push({ to: session.envelope.rcptTo.map((r) => r.address), raw });
+        callback();
+      });
+    },
+  });
+  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
+  const smtpPort = (smtp.server.address() as AddressInfo).port;
+  worker = await startTestWorker(database, join(dir, 'data'), {
+    smtpUrl: `smtp://127.0.0.1:${smtpPort}`,
+    mailFrom: 'Slipway <slipway@example.test>',
+  });
+  await mkdir(join(dir, 'svn'), { recursive: true });
+  repo = await SvnRepo.create(join(dir, 'svn'), { 'www/index.html': 'one\n' });
+  projectId = await createReadyProject(api, people.admin, {
+    name: 'notified',
+    sourceUrl: repo.url,
+    stagingPath: join(dir, 'staging'),
+    settings: {},
+    targets: [{ name: 'local', path: join(dir, 'target') }],
+    members: [
+      { user: people.dev, role: 'DEVELOPER' },
+      { user: people.lead, role: 'LEAD' },
+    ],
+  });
+}, 60_000);
+
+afterAll(async () => {
+  await worker?.stop();
+  http?.close();
+  await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+  await world?.close();
+});
+
+const ADD = `mutation($p: ID!, $i: NotificationChannelInput!) {
+  addNotificationChannel(projectId: $p, input: $i) { id kind signed events language } }`;
+
+describe('notification channels', () => {
+  it('are managed by leads only', async () => {
+    const input = { kind: 'WECOM', name: 'ops', url: `${receiverUrl}/wecom`, events: ['DEPLOYED'] };
+    const byDev = await api.gql(ADD, { p: projectId, i: input }, { token: people.dev.token });
+    expect(byDev.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    const noUrl = await api.gql(ADD, { p: projectId, i: { ...input, url: null } }, { token: people.lead.token });
+    expect(noUrl.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.url' });
+    const noEvents = await api.gql(ADD, { p: projectId, i: { ...input, events: [] } }, { token: people.lead.token });
+    expect(noEvents.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.events' });
+    const list = await api.gql(
+      'query($id: ID!) { project(id: $id) { notificationChannels { id } } }',
+      { id: projectId },
+      {
+        token: people.dev.token,
+      },
+    );
+    expect(list.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('tell DingTalk, Feishu, WeCom, Slack and e-mail, each as the vendor documents it, in the channel language', async () => {
+    const events = ['SUBMITTED', 'STAGED', 'FREEZE_STARTED'];
+    const channels = [
+      {
+        kind: 'DINGTALK',
+        name: 'dingtalk',
+        url: `${receiverUrl}/dingtalk?access_token=abc`,
+        secret: DINGTALK_SECRET,
+        events,
+      },
+      {
+        kind: 'FEISHU',
+        name: 'feishu',
+        url: `${receiverUrl}/feishu`,
+        secret: FEISHU_SECRET,
+        events,
+        language: 'ZH_CN',
+      },
+      { kind: 'WECOM', name: 'wecom', url: `${receiverUrl}/wecom?key=k`, events },
+      { kind: 'SLACK', name: 'slack', url: `${receiverUrl}/slack`, events },
+      { kind: 'EMAIL', name: 'mail', events, emailTo: ['lead@example.test', 'ops@example.test'] },
+      { kind: 'WECOM', name: 'deploys only', url: `${receiverUrl}/deploys-only`, events: ['DEPLOYED'] },
+    ];
+    for (const i of channels) await ok(api, people.lead.token, ADD, { p: projectId, i });
+
+    await repo.commit('two', { 'www/index.html': 'two\n' });
+    const submitted = await ok(
+      api,
+      people.dev.token,
+      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
+      {
+        i: { projectId, reason: 'new front page', paths: ['www/index.html'] },
+      },
+    );
+    const id = submitted.submitTicket.id as string;
+    await waitForState(api, people.dev.token, id, 'AWAITING_TEST');
+    await waitFor(
+      async () => received.length + mails.length,
+      (n) => n >= 10,
+    );
+    const at = (path: string) => received.filter((r) => r.path === path);
+
+    // DingTalk: markdown; the URL signed with timestamp and sign = Base64(HMAC-SHA256(secret, timestamp\nsecret)).
+    const ding = at('/dingtalk');
+    expect(ding).toHaveLength(2);
+    for (const r of ding) {
+      const timestamp = r.query.get('timestamp') as string;
+      expect(Math.abs(Number(timestamp) - Date.now())).toBeLessThan(60_000);
+      const expected = createHmac('sha256', DINGTALK_SECRET)
+        .update(`${timestamp}\n${DINGTALK_SECRET}`)
+        .digest('base64');
+      expect(r.query.get('sign')).toBe(expected);
+      expect(r.query.get('access_token')).toBe('abc');
+      expect(r.body.msgtype).toBe('markdown');
+    }
+    expect(ding[0]?.body.markdown.title).toBe(`[notified] #${id} submitted`);
+    expect(ding[0]?.body.markdown.text).toContain('new front page');
+    expect(ding[0]?.body.markdown.text).toContain('dev');
+    expect(ding[0]?.body.markdown.text).toContain(`(http://slipway.example.test/#/tickets/${id})`);
+    expect(ding[1]?.body.markdown.title).toBe(`[notified] #${id} is on staging, ready to test`);
+
+    // Feishu: an interactive card, signed in the body with key timestamp\nsecret over an empty message; in Chinese.
+    const feishu = at('/feishu');
+    expect(feishu).toHaveLength(2);
+    const first = feishu[0]?.body;
+    expect(first.msg_type).toBe('interactive');
+    expect(first.sign).toBe(createHmac('sha256', `${first.timestamp}\n${FEISHU_SECRET}`).update('').digest('base64'));
+    expect(first.card.header.title.content).toBe(`[notified] #${id} 已提交`);
+    expect(first.card.elements[0].content).toContain('在 Slipway 中查看');
+
+    expect(at('/wecom').map((r) => r.body.msgtype)).toEqual(['markdown', 'markdown']);
+    expect(at('/wecom')[0]?.body.markdown.content).toContain('new front page');
+    expect(at('/slack')[0]?.body.text).toBe(`[notified] #${id} submitted`);
+    expect(at('/slack')[0]?.body.blocks[0].text.type).toBe('mrkdwn');
+    expect(at('/deploys-only')).toEqual([]);
+
+    expect(mails).toHaveLength(2);
+    expect(mails[0]?.to).toEqual(['lead@example.test', 'ops@example.test']);
+    expect(mails[0]?.raw).toMatch(/Subject: \[notified\] #\d+ submitted/);
+
+    // A freeze is news too.
+    await ok(
+      api,
+      people.lead.token,
+      'mutation($p: ID!) { freezeProject(projectId: $p, reason: "audit week") { id } }',
+      {
+        p: projectId,
+      },
+    );
+    await waitFor(
+      async () => at('/wecom').length,
+      (n) => n >= 3,
+    );
+    expect(at('/wecom')[2]?.body.markdown.content).toContain('Deploys are frozen');
+    expect(at('/wecom')[2]?.body.markdown.content).toContain('audit week');
+    await ok(api, people.lead.token, 'mutation($p: ID!) { unfreezeProject(projectId: $p) { id } }', { p: projectId });
+  }, 60_000);
+
+  it('send a test message once and show what the receiver answered, an error code included', async () => {
+    const bad = await ok(api, people.lead.token, ADD, {
+      p: projectId,
+      i: { kind: 'DINGTALK', name: 'wrong secret', url: `${receiverUrl}/bad`, secret: 'nope', events: ['DEPLOYED'] },
+    });
+    const started = await ok(api, people.lead.token, 'mutation($id: ID!) { testNotificationChannel(id: $id) { id } }', {
+      id: bad.addNotificationChannel.id,
+    });
+    const jobId = Number(started.testNotificationChannel.id);
+    const [job] = await waitFor(
+      () => database.db.select().from(jobs).where(eq(jobs.id, jobId)),
+      ([row]) => row?.state === 'FAILED' || row?.state === 'SUCCEEDED',
+    );
+    expect(job?.state).toBe('FAILED');
+    expect(job?.attempts).toBe(1);
+    expect(job?.lastError).toMatch(/answered error 310000: sign not match/);
+    const log = await database.db
+      .select({ text: jobLogLines.text })
+      .from(jobLogLines)
+      .where(eq(jobLogLines.jobId, jobId))
+      .orderBy(asc(jobLogLines.seq));
+    expect(log.map((l) => l.text)).toContainEqual(expect.stringContaining('answered 200: {"errcode":310000'));
+    expect(at('/bad')[0]?.body.markdown.title).toBe('[notified] Test message from Slipway');
+  });
+});
+
+describe('notification channels in the console', () => {
+  it('a lead adds a channel, sends a test message and reads the answer', async () => {
+    const browser = await launchBrowser();
+    try {
+      const lead = await signedIn(browser, api.url, 'lead', people.lead.password, { locale: 'zh-CN' });
+      await lead.page.goto(`${api.url}/#/projects/${projectId}/releases`);
+      await lead.page.getByRole('button', { name: '添加通道' }).waitFor();
+      await lead.page.selectOption('form select >> nth=0', 'WECOM');
+      await lead.page.getByLabel('名称').fill('console wecom');
+      await lead.page.getByLabel('机器人或 Webhook 地址').fill(`${receiverUrl}/from-console`);
+      await lead.page.getByRole('button', { name: '添加通道' }).click();
+      const row = lead.page.locator('[data-testid=channels] li', { hasText: 'console wecom' });
+      await row.waitFor();
+      await row.getByRole('button', { name: '发送测试消息' }).click();
+      await expect
+        .poll(() => row.locator('[data-testid=channel-answer]').textContent(), { timeout: 20_000 })
+        .toBe('已送达：接收方已接受');
+      expect(at('/from-console')[0]?.body.msgtype).toBe('markdown');
+      await lead.page.screenshot({ path: join(artifactsDir, 'channels-zh.png'), fullPage: true });
+      expect(lead.errors).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 60_000);
+});
+
+function at(path: string) {
+  return received.filter((r) => r.path === path);
+}
