@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { SecretBox, users } from '@slipway/schema';
 import { hashPassword } from '@slipway/server/auth/passwords';
 import { createSession } from '@slipway/server/auth/tokens';
-import { createSlipwayServer } from '@slipway/server/http';
+import { createSlipwayServer, type HttpOptions } from '@slipway/server/http';
 import { pino } from 'pino';
 import { TEST_SECRET_KEY, type TestDatabase } from './db.ts';
 
@@ -24,11 +24,15 @@ export interface TestApi {
 }
 
 /** The real HTTP server (yoga + ws) on a free port, in this process, against a test database. */
-export async function startTestApi(database: TestDatabase): Promise<TestApi> {
+export async function startTestApi(
+  database: TestDatabase,
+  options: Partial<Pick<HttpOptions, 'directory'>> = {},
+): Promise<TestApi> {
   const server = await createSlipwayServer({
     database,
     logger: pino({ level: 'silent' }),
     secrets: SecretBox.fromPassphrase(TEST_SECRET_KEY),
+    ...options,
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

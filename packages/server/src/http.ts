@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import sirv from 'sirv';
 import { WebSocketServer } from 'ws';
+import type { Directory } from './auth/directory.ts';
 import { CREDENTIALS_ENDED, SocketAccess, type SocketAccessEntry } from './auth/socket-access.ts';
 import { SESSION_COOKIE, type Viewer, viewerForToken } from './auth/tokens.ts';
 import { Feeds } from './feeds.ts';
@@ -32,6 +33,8 @@ export interface HttpOptions {
   metricsToken?: string | undefined;
   /** Seals repository credentials (setSourceCredentials); without it they cannot be set. */
   secrets?: SecretBox | undefined;
+  /** Directory sign-in (LDAP); without it, local accounts only. */
+  directory?: Directory | undefined;
 }
 
 /**
@@ -133,6 +136,7 @@ export async function createSlipwayServer({
   logger,
   metricsToken,
   secrets,
+  directory,
 }: HttpOptions): Promise<SlipwayServer> {
   const hub = new NotificationHub(database.sql, logger);
   await hub.start();
@@ -154,6 +158,7 @@ export async function createSlipwayServer({
       feeds,
       ticketPages,
       secrets,
+      directory,
       viewer,
       clientAddress,
       secureCookies,

@@ -13,6 +13,7 @@ import {
 import type { ResultPromise } from 'execa';
 import { pino } from 'pino';
 import { ensureAdmin } from './auth/bootstrap.ts';
+import { Directory } from './auth/directory.ts';
 import { ConfigError, loadConfig } from './config.ts';
 import { createSlipwayServer } from './http.ts';
 
@@ -66,7 +67,24 @@ if (admin.generated) {
 
 // Made before the executor starts, so both read the same key file (when SLIPWAY_SECRET_KEY is not set).
 const secrets = await loadSecretBox(config.dataDir, config.secretKey);
-const server = await createSlipwayServer({ database, logger, metricsToken: config.metricsToken, secrets });
+let directory: Directory | undefined;
+if (config.directory) {
+  directory = new Directory(config.directory);
+  const problem = await directory.check();
+  // Reported, not fatal: local accounts sign in all the same, and the directory may come back.
+  if (problem)
+    process.stderr.write(
+      `slipway: directory sign-in (${config.directory.url}, ${config.directory.baseDn}) does not work yet: ${problem}\n`,
+    );
+  else logger.info({ url: config.directory.url }, 'directory sign-in on');
+}
+const server = await createSlipwayServer({
+  database,
+  logger,
+  metricsToken: config.metricsToken,
+  secrets,
+  directory,
+});
 server.listen(config.port, config.host, () => {
   const { port } = server.address() as AddressInfo;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;

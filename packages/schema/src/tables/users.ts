@@ -9,6 +9,9 @@ export const users = pgTable(
     name: text('name').notNull(),
     passwordHash: text('password_hash').notNull(),
     isAdmin: boolean('is_admin').notNull().default(false),
+    /** Made at a first directory sign-in: its password is the directory's (the stored hash is of nothing usable). */
+    directory: boolean('directory').notNull().default(false),
+    email: text('email'),
     /** A disabled user cannot sign in; their sessions and tokens were ended when it was disabled. */
     disabled: boolean('disabled').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

@@ -12,6 +12,7 @@ import {
 import DataLoader from 'dataloader';
 import { and, eq, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
+import type { Directory } from '../auth/directory.ts';
 import type { Viewer } from '../auth/tokens.ts';
 import type { Feeds } from '../feeds.ts';
 import type { NotificationHub } from '../notifications.ts';
@@ -76,6 +77,8 @@ export interface Context {
   ticketPages: TicketPageCache<TicketPageRow>;
   /** Seals secrets at rest (repository credentials). */
   secrets: SecretBox | undefined;
+  /** Directory sign-in (LDAP), when configured. */
+  directory: Directory | undefined;
   viewer: Viewer | null;
   /** The peer's address, for the sign-in rate limit. */
   clientAddress: string;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import {
   apiTokens,
   BadUserInput,
@@ -13,6 +14,7 @@ import {
 import { serialize } from 'cookie';
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
+import { type Directory, DirectoryUnavailable } from '../auth/directory.ts';
 import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.ts';
 import { releaseLoginAttempt, reserveLoginAttempt } from '../auth/rate-limit.ts';
 import {
@@ -155,6 +157,45 @@ function sessionCookie(context: Context, value: string, maxAgeSeconds: number): 
   });
 }
 
+/**
+ * A sign-in checked by the directory: the account is made at the first one (name and mail from the directory) and
+ * kept up to date after; with an admin group configured, admin follows membership.
+ */
+async function directorySignIn(
+  context: Context,
+  directory: Directory,
+  login: string,
+  password: string,
+  existing: UserRow | undefined,
+): Promise<UserRow | undefined> {
+  let person: Awaited<ReturnType<Directory['authenticate']>>;
+  try {
+    person = await directory.authenticate(login, password);
+  } catch (error) {
+    if (!(error instanceof DirectoryUnavailable)) throw error;
+    context.logger.warn({ err: error }, 'the directory could not be asked');
+    throw new Unauthenticated('the company directory cannot be reached; local accounts can still sign in', {
+      reason: 'DIRECTORY_UNAVAILABLE',
+    });
+  }
+  if (!person) return undefined;
+  const fields = {
+    name: person.name.slice(0, 200),
+    email: person.email,
+    ...(directory.hasAdminGroup ? { isAdmin: person.isAdmin } : {}),
+  };
+  if (existing) {
+    const [updated] = await context.db.update(users).set(fields).where(eq(users.id, existing.id)).returning();
+    return updated;
+  }
+  const [created] = await context.db
+    .insert(users)
+    .values({ login, ...fields, directory: true, passwordHash: await hashPassword(randomBytes(32).toString('hex')) })
+    .onConflictDoNothing()
+    .returning();
+  return created ?? (await context.db.select().from(users).where(sql`lower(${users.login}) = lower(${login})`))[0];
+}
+
 builder.mutationFields((t) => ({
   login: t.field({
     type: LoginPayload,
@@ -166,9 +207,16 @@ builder.mutationFields((t) => ({
       if (args.login.length > 64) throw new BadUserInput('login', 'must be at most 64 characters');
       if (args.password.length > 1024) throw new BadUserInput('password', 'must be at most 1024 characters');
       await reserveLoginAttempt(db, args.login, context.clientAddress);
-      const [user] = await db.select().from(users).where(sql`lower(${users.login}) = lower(${args.login})`);
-      const ok = await verifyPassword(user?.passwordHash ?? (await decoyHash()), args.password);
-      if (!user || !ok) throw new Unauthenticated('wrong login or password');
+      const [local] = await db.select().from(users).where(sql`lower(${users.login}) = lower(${args.login})`);
+      // Local accounts sign in with their own password, whatever the directory says (the first admin always can);
+      // the others ask the directory, when there is one.
+      const user =
+        context.directory && (!local || local.directory)
+          ? await directorySignIn(context, context.directory, args.login, args.password, local)
+          : (await verifyPassword(local?.passwordHash ?? (await decoyHash()), args.password))
+            ? local
+            : undefined;
+      if (!user) throw new Unauthenticated('wrong login or password');
       if (user.disabled) throw new Unauthenticated('this account is disabled', { reason: 'DISABLED' });
       await releaseLoginAttempt(db, args.login, context.clientAddress);
       const session = await createSession(db, user.id);
