@@ -1,5 +1,4 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from '@slipway/schema';
 import { Directory } from '@slipway/server/auth/directory';
@@ -8,7 +7,7 @@ import { execa, type ResultPromise } from 'execa';
 import { Client } from 'ldapts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './support/api.ts';
-import { waitFor } from './support/flow.ts';
+import { waitForPort } from './support/flow.ts';
 import { createWorld, type World } from './support/world.ts';
 
 let world: World<never>;
@@ -45,17 +44,7 @@ async function startSlapd(dir: string): Promise<void> {
   );
   port ??= await freePort();
   slapd = execa('/usr/sbin/slapd', ['-f', config, '-h', `ldap://127.0.0.1:${port}/`, '-d', '0'], { reject: false });
-  await waitFor(
-    () =>
-      new Promise<boolean>((resolve) => {
-        const socket = connect(port, '127.0.0.1', () => {
-          socket.end();
-          resolve(true);
-        });
-        socket.on('error', () => resolve(false));
-      }),
-    (up) => up,
-  );
+  await waitForPort(port);
 }
 
 async function stopSlapd(): Promise<void> {

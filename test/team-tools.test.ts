@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import { type AddressInfo, connect } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Worker } from '@slipway/executor';
 import { freePort, jobs, projects, sourceCredentials, ticketEvents, tickets } from '@slipway/schema';
@@ -12,7 +12,7 @@ import type { TestApi } from './support/api.ts';
 import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
 import type { TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
-import { ok, waitFor, waitForState } from './support/flow.ts';
+import { ok, waitFor, waitForPort, waitForState } from './support/flow.ts';
 import { GitRepo } from './support/git.ts';
 import { createReadyProject } from './support/project.ts';
 import { SvnRepo } from './support/svn.ts';
@@ -63,18 +63,7 @@ async function startSvnserve(root: string, repoName: string): Promise<string> {
     { reject: false },
   );
   stop.push(() => server.kill('SIGTERM'));
-  // Up once it accepts a connection.
-  await waitFor(
-    () =>
-      new Promise<boolean>((resolve) => {
-        const socket = connect(port, '127.0.0.1', () => {
-          socket.end();
-          resolve(true);
-        });
-        socket.on('error', () => resolve(false));
-      }),
-    (up) => up,
-  );
+  await waitForPort(port);
   return `svn://127.0.0.1:${port}/${repoName}`;
 }
 

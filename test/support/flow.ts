@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect } from 'vitest';
 import type { TestApi } from './api.ts';
@@ -62,6 +63,22 @@ export function waitForState(api: TestApi, token: string, id: string, states: st
   return waitFor(
     () => ticket(api, token, id),
     (t) => wanted.includes(t.state),
+    timeoutMs,
+  );
+}
+
+/** Waits until something accepts connections on 127.0.0.1:`port` (a server the test started). */
+export function waitForPort(port: number, timeoutMs?: number): Promise<boolean> {
+  return waitFor(
+    () =>
+      new Promise<boolean>((resolve) => {
+        const socket = connect(port, '127.0.0.1', () => {
+          socket.end();
+          resolve(true);
+        });
+        socket.on('error', () => resolve(false));
+      }),
+    (up) => up,
     timeoutMs,
   );
 }
