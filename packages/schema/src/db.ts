@@ -1,13 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { access, chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
 import { migrate as drizzleMigrate } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { ConfigError } from './environment.ts';
 import * as tables from './tables.ts';
 
 export type Sql = postgres.Sql;
@@ -161,8 +163,19 @@ export async function startEmbeddedPostgres(
   const stateFile = join(dataDir, 'postgres.json');
   await mkdir(dataDir, { recursive: true });
   const isRoot = process.getuid?.() === 0;
-  // As root, PostgreSQL runs as the `postgres` user, which must be able to reach its directory.
-  if (isRoot) await chmod(dataDir, 0o755);
+  // As root, PostgreSQL runs as the `postgres` user, which must be able to reach its directory and its binaries
+  // (under this checkout's node_modules): a directory on the way that others may not enter stops it with a crash.
+  if (isRoot) {
+    await chmod(dataDir, 0o755);
+    for (const path of [dataDir, dirname(fileURLToPath(import.meta.url))]) {
+      const closed = await closedToOthers(path);
+      if (closed)
+        throw new ConfigError(
+          `SLIPWAY_DATA_DIR: the embedded PostgreSQL runs as the system user "postgres" (Slipway runs as root), which ` +
+            `cannot enter ${closed}: allow it (chmod o+x ${closed}), move Slipway elsewhere, or set DATABASE_URL`,
+        );
+    }
+  }
 
   let state: EmbeddedState | undefined;
   if (await exists(stateFile)) state = JSON.parse(await readFile(stateFile, 'utf8')) as EmbeddedState;
@@ -252,6 +265,20 @@ export async function startEmbeddedPostgres(
  * holds an idle process for 10 s) are taken out again.
  * Its `exit` hook stays: a crashing process still tells PostgreSQL to shut down.
  */
+/** The first directory on the way to `path` that others (users neither owner nor group) may not enter, or null. */
+export async function closedToOthers(path: string): Promise<string | null> {
+  const chain: string[] = [];
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    chain.unshift(dir);
+    if (dirname(dir) === dir) break;
+  }
+  for (const dir of chain) {
+    const info = await stat(dir).catch(() => null);
+    if (info && (info.mode & 0o001) === 0) return dir;
+  }
+  return null;
+}
+
 async function importEmbeddedPostgres() {
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message', 'beforeExit'] as const;
   const before = new Map(signals.map((s) => [s, process.listeners(s as NodeJS.Signals)]));

@@ -1,7 +1,10 @@
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.ts';
-import { connect } from '../src/db.ts';
+import { closedToOthers, connect } from '../src/db.ts';
 
 let database: TestDatabase;
 
@@ -36,6 +39,22 @@ describe('a connection whose start-up type lookup fails', () => {
     } finally {
       process.off('unhandledRejection', record);
       await sql.end({ timeout: 5 });
+    }
+  });
+});
+
+describe('the embedded PostgreSQL as root', () => {
+  it('names the directory on the way that the postgres user could not enter', async () => {
+    const top = await mkdtemp(join(tmpdir(), 'slipway-closed-'));
+    try {
+      await mkdir(join(top, 'a', 'b'), { recursive: true });
+      await chmod(top, 0o755);
+      await chmod(join(top, 'a'), 0o700);
+      expect(await closedToOthers(join(top, 'a', 'b'))).toBe(join(top, 'a'));
+      await chmod(join(top, 'a'), 0o711);
+      expect(await closedToOthers(join(top, 'a', 'b'))).toBeNull();
+    } finally {
+      await rm(top, { recursive: true, force: true });
     }
   });
 });

@@ -33,7 +33,13 @@ const logger = pino({ level: config.logLevel, base: { service: 'slipway-server' 
 let embedded: EmbeddedPostgres | undefined;
 let databaseUrl = config.databaseUrl;
 if (!databaseUrl) {
-  embedded = await startEmbeddedPostgres(config.dataDir, (line) => logger.debug({ postgres: line }, 'postgres'));
+  try {
+    embedded = await startEmbeddedPostgres(config.dataDir, (line) => logger.debug({ postgres: line }, 'postgres'));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`slipway: bad configuration: ${error.message}\n`);
+    process.exit(2);
+  }
   // Migrations run as the cluster's superuser; the server and executor work as a role that owns nothing.
   await migrate(embedded.url, { appRole: EMBEDDED_APP_ROLE });
   databaseUrl = embedded.appUrl;
