@@ -11,7 +11,7 @@ import {
   tickets,
   users,
 } from '@slipway/schema';
-import { and, eq } from 'drizzle-orm';
+import { eq } from 'drizzle-orm';
 import { createTransport } from 'nodemailer';
 import type { JobContext } from './jobs/context.ts';
 
@@ -161,7 +161,7 @@ export async function composeMessage(
     const results = await db
       .select({ name: deployResults.targetName, outcome: deployResults.outcome })
       .from(deployResults)
-      .where(and(eq(deployResults.ticketId, ticket.id)));
+      .where(eq(deployResults.ticketId, ticket.id));
     const names = results.length
       ? results.map((r) => `${r.name} ${r.outcome}`)
       : (await db.select({ name: targets.name }).from(targets).where(eq(targets.projectId, project.id))).map(

@@ -1,6 +1,47 @@
 import { and, arrayContains, eq } from 'drizzle-orm';
 import { type DbOrTx, enqueueJob } from './queue.ts';
-import { notificationChannels, type notificationEvent, projects } from './tables/projects.ts';
+import { notificationChannels, type notificationEvent, projects, webhooks } from './tables/projects.ts';
+
+export type ProjectRow = typeof projects.$inferSelect;
+
+export interface Freeze {
+  reason: string;
+  until: Date | null;
+  byId: number | null;
+}
+
+/** A project's freeze, when one is set and has not ended (the server refuses deploys by it, and so do schedules). */
+export function activeFreeze(project: ProjectRow, now = new Date()): Freeze | null {
+  if (!project.frozenReason) return null;
+  if (project.frozenUntil && project.frozenUntil <= now) return null;
+  return { reason: project.frozenReason, until: project.frozenUntil, byId: project.frozenById };
+}
+
+/**
+ * Queues one delivery per webhook of the project (inside the caller's transaction): a slow or dead receiver never
+ * holds up what happened. `about` names it: a ticket event (`eventId`) or a drift.
+ */
+export async function notifyWebhooks(
+  tx: DbOrTx,
+  projectId: number,
+  about: Record<string, unknown>,
+  ticketId: number | null = null,
+): Promise<void> {
+  const hooks = await tx
+    .select({ id: webhooks.id, pool: projects.pool })
+    .from(webhooks)
+    .innerJoin(projects, eq(projects.id, webhooks.projectId))
+    .where(eq(webhooks.projectId, projectId));
+  for (const hook of hooks) {
+    await enqueueJob(tx, {
+      projectId,
+      ticketId,
+      kind: 'WEBHOOK',
+      pool: hook.pool,
+      payload: { webhookId: hook.id, ...about },
+    });
+  }
+}
 
 export type NotificationEvent = (typeof notificationEvent.enumValues)[number];
 

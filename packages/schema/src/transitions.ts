@@ -1,7 +1,6 @@
 import { and, eq, sql } from 'drizzle-orm';
-import { notificationOf, notifyChannels } from './notify.ts';
-import { CHANNELS, type DbOrTx, enqueueJob } from './queue.ts';
-import { projects, webhooks } from './tables/projects.ts';
+import { notificationOf, notifyChannels, notifyWebhooks } from './notify.ts';
+import { CHANNELS, type DbOrTx } from './queue.ts';
 import { ticketEvents, tickets } from './tables/tickets.ts';
 import { InvalidTransition, type SystemAction, type TicketAction, type TicketState } from './workflow.ts';
 
@@ -77,21 +76,8 @@ export async function recordEvent(
     })
     .returning({ id: ticketEvents.id });
   await tx.execute(sql`select pg_notify(${CHANNELS.ticketEvent}, ${`${input.projectId}:${event?.id}`})`);
-  // Webhook deliveries are jobs of their own: a slow or dead receiver never holds up a transition.
-  const hooks = await tx
-    .select({ id: webhooks.id, pool: projects.pool })
-    .from(webhooks)
-    .innerJoin(projects, eq(projects.id, webhooks.projectId))
-    .where(eq(webhooks.projectId, input.projectId));
-  for (const hook of hooks) {
-    await enqueueJob(tx, {
-      projectId: input.projectId,
-      ticketId: input.ticketId,
-      kind: 'WEBHOOK',
-      pool: hook.pool,
-      payload: { webhookId: hook.id, eventId: event?.id },
-    });
-  }
+  // Deliveries are jobs of their own: a slow or dead receiver never holds up a transition.
+  await notifyWebhooks(tx, input.projectId, { eventId: event?.id }, input.ticketId);
   const notification = notificationOf(input.action, input.to);
   if (notification && event)
     await notifyChannels(tx, input.projectId, notification, { eventId: event.id }, input.ticketId);

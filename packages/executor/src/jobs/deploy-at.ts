@@ -1,4 +1,5 @@
 import {
+  activeFreeze,
   decide,
   enqueueJob,
   memberships,
@@ -35,9 +36,9 @@ export const deployAt: JobHandler = {
         .select({ role: memberships.role })
         .from(memberships)
         .where(and(eq(memberships.projectId, project.id), eq(memberships.userId, ticket.scheduledById)));
-      const frozen = project.frozenReason && (!project.frozenUntil || project.frozenUntil > new Date());
+      const frozen = activeFreeze(project);
       let why: string | null = null;
-      if (frozen && !ticket.freezeOverride) why = `FROZEN: deploys are frozen: ${project.frozenReason}`;
+      if (frozen && !ticket.freezeOverride) why = `FROZEN: deploys are frozen: ${frozen.reason}`;
       else {
         try {
           decide('DEPLOY', ticket, { userId: ticket.scheduledById, role: member?.role ?? null }, project);

@@ -1,12 +1,4 @@
-import {
-  enqueueJob,
-  notifyChannels,
-  projects,
-  releases,
-  targets,
-  targetVerifications,
-  webhooks,
-} from '@slipway/schema';
+import { notifyChannels, notifyWebhooks, releases, targets, targetVerifications } from '@slipway/schema';
 import { asc, eq, inArray } from 'drizzle-orm';
 import { type Verification, VerifyTree, verifyTarget } from '../drift.ts';
 import { projectDirs, tag } from '../layout.ts';
@@ -109,11 +101,6 @@ export async function recordVerifications(context: JobContext, results: Verifica
         .values(row)
         .onConflictDoUpdate({ target: targetVerifications.targetId, set: row });
     }
-    const hooks = await tx
-      .select({ id: webhooks.id, pool: projects.pool })
-      .from(webhooks)
-      .innerJoin(projects, eq(projects.id, webhooks.projectId))
-      .where(eq(webhooks.projectId, project.id));
     for (const result of results) {
       const was = before.get(result.targetId);
       const event =
@@ -125,14 +112,7 @@ export async function recordVerifications(context: JobContext, results: Verifica
       if (!event) continue;
       const drift = { event, targetId: result.targetId, verifyJobId: job.id };
       await notifyChannels(tx, project.id, event === 'drift.detected' ? 'DRIFT_DETECTED' : 'DRIFT_RESOLVED', { drift });
-      for (const hook of hooks) {
-        await enqueueJob(tx, {
-          projectId: project.id,
-          kind: 'WEBHOOK',
-          pool: hook.pool,
-          payload: { webhookId: hook.id, drift },
-        });
-      }
+      await notifyWebhooks(tx, project.id, { drift });
     }
   });
 }

@@ -1,8 +1,10 @@
 import {
   absolutePath,
+  activeFreeze,
   BadUserInput,
   branchName,
   enqueueJob,
+  type Freeze,
   gitUrl,
   hostName,
   httpUrl,
@@ -42,19 +44,6 @@ const SourceTypeEnum = builder.enumType('SourceType', { values: ['SVN', 'GIT'] a
 const DeployModeEnum = builder.enumType('DeployMode', { values: ['IN_PLACE', 'ATOMIC'] as const });
 
 export const ProjectRef = builder.objectRef<ProjectRow>('Project');
-
-interface Freeze {
-  reason: string;
-  until: Date | null;
-  byId: number | null;
-}
-
-/** A project's freeze, when one is set and has not ended. */
-export function activeFreeze(project: ProjectRow, now = new Date()): Freeze | null {
-  if (!project.frozenReason) return null;
-  if (project.frozenUntil && project.frozenUntil <= now) return null;
-  return { reason: project.frozenReason, until: project.frozenUntil, byId: project.frozenById };
-}
 
 const FreezeRef = builder.objectRef<Freeze>('Freeze').implement({
   fields: (t) => ({

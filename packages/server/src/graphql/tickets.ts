@@ -1,4 +1,5 @@
 import {
+  activeFreeze,
   approvals,
   availableActions,
   BadUserInput,
@@ -38,7 +39,7 @@ import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
 import { JobRef, type PathChange, PathChangeRef, TransferEnum } from './jobs.ts';
-import { activeFreeze, loadProject, ProjectRef, type ProjectRow, TargetRef } from './projects.ts';
+import { loadProject, ProjectRef, type ProjectRow, TargetRef } from './projects.ts';
 import { loadUser, UserRef } from './users.ts';
 
 export type TicketEventRow = typeof ticketEvents.$inferSelect;
