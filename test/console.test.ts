@@ -232,19 +232,49 @@ describe('the console, as three people in three browsers', () => {
       await admin.page.goto(`${api.url}/#/admin`);
       await admin.page.waitForSelector('table');
       await admin.page.screenshot({ path: join(artifactsDir, `admin-users-${locale}.png`), fullPage: true });
-      await admin.page.click('[role=tab] >> nth=2');
+      await admin.page.click('[role=tab] >> nth=1');
       await admin.page.click('tr:has-text("site") button');
       await admin.page.waitForSelector('[data-testid=project-settings]');
       await admin.page.screenshot({ path: join(artifactsDir, `admin-project-${locale}.png`), fullPage: true });
-      await admin.page.click('[role=tab] >> nth=1');
-      await admin.page.fill('input[required]', `console-${locale}`);
-      await admin.page.press('input[required]', 'Enter');
-      await expect.poll(() => admin.page.textContent('[data-testid=new-token]')).toMatch(/^slwt_/);
       if (locale === 'zh-CN') expect(await admin.page.textContent('h1')).toBe('系统管理');
       expect(admin.errors).toEqual([]);
       await admin.context.close();
     }
   }, 60_000);
+
+  it('lets anyone keep their own profile and API tokens, on a phone too', async () => {
+    for (const locale of ['en', 'zh-CN'] as const) {
+      const dev = await signedIn(browser, api.url, 'dev', people.dev.password, {
+        locale,
+        width: 390,
+        height: 844,
+      });
+      await dev.page.click('[data-testid=current-user]');
+      await dev.page.waitForSelector('[data-testid=profile-form]');
+      await dev.page.fill('input[type=tel]', 'not a number');
+      await dev.page.click('[data-testid=profile-form] button[type=submit]');
+      await expect
+        .poll(() => dev.page.textContent('[data-testid=profile-form] [role=alert]'))
+        .toMatch(locale === 'en' ? /phone number/ : /\S/);
+      await dev.page.fill('input[type=tel]', '+86 139 0000 0003');
+      await dev.page.fill('input[type=email]', 'dev@example.test');
+      await dev.page.click('[data-testid=profile-form] button[type=submit]');
+      await expect.poll(() => dev.page.textContent('[data-testid=profile-form] [role=status]')).toBeTruthy();
+      expect(await dev.page.locator('[data-testid=profile-form] [role=alert]').count()).toBe(0);
+      await dev.page.fill('input[name=tokenName]', `phone-${locale}`);
+      await dev.page.press('input[name=tokenName]', 'Enter');
+      await expect.poll(() => dev.page.textContent('[data-testid=new-token]')).toMatch(/^slwt_/);
+      await dev.page.screenshot({ path: join(artifactsDir, `profile-phone-${locale}.png`), fullPage: true });
+      if (locale === 'zh-CN') expect(await dev.page.textContent('h1')).toBe('个人设置');
+      expect(dev.errors).toEqual([]);
+      await dev.context.close();
+    }
+    const me = await ok(api, people.dev.token, '{ me { email mobile apiTokens { name } } }');
+    expect(me.me).toMatchObject({ email: 'dev@example.test', mobile: '+8613900000003' });
+    expect(me.me.apiTokens.map((t: { name: string }) => t.name)).toEqual(
+      expect.arrayContaining(['phone-en', 'phone-zh-CN']),
+    );
+  }, 90_000);
 });
 
 describe('an expired session', () => {
@@ -262,8 +292,10 @@ describe('an expired session', () => {
     await dev.page.press('input[name=password]', 'Enter');
     await dev.page.waitForURL(`${api.url}/#/projects/${projectId}`);
     await dev.page.waitForSelector('[data-testid=ticket-list]');
-    // Keyboard: the sign-out button is reachable with Tab and shows a focus ring.
+    // Keyboard: the profile link and the sign-out button are reachable with Tab and show a focus ring.
     await dev.page.focus('select');
+    await dev.page.keyboard.press('Tab');
+    expect(await dev.page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('current-user');
     await dev.page.keyboard.press('Tab');
     expect(await dev.page.evaluate(() => document.activeElement?.textContent)).toBe('Sign out');
     expect(await dev.page.evaluate(() => getComputedStyle(document.activeElement as Element).outlineStyle)).toBe(

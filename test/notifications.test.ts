@@ -251,6 +251,91 @@ describe('notification channels', () => {
   });
 });
 
+describe('the people a ticket waits for', () => {
+  const UPDATE_ME = `mutation($i: UpdateMeInput!) { updateMe(input: $i) { name email mobile } }`;
+
+  it('keep their own name, e-mail and mobile, checked', async () => {
+    const me = await ok(api, people.lead.token, UPDATE_ME, {
+      i: { name: 'Lena Lead', email: 'lena@example.test', mobile: '+86 138-0000-0001' },
+    });
+    expect(me.updateMe).toEqual({ name: 'Lena Lead', email: 'lena@example.test', mobile: '+8613800000001' });
+    const badMobile = await api.gql(UPDATE_ME, { i: { mobile: 'call me' } }, { token: people.dev.token });
+    expect(badMobile.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.mobile' });
+    const badMail = await api.gql(UPDATE_ME, { i: { email: 'dev at home' } }, { token: people.dev.token });
+    expect(badMail.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.email' });
+    await ok(api, people.dev.token, UPDATE_ME, { i: { email: 'dev@example.test', mobile: '13900000002' } });
+    const cleared = await ok(api, people.dev.token, UPDATE_ME, { i: { mobile: '' } });
+    expect(cleared.updateMe).toEqual({ name: expect.any(String), email: 'dev@example.test', mobile: null });
+    // Someone else's contact details are not for everyone to read.
+    const peek = await api.gql(
+      'query($p: ID!) { project(id: $p) { members { user { login mobile } } } }',
+      { p: projectId },
+      { token: people.dev.token },
+    );
+    expect(peek.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+  });
+
+  it('are mentioned in chats by mobile or e-mail and mailed, in the message that waits for them', async () => {
+    const events = ['STAGED', 'APPROVED'];
+    for (const i of [
+      { kind: 'DINGTALK', name: 'ding mentions', url: `${receiverUrl}/ding-mention`, events },
+      { kind: 'WECOM', name: 'wecom mentions', url: `${receiverUrl}/wecom-mention`, events },
+      { kind: 'FEISHU', name: 'feishu mentions', url: `${receiverUrl}/feishu-mention`, events },
+      { kind: 'EMAIL', name: 'mail the people concerned', events },
+    ])
+      await ok(api, people.lead.token, ADD, { p: projectId, i });
+    const mailsBefore = mails.length;
+    await repo.commit('three', { 'www/third.html': 'three\n' });
+    const submitted = await ok(
+      api,
+      people.dev.token,
+      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
+      { i: { projectId, reason: 'third page', paths: ['www/third.html'] } },
+    );
+    const id = submitted.submitTicket.id as string;
+    await waitForState(api, people.dev.token, id, 'AWAITING_TEST');
+    const at = (path: string) => received.filter((r) => r.path === path);
+    await waitFor(
+      async () => at('/ding-mention').length + at('/wecom-mention').length + at('/feishu-mention').length,
+      (n) => n >= 3,
+    );
+    // No tester in the project: the staged ticket waits for its lead (not for its author).
+    const ding = at('/ding-mention')[0]?.body;
+    expect(ding.at).toEqual({ atMobiles: ['+8613800000001'], isAtAll: false });
+    expect(ding.markdown.text).toContain('@+8613800000001');
+    expect(ding.markdown.text).toContain('**Waiting for**: Lena Lead');
+    const wecom = at('/wecom-mention')[0]?.body;
+    expect(wecom.msgtype).toBe('text');
+    expect(wecom.text.mentioned_mobile_list).toEqual(['+8613800000001']);
+    expect(wecom.text.content).toContain('third page');
+    expect(at('/feishu-mention')[0]?.body.card.elements[0].content).toContain('<at email=lena@example.test></at>');
+    // The channel with no fixed addresses mails the lead alone; the older one adds the lead to its own list.
+    const staged = await waitFor(
+      async () => mails.slice(mailsBefore).filter((m) => /ready to test/.test(m.raw)),
+      (found) => found.length >= 2,
+    );
+    expect(staged.map((m) => m.to)).toContainEqual(['lena@example.test']);
+    expect(staged.map((m) => m.to)).toContainEqual(['lead@example.test', 'ops@example.test', 'lena@example.test']);
+
+    // Approved: now it waits for its author to deploy; the author has a mail address but no mobile.
+    await ok(api, people.lead.token, 'mutation($id: ID!) { passTest(id: $id) { id } }', { id });
+    await ok(api, people.lead.token, 'mutation($id: ID!) { approveTicket(id: $id) { id } }', { id });
+    await waitFor(
+      async () => at('/ding-mention').length,
+      (n) => n >= 2,
+    );
+    const approved = at('/ding-mention')[1]?.body;
+    expect(approved.markdown.title).toContain('approved');
+    expect(approved.at).toBeUndefined();
+    expect(approved.markdown.text).toMatch(/\*\*Waiting for\*\*: \S/);
+    const mailed = await waitFor(
+      async () => mails.slice(mailsBefore).filter((m) => /approved/.test(m.raw)),
+      (found) => found.length >= 1,
+    );
+    expect(mailed.map((m) => m.to)).toContainEqual(['dev@example.test']);
+  }, 60_000);
+});
+
 describe('notification channels in the console', () => {
   it('a lead adds a channel, sends a test message and reads the answer', async () => {
     const browser = await launchBrowser();

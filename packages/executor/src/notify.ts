@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import {
   deployResults,
+  memberships,
   type NotificationEvent,
   type notificationChannels,
   projects,
@@ -11,18 +12,88 @@ import {
   tickets,
   users,
 } from '@slipway/schema';
-import { eq } from 'drizzle-orm';
+import { and, eq, inArray, ne } from 'drizzle-orm';
 import { createTransport } from 'nodemailer';
 import type { JobContext } from './jobs/context.ts';
 
 export type ChannelRow = typeof notificationChannels.$inferSelect;
 type Language = ChannelRow['language'];
 
+/** Someone a message is for: chat channels mention them (by mobile or e-mail), e-mail channels mail them. */
+export interface Person {
+  name: string;
+  email: string | null;
+  mobile: string | null;
+}
+
 /** One message, whatever the channel: a title, Markdown lines, and a link to the console. */
 export interface Message {
   title: string;
   lines: string[];
   link: string | null;
+  /** The people the ticket now waits for (mentioned in chats, mailed); or whom it concerns (mailed only). */
+  people?: Person[];
+  /** Whether the people are to act ("waiting for you"): only then do chats mention them. */
+  waiting?: boolean;
+}
+
+type Ticket = typeof tickets.$inferSelect;
+
+/**
+ * Who a ticket event is for. Waiting for someone: a staged ticket for its testers (the leads when the project has
+ * none), one to approve for its leads (not the author, unless the project allows it), an approved, returned or
+ * failed one for its author. Concerning the author only: rejected and live. Disabled users are never named.
+ */
+export async function peopleFor(
+  context: Pick<JobContext, 'db'>,
+  ticket: Ticket,
+  event: NotificationEvent,
+): Promise<{ people: Person[]; waiting: boolean }> {
+  const { db } = context;
+  const fields = { name: users.name, email: users.email, mobile: users.mobile };
+  const author = () =>
+    db
+      .select(fields)
+      .from(users)
+      .where(and(eq(users.id, ticket.authorId), eq(users.disabled, false)));
+  const members = async (role: 'TESTER' | 'LEAD', withAuthor: boolean) =>
+    db
+      .select(fields)
+      .from(memberships)
+      .innerJoin(users, eq(users.id, memberships.userId))
+      .where(
+        and(
+          eq(memberships.projectId, ticket.projectId),
+          inArray(memberships.role, [role]),
+          eq(users.disabled, false),
+          ...(withAuthor ? [] : [ne(users.id, ticket.authorId)]),
+        ),
+      )
+      .orderBy(users.name);
+  switch (event) {
+    case 'STAGED': {
+      const testers = await members('TESTER', false);
+      return { people: testers.length ? testers : await members('LEAD', false), waiting: true };
+    }
+    case 'TEST_PASSED':
+    case 'ROLLBACK_REQUESTED': {
+      const [project] = await db
+        .select({ allowSelfApproval: projects.allowSelfApproval })
+        .from(projects)
+        .where(eq(projects.id, ticket.projectId));
+      return { people: await members('LEAD', project?.allowSelfApproval ?? false), waiting: true };
+    }
+    case 'APPROVED':
+    case 'RETURNED':
+    case 'STAGING_FAILED':
+    case 'DEPLOY_FAILED':
+      return { people: await author(), waiting: true };
+    case 'REJECTED':
+    case 'DEPLOYED':
+      return { people: await author(), waiting: false };
+    default:
+      return { people: [], waiting: false };
+  }
 }
 
 const WORDS: Record<Language, Record<NotificationEvent | 'TEST', string>> = {
@@ -73,6 +144,7 @@ const LABELS: Record<Language, Record<string, string>> = {
     comment: 'Comment',
     paths: 'Paths',
     open: 'Open in Slipway',
+    waiting: 'Waiting for',
     until: 'until',
     differ: 'paths differ',
     test: 'If you read this, the channel works.',
@@ -85,6 +157,7 @@ const LABELS: Record<Language, Record<string, string>> = {
     comment: '备注',
     paths: '路径',
     open: '在 Slipway 中查看',
+    waiting: '等待处理',
     until: '截止',
     differ: '个路径不一致',
     test: '收到这条消息说明通道可用。',
@@ -98,6 +171,8 @@ export interface ChannelPayload {
   drift?: { targetId: number };
   freeze?: { reason?: string; until?: string | null; byId?: number | null };
   test?: boolean;
+  /** A test of an e-mail channel with no fixed addresses goes to the one testing it. */
+  testTo?: string[];
 }
 
 const link = (context: JobContext, path: string) =>
@@ -169,10 +244,14 @@ export async function composeMessage(
         );
     if (names.length) lines.push(`**${label.targets}**: ${names.join(', ')}`);
   }
+  const { people, waiting } = await peopleFor(context, ticket, event);
+  if (waiting && people.length) lines.push(`**${label.waiting}**: ${people.map((p) => p.name).join(', ')}`);
   return {
     title: `[${project.name}] #${ticket.id} ${words[event]}`,
     lines,
     link: link(context, `/tickets/${ticket.id}`),
+    people,
+    waiting,
   };
 }
 
@@ -210,11 +289,21 @@ export function chatRequest(
   const text = markdown(message, openLabel);
   const url = channel.url as string;
   const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'Slipway' };
+  const mentioned = message.waiting ? (message.people ?? []) : [];
+  const mobiles = [...new Set(mentioned.flatMap((p) => (p.mobile ? [p.mobile] : [])))];
   switch (channel.kind) {
     case 'DINGTALK':
+      // DingTalk notifies the numbers in `at.atMobiles` that the text also names as "@number".
       return {
         url: dingTalkUrl(url, channel.secret, now),
-        body: JSON.stringify({ msgtype: 'markdown', markdown: { title: message.title, text } }),
+        body: JSON.stringify({
+          msgtype: 'markdown',
+          markdown: {
+            title: message.title,
+            text: [text, ...(mobiles.length ? [mobiles.map((m) => `@${m}`).join(' ')] : [])].join('\n\n'),
+          },
+          ...(mobiles.length ? { at: { atMobiles: mobiles, isAtAll: false } } : {}),
+        }),
         headers,
       };
     case 'FEISHU': {
@@ -224,7 +313,12 @@ export function chatRequest(
         elements: [
           {
             tag: 'markdown',
-            content: [...message.lines, ...(message.link ? [`[${openLabel}](${message.link})`] : [])].join('\n'),
+            // A card mentions people by the e-mail of their Feishu account.
+            content: [
+              ...message.lines,
+              ...(message.link ? [`[${openLabel}](${message.link})`] : []),
+              ...mentioned.flatMap((p) => (p.email ? [`<at email=${p.email}></at>`] : [])),
+            ].join('\n'),
           },
         ],
       };
@@ -239,7 +333,16 @@ export function chatRequest(
       };
     }
     case 'WECOM':
-      return { url, body: JSON.stringify({ msgtype: 'markdown', markdown: { content: text } }), headers };
+      // WeCom mentions by mobile only in a text message; without anyone to mention, Markdown.
+      return {
+        url,
+        body: JSON.stringify(
+          mobiles.length
+            ? { msgtype: 'text', text: { content: plainText(message), mentioned_mobile_list: mobiles } }
+            : { msgtype: 'markdown', markdown: { content: text } },
+        ),
+        headers,
+      };
     case 'SLACK': {
       // Slack's mrkdwn: *bold*, <url|label>.
       const mrkdwn = [
@@ -296,9 +399,7 @@ export async function sendMail(
   if (to.length === 0) throw new Error('the channel has no addresses to send to');
   const transport = createTransport(smtpUrl);
   try {
-    const text = [...message.lines.map((l) => l.replace(/\*\*/g, '')), ...(message.link ? [message.link] : [])].join(
-      '\n',
-    );
+    const text = plainText(message);
     const info = await transport.sendMail({
       from: from ?? 'Slipway <slipway@localhost>',
       to,
@@ -310,6 +411,15 @@ export async function sendMail(
   } finally {
     transport.close();
   }
+}
+
+/** A message without Markdown: title, lines, link. */
+function plainText(message: Message): string {
+  return [
+    message.title,
+    ...message.lines.map((l) => l.replace(/\*\*/g, '')),
+    ...(message.link ? [message.link] : []),
+  ].join('\n');
 }
 
 function escapeHtml(text: string): string {

@@ -57,6 +57,12 @@ export const gitUrl = z.union([
 export const httpUrl = urlWithScheme(['http', 'https']);
 
 /** A git branch name as `git check-ref-format --branch` would take it, minus anything option-like. */
+/** An e-mail address as a mail server takes it (one address, no display name). */
+export const emailAddress = z
+  .string()
+  .max(254, 'must be at most 254 characters')
+  .regex(/^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/, 'must be an e-mail address');
+
 export const branchName = z
   .string()
   .min(1, 'must not be empty')

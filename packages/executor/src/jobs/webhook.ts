@@ -102,9 +102,20 @@ async function deliverToChannel(context: JobContext, payload: ChannelPayload): P
   if (!channel || !message) {
     context.sink.system('the channel or what it was about is gone: nothing to send');
   } else if (channel.kind === 'EMAIL') {
-    context.sink.system(`mail to ${channel.emailTo.join(', ')}: ${message.title}`);
-    const answer = await sendMail(context.mail.smtpUrl, context.mail.from, channel.emailTo, message, channel.language);
-    context.sink.system(`the mail server answered: ${answer.body}`);
+    // The channel's fixed addresses and the people concerned (the one testing, for a test message).
+    const to = [
+      ...new Set([
+        ...channel.emailTo,
+        ...(payload.testTo ?? []),
+        ...(message.people ?? []).flatMap((p) => (p.email ? [p.email] : [])),
+      ]),
+    ];
+    if (to.length === 0) context.sink.system(`no one to mail about: ${message.title}`);
+    else {
+      context.sink.system(`mail to ${to.join(', ')}: ${message.title}`);
+      const answer = await sendMail(context.mail.smtpUrl, context.mail.from, to, message, channel.language);
+      context.sink.system(`the mail server answered: ${answer.body}`);
+    }
   } else {
     const request = chatRequest(channel, message);
     const shown = receiverOf(request.url);

@@ -12,6 +12,8 @@ export const users = pgTable(
     /** Made at a first directory sign-in: its password is the directory's (the stored hash is of nothing usable). */
     directory: boolean('directory').notNull().default(false),
     email: text('email'),
+    /** For chat mentions (DingTalk, WeCom) of the people a ticket waits for; set by the user (updateMe). */
+    mobile: text('mobile'),
     /** A disabled user cannot sign in; their sessions and tokens were ended when it was disabled. */
     disabled: boolean('disabled').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

@@ -1,5 +1,6 @@
 import {
   BadUserInput,
+  emailAddress,
   enqueueJob,
   httpUrl,
   messageLanguage,
@@ -17,6 +18,7 @@ import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
 import { JobRef } from './jobs.ts';
 import { loadProject, ProjectRef } from './projects.ts';
+import { loadUser } from './users.ts';
 
 type ChannelRow = typeof notificationChannels.$inferSelect;
 
@@ -47,11 +49,13 @@ const ChannelInput = builder.inputType('NotificationChannelInput', {
     secret: t.string({ description: 'DingTalk or Feishu signing secret, or the webhook’s HMAC key' }),
     events: t.field({ type: [NotificationEventEnum], required: true }),
     language: t.field({ type: MessageLanguageEnum, description: 'Default EN' }),
-    emailTo: t.stringList({ description: 'EMAIL: the addresses' }),
+    emailTo: t.stringList({
+      description:
+        'EMAIL: addresses that get every message; the people a ticket waits for (or concerns) get it too, at the e-mail in their profile',
+    }),
   }),
 });
 
-const email = z.string().regex(/^[^\s@<>,;]+@[^\s@<>,;]+\.[^\s@<>,;]+$/, 'must be an e-mail address');
 const channelInput = z
   .object({
     kind: z.enum(notificationKind.enumValues),
@@ -60,11 +64,9 @@ const channelInput = z
     secret: textLine(500).nullish(),
     events: z.array(z.enum(notificationEvent.enumValues)).min(1, 'must name at least one event'),
     language: z.enum(messageLanguage.enumValues).nullish(),
-    emailTo: z.array(email).max(50, 'must have at most 50 addresses').nullish(),
+    emailTo: z.array(emailAddress).max(50, 'must have at most 50 addresses').nullish(),
   })
   .superRefine((input, ctx) => {
-    if (input.kind === 'EMAIL' && !input.emailTo?.length)
-      ctx.addIssue({ code: 'custom', path: ['emailTo'], message: 'is required for an e-mail channel' });
     if (input.kind !== 'EMAIL' && !input.url)
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required for this kind of channel' });
   });
@@ -163,14 +165,23 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, context) => {
       const channel = await loadChannel(context, parseId(args.id, 'id'));
       const project = await loadProject(context, channel.projectId);
-      if (channel.kind === 'EMAIL' && channel.emailTo.length === 0)
-        throw new BadUserInput('id', 'the channel has no addresses');
+      // An e-mail channel with no fixed addresses (it mails the people concerned) is tried on the one testing it.
+      let testTo: string[] | undefined;
+      if (channel.kind === 'EMAIL' && channel.emailTo.length === 0) {
+        const me = await loadUser(context, (context.viewer as { id: number }).id);
+        if (!me.email)
+          throw new BadUserInput(
+            'id',
+            'the channel has no fixed addresses and your profile has no e-mail to test with',
+          );
+        testTo = [me.email];
+      }
       return enqueueJob(context.db, {
         projectId: project.id,
         kind: 'WEBHOOK',
         pool: project.pool,
         maxAttempts: 1,
-        payload: { channelId: channel.id, test: true },
+        payload: { channelId: channel.id, test: true, ...(testTo ? { testTo } : {}) },
       });
     },
   }),

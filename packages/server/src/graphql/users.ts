@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   apiTokens,
   BadUserInput,
+  emailAddress,
   identifierName,
   memberships,
   NotFound,
@@ -45,6 +46,20 @@ UserRef.implement({
     login: t.exposeString('login'),
     name: t.exposeString('name'),
     isAdmin: t.exposeBoolean('isAdmin'),
+    directory: t.exposeBoolean('directory', {
+      description: 'Signs in with the company directory, which keeps its name and e-mail',
+    }),
+    email: t.exposeString('email', {
+      nullable: true,
+      description: 'Where mail for the user goes (the user themself and admins only)',
+      authScopes: (user, _args, context) => isSelfOrAdmin(user, context),
+    }),
+    mobile: t.exposeString('mobile', {
+      nullable: true,
+      description:
+        'For chat mentions (DingTalk, WeCom) when a ticket waits for the user (the user themself and admins only)',
+      authScopes: (user, _args, context) => isSelfOrAdmin(user, context),
+    }),
     disabled: t.exposeBoolean('disabled', {
       description: 'A disabled user cannot sign in; their sessions, tokens and subscriptions ended when it was set',
     }),
@@ -129,6 +144,28 @@ const CreateUserInput = builder.inputType('CreateUserInput', {
     password: t.string({ required: true }),
     isAdmin: t.boolean({ required: false, defaultValue: false }),
   }),
+});
+
+const UpdateMeInput = builder.inputType('UpdateMeInput', {
+  fields: (t) => ({
+    name: t.string({ description: 'Left as it is when absent' }),
+    email: t.string({ description: 'Left as it is when absent; an empty string clears it' }),
+    mobile: t.string({ description: 'Left as it is when absent; an empty string clears it' }),
+  }),
+});
+
+/** An empty string clears an optional field. */
+const orCleared = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? null : value), schema.nullish());
+const updateMeInput = z.object({
+  name: textLine(200).nullish(),
+  email: orCleared(emailAddress),
+  mobile: orCleared(
+    z
+      .string()
+      .regex(/^\+?[0-9][0-9 -]{4,22}$/, 'must be a phone number: digits, an optional leading "+", spaces or "-"')
+      .transform((v) => v.replace(/[ -]/g, '')),
+  ),
 });
 
 const login = z
@@ -253,6 +290,31 @@ builder.mutationFields((t) => ({
         .returning({ id: apiTokens.id });
       if (revoked.length === 0) throw new NotFound('API token', id);
       return true;
+    },
+  }),
+  updateMe: t.field({
+    type: UserRef,
+    description:
+      'Changes the signed-in user’s name, e-mail and mobile (mail and chat mentions use them); a directory account’s name and e-mail come from the directory',
+    authScopes: { authenticated: true },
+    args: { input: t.arg({ type: UpdateMeInput, required: true }) },
+    resolve: async (_root, args, context) => {
+      const input = parseInput(updateMeInput, args.input, 'input');
+      const me = await loadUser(context, (context.viewer as { id: number }).id);
+      const changes: Partial<UserRow> = {};
+      if (input.name != null) changes.name = input.name;
+      if (input.email !== undefined) changes.email = input.email;
+      if (input.mobile !== undefined) changes.mobile = input.mobile;
+      if (me.directory && ((changes.name ?? me.name) !== me.name || (changes.email ?? me.email) !== me.email))
+        throw new BadUserInput(
+          changes.email !== undefined && changes.email !== me.email ? 'input.email' : 'input.name',
+          'comes from the company directory: change it there',
+        );
+      if (Object.keys(changes).length === 0) return me;
+      const [row] = await context.db.update(users).set(changes).where(eq(users.id, me.id)).returning();
+      if (!row) throw new NotFound('user', me.id);
+      context.loaders.user.clear(me.id).prime(me.id, row);
+      return row;
     },
   }),
   setUserDisabled: t.field({

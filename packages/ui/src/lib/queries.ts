@@ -124,7 +124,6 @@ export const TestChannel = graphql(`mutation TestChannel($id: ID!) { testNotific
 export const AdminData = graphql(`
   query AdminData {
     users { id login name isAdmin createdAt }
-    me { id apiTokens { id name createdAt lastUsedAt } }
     projects {
       id name sourceType sourceUrl branch stagingPath stagingUrl deployMode keepReleases excludes parallelism batchSize
       requiredApprovals allowSelfApproval sshKeyPath knownHostsPath preDeploy postDeploy healthCheckUrl
@@ -134,6 +133,12 @@ export const AdminData = graphql(`
       members { role user { id login name } }
     }
   }
+`);
+export const Profile = graphql(`
+  query Profile { me { id login name email mobile directory apiTokens { id name createdAt lastUsedAt } } }
+`);
+export const UpdateMe = graphql(`
+  mutation UpdateMe($input: UpdateMeInput!) { updateMe(input: $input) { id name email mobile } }
 `);
 export const CreateUser = graphql(`mutation CreateUser($input: CreateUserInput!) { createUser(input: $input) { id } }`);
 export const CreateApiToken = graphql(
