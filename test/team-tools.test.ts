@@ -15,6 +15,7 @@ import { startTestWorker } from './support/executor.ts';
 import { ok, waitFor, waitForPort, waitForState } from './support/flow.ts';
 import { GitRepo } from './support/git.ts';
 import { createReadyProject } from './support/project.ts';
+import { startSshd } from './support/sshd.ts';
 import { SvnRepo } from './support/svn.ts';
 import { createWorld, type World } from './support/world.ts';
 
@@ -252,6 +253,54 @@ describe('repository credentials', () => {
       p: projectId,
     });
     expect((await projectState(projectId)).sourceCredentials).toBeNull();
+  }, 120_000);
+});
+
+describe('sources over ssh', () => {
+  const UPDATE = 'mutation($id: ID!, $i: UpdateProjectInput!) { updateProject(id: $id, input: $i) { id } }';
+
+  it('svn+ssh and git over ssh sign in with the project’s source key, and say plainly what the server refused', async () => {
+    const sshd = await startSshd(join(dir, 'source-sshd'));
+    stop.push(() => sshd.stop());
+    const stranger = join(dir, 'source-sshd', 'stranger_ed25519');
+    await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', stranger]);
+    const host = `${sshd.user}@127.0.0.1:${sshd.port}`;
+
+    await mkdir(join(dir, 'svn-ssh'), { recursive: true });
+    const svnRepo = await SvnRepo.create(join(dir, 'svn-ssh'), { 'www/index.html': 'one\n' });
+    const svnId = await createProject('svn-over-ssh', 'SVN', `svn+ssh://${host}${svnRepo.url.replace('file://', '')}`);
+    // No known host key: ssh asks no one and refuses.
+    expect((await initDone(svnId)).initError).toMatch(/host key .*knownHostsPath/);
+    // A key the server does not accept: refused, said so; a new key starts the checkout again.
+    await ok(api, people.admin.token, UPDATE, {
+      id: svnId,
+      i: { knownHostsPath: sshd.knownHostsPath, sourceSshKeyPath: stranger },
+    });
+    expect((await initDone(svnId)).initError).toMatch(/refused the key: set the project's sourceSshKeyPath/);
+    const badPath = await api.gql(
+      UPDATE,
+      { id: svnId, i: { sourceSshKeyPath: '/keys/my key' } },
+      {
+        token: people.admin.token,
+      },
+    );
+    expect(badPath.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.sourceSshKeyPath' });
+    await ok(api, people.admin.token, UPDATE, { id: svnId, i: { sourceSshKeyPath: sshd.keyPath } });
+    expect(await initDone(svnId)).toMatchObject({ ready: true, initError: null });
+    await svnRepo.commit('two', { 'www/index.html': 'two\n' });
+    await stageTicket(svnId, ['www/index.html']);
+
+    await mkdir(join(dir, 'git-ssh'), { recursive: true });
+    const gitRepo = await GitRepo.create(join(dir, 'git-ssh'), 'main', { 'www/index.html': 'one\n' });
+    const gitId = await createProject('git-over-ssh', 'GIT', `ssh://${host}${gitRepo.url.replace('file://', '')}`);
+    expect((await initDone(gitId)).ready).toBe(false);
+    await ok(api, people.admin.token, UPDATE, {
+      id: gitId,
+      i: { knownHostsPath: sshd.knownHostsPath, sourceSshKeyPath: sshd.keyPath },
+    });
+    expect(await initDone(gitId)).toMatchObject({ ready: true, initError: null });
+    await gitRepo.commit('two', { 'www/index.html': 'two\n' });
+    await stageTicket(gitId, ['www/index.html']);
   }, 120_000);
 });
 

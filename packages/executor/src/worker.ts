@@ -28,7 +28,7 @@ import { stage } from './jobs/stage.ts';
 import { verify } from './jobs/verify.ts';
 import { deliverWebhook } from './jobs/webhook.ts';
 import { LogSink } from './log-sink.ts';
-import { ControlDirectory, JobConnections } from './tools/ssh.ts';
+import { ControlDirectory, JobConnections, sourceSshEnv } from './tools/ssh.ts';
 import type { SourceAuth } from './tools/svn.ts';
 
 /** Jobs that sign in to the project's source (when it has credentials). */
@@ -234,6 +234,8 @@ export class Worker {
         if (READS_SOURCE.has(job.kind)) {
           context.sourceAuth = await this.sourceAuth(project.id);
           if (context.sourceAuth) sink.keepSecret(context.sourceAuth.secret);
+          const sourceSsh = sourceSshEnv(project.sourceUrl, project.sourceType, project);
+          context.run = { ...context.run, env: { ...context.run.env, ...sourceSsh } };
         }
         await handler.perform(context);
         log.info('job finished');

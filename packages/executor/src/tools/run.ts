@@ -8,6 +8,8 @@ export class CommandFailed extends Error {
     readonly stderrTail: string,
     /** Report lines (see RunOptions.reportPrefix) the command printed on stderr before it failed. */
     readonly reports: string[] = [],
+    /** The last lines it printed on stderr (the message keeps three). */
+    readonly stderrLines: string[] = [],
   ) {
     super(
       `${command} failed${exitCode === undefined ? '' : ` (exit ${exitCode})`}${stderrTail ? `: ${stderrTail}` : ''}`,
@@ -94,7 +96,7 @@ export async function run(file: string, args: string[], options: RunOptions): Pr
   if (options.signal.aborted) throw options.signal.reason ?? new Error('aborted');
   if (result.failed && !(result.exitCode !== undefined && options.okExitCodes?.includes(result.exitCode))) {
     const tail = stderrLines.slice(-3).join(' / ') || (result.originalMessage ?? '');
-    throw new CommandFailed(file, result.exitCode, tail, reports);
+    throw new CommandFailed(file, result.exitCode, tail, reports, stderrLines);
   }
   return typeof result.stdout === 'string' ? result.stdout : String(result.stdout ?? '');
 }

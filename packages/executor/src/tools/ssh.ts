@@ -34,6 +34,33 @@ export function sshOptions(ssh: SshSettings, controlPath?: string): string[] {
   return args;
 }
 
+/**
+ * How svn (SVN_SSH) and git (GIT_SSH_COMMAND) reach a source over ssh: with the project's source key and known hosts,
+ * never asking. Both take the command as one string they split themselves (git through sh), so each word is quoted.
+ * svn hands ssh "host:port" as the host name: a port in an svn+ssh URL becomes `-p` and `HostName`. Pure, for testing.
+ */
+export function sourceSshEnv(
+  sourceUrl: string,
+  sourceType: 'SVN' | 'GIT',
+  settings: { sourceSshKeyPath: string | null; knownHostsPath: string | null },
+): Record<string, string> {
+  const words = [
+    'ssh',
+    ...sshOptions({ sshKeyPath: settings.sourceSshKeyPath, knownHostsPath: settings.knownHostsPath }),
+  ];
+  if (sourceType === 'SVN') {
+    if (!sourceUrl.startsWith('svn+ssh://')) return {};
+    const url = URL.parse(sourceUrl);
+    if (url?.port) words.push('-p', url.port, '-o', `HostName=${url.hostname.replace(/^\[|\]$/g, '')}`);
+    return { SVN_SSH: words.map(quoteIfNeeded).join(' ') };
+  }
+  // git reaches ssh for ssh:// URLs and scp-like ones (user@host:path); not for http(s), git:// or file paths.
+  if (/^(https?|git|file):\/\//.test(sourceUrl) || sourceUrl.startsWith('/')) return {};
+  return { GIT_SSH_COMMAND: words.map(quoteIfNeeded).join(' ') };
+}
+
+const quoteIfNeeded = (word: string) => (/^[A-Za-z0-9_./:=@+,-]+$/.test(word) ? word : shellQuote(word));
+
 export function sshArgs(target: RemoteTarget, ssh: SshSettings, controlPath?: string): string[] {
   const args = sshOptions(ssh, controlPath);
   if (target.port) args.push('-p', String(target.port));

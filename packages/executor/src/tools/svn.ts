@@ -1,4 +1,4 @@
-import { type RunOptions, run } from './run.ts';
+import { type CommandFailed, type RunOptions, run } from './run.ts';
 
 const base = ['--non-interactive', '--trust-server-cert-failures=unknown-ca,cn-mismatch,expired,not-yet-valid,other'];
 
@@ -18,6 +18,11 @@ export interface SvnSettings {
 const SIGN_IN_REFUSED =
   /E170001|E215004|Authentication failed|Can't get username or password|could not read Username|returned error: 401|403 Forbidden/i;
 
+/** ssh's ways of saying the host key is unknown or changed, and that it accepted no key. */
+const SSH_HOST_UNKNOWN =
+  /Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key for .* is not known/i;
+const SSH_KEY_REFUSED = /Permission denied \((publickey|[a-z-]*,?publickey)/;
+
 /**
  * Says plainly when the source refused to let staging in: whether credentials are missing or wrong. The original
  * message is kept (it names the repository); no secret is in it.
@@ -26,7 +31,17 @@ export async function explainSignIn<T>(work: Promise<T>, auth: SourceAuth | null
   try {
     return await work;
   } catch (error) {
-    if (!SIGN_IN_REFUSED.test((error as Error).message)) throw error;
+    const message = (error as Error).message;
+    const said = [message, ...((error as CommandFailed).stderrLines ?? [])].join('\n');
+    if (SSH_HOST_UNKNOWN.test(said))
+      throw new Error(
+        `${message} — ssh does not know the source's host key (or it changed): put it in the project's knownHostsPath file (ssh-keyscan shows it) or in the executor user's known_hosts`,
+      );
+    if (SSH_KEY_REFUSED.test(said))
+      throw new Error(
+        `${message} — the source's ssh server refused the key: set the project's sourceSshKeyPath to a private key on the executor host that the server accepts`,
+      );
+    if (!SIGN_IN_REFUSED.test(message)) throw error;
     throw new Error(
       `${(error as Error).message} — ${
         auth

@@ -39,6 +39,8 @@ export const projects = pgTable(
     allowSelfApproval: boolean('allow_self_approval').notNull().default(false),
     sshKeyPath: text('ssh_key_path'),
     knownHostsPath: text('known_hosts_path'),
+    /** The key staging signs in to an svn+ssh:// or ssh git source with (a file on the executor host). */
+    sourceSshKeyPath: text('source_ssh_key_path'),
     preDeploy: text('pre_deploy'),
     postDeploy: text('post_deploy'),
     healthCheckUrl: text('health_check_url'),

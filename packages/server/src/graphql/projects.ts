@@ -21,6 +21,7 @@ import {
   sourceCredentials,
   svnUrl,
   systemUser,
+  type Tx,
   targets,
   textLine,
   users,
@@ -104,6 +105,10 @@ ProjectRef.implement({
     }),
     sshKeyPath: t.exposeString('sshKeyPath', { nullable: true }),
     knownHostsPath: t.exposeString('knownHostsPath', { nullable: true }),
+    sourceSshKeyPath: t.exposeString('sourceSshKeyPath', {
+      nullable: true,
+      description: 'The key staging signs in to an svn+ssh:// or ssh git source with, on the executor host',
+    }),
     preDeploy: t.exposeString('preDeploy', { nullable: true }),
     postDeploy: t.exposeString('postDeploy', { nullable: true }),
     healthCheckUrl: t.exposeString('healthCheckUrl', { nullable: true }),
@@ -171,6 +176,12 @@ MembershipRef.implement({
   }),
 });
 
+// rsync, svn (SVN_SSH) and git (GIT_SSH_COMMAND) take the ssh command as one string they split themselves: a path
+// with white space, quotes or backslashes could not be passed intact.
+const sshFilePath = absolutePath.refine((p) => !/[\s'"\\]/.test(p), {
+  message: 'must not contain white space, quotes or backslashes',
+});
+
 const settingsFields = {
   stagingUrl: httpUrl.nullable(),
   deployMode: z.enum(['IN_PLACE', 'ATOMIC']),
@@ -185,9 +196,9 @@ const settingsFields = {
   deployTimeoutMinutes: intRange(1, 1440),
   verifyIntervalMinutes: intRange(0, 10080),
   verifyBeforeDeploy: z.boolean(),
-  // rsync passes these to ssh in one string split on spaces: a path with white space could not be passed intact.
-  sshKeyPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
-  knownHostsPath: absolutePath.refine((p) => !/\s/.test(p), { message: 'must not contain white space' }).nullable(),
+  sshKeyPath: sshFilePath.nullable(),
+  knownHostsPath: sshFilePath.nullable(),
+  sourceSshKeyPath: sshFilePath.nullable(),
   preDeploy: multilineText(4000).nullable(),
   postDeploy: multilineText(4000).nullable(),
   healthCheckUrl: httpUrl.nullable(),
@@ -243,6 +254,10 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
     verifyBeforeDeploy: t.boolean({ description: 'Verify each target before a deploy builds on it (default false)' }),
     sshKeyPath: t.string({ description: 'Private key on the executor host; never stored in the database' }),
     knownHostsPath: t.string(),
+    sourceSshKeyPath: t.string({
+      description:
+        'Private key on the executor host for an svn+ssh:// or ssh git source (host keys: knownHostsPath, else the executor user’s)',
+    }),
     preDeploy: t.string(),
     postDeploy: t.string(),
     healthCheckUrl: t.string({ description: 'Polled after a switch; {host} is replaced per target' }),
@@ -274,6 +289,7 @@ const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
     verifyBeforeDeploy: t.boolean(),
     sshKeyPath: t.string(),
     knownHostsPath: t.string(),
+    sourceSshKeyPath: t.string(),
     preDeploy: t.string(),
     postDeploy: t.string(),
     healthCheckUrl: t.string(),
@@ -306,6 +322,18 @@ const targetInput = z
     if (!input.host && (input.port != null || input.user != null))
       ctx.addIssue({ code: 'custom', path: ['host'], message: 'is required when port or user is given' });
   });
+
+/** A project whose initialisation failed starts it again (after its source credentials or keys changed). */
+async function initAgainIfFailed(tx: Tx, project: ProjectRow): Promise<ProjectRow> {
+  if (project.ready || !project.initError) return project;
+  const [row] = await tx
+    .update(projects)
+    .set({ initError: null, updatedAt: sql`now()` })
+    .where(eq(projects.id, project.id))
+    .returning();
+  await enqueueJob(tx, { projectId: project.id, kind: 'INIT_PROJECT', pool: project.pool });
+  return row ?? project;
+}
 
 async function assertNameFree(context: Context, name: string, exceptId?: number): Promise<void> {
   const [taken] = await context.db
@@ -411,16 +439,7 @@ builder.mutationFields((t) => ({
             target: sourceCredentials.projectId,
             set: { username, secret: sealed, updatedAt: sql`now()` },
           });
-        if (!project.ready && project.initError) {
-          const [row] = await tx
-            .update(projects)
-            .set({ initError: null, updatedAt: sql`now()` })
-            .where(eq(projects.id, projectId))
-            .returning();
-          await enqueueJob(tx, { projectId, kind: 'INIT_PROJECT', pool: project.pool });
-          if (row) return remember(context, row);
-        }
-        return project;
+        return remember(context, await initAgainIfFailed(tx, project));
       });
     },
   }),
@@ -522,13 +541,17 @@ builder.mutationFields((t) => ({
       await loadProject(context, id);
       if (input.name) await assertNameFree(context, input.name, id);
       const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-      const [row] = await context.db
-        .update(projects)
-        .set({ ...changes, updatedAt: sql`now()` })
-        .where(eq(projects.id, id))
-        .returning();
-      if (!row) throw new NotFound('project', id);
-      return remember(context, row);
+      return context.db.transaction(async (tx) => {
+        const [row] = await tx
+          .update(projects)
+          .set({ ...changes, updatedAt: sql`now()` })
+          .where(eq(projects.id, id))
+          .returning();
+        if (!row) throw new NotFound('project', id);
+        // A new way of signing in to the source is worth another try at a project that could not start.
+        const signIn = input.sourceSshKeyPath !== undefined || input.knownHostsPath !== undefined;
+        return remember(context, signIn ? await initAgainIfFailed(tx, row) : row);
+      });
     },
   }),
   addTarget: t.field({

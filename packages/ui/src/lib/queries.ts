@@ -126,7 +126,7 @@ export const AdminData = graphql(`
     users { id login name isAdmin createdAt }
     projects {
       id name sourceType sourceUrl branch stagingPath stagingUrl deployMode keepReleases excludes parallelism batchSize
-      requiredApprovals allowSelfApproval sshKeyPath knownHostsPath preDeploy postDeploy healthCheckUrl
+      requiredApprovals allowSelfApproval sshKeyPath knownHostsPath sourceSshKeyPath preDeploy postDeploy healthCheckUrl
       healthCheckTimeoutSeconds bandwidthLimit pool ready initError verifyIntervalMinutes verifyBeforeDeploy
       sourceCredentials { username set }
       targets { id name host port user path }

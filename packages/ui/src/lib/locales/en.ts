@@ -227,6 +227,7 @@ export const en = {
   'setting.stagingUrl': 'Staging URL',
   'setting.sshKeyPath': 'SSH key path',
   'setting.knownHostsPath': 'known_hosts path',
+  'setting.sourceSshKeyPath': 'SSH key path for an svn+ssh:// or ssh git source',
   'setting.preDeploy': 'Pre-deploy command',
   'setting.postDeploy': 'Post-deploy command',
   'setting.healthCheckUrl': 'Health check URL ({host} per target)',

@@ -227,6 +227,7 @@ export const zh: Record<keyof typeof en, string> = {
   'setting.stagingUrl': '预发布站点地址',
   'setting.sshKeyPath': 'SSH 私钥路径',
   'setting.knownHostsPath': 'known_hosts 路径',
+  'setting.sourceSshKeyPath': 'svn+ssh:// 或 ssh git 源的 SSH 私钥路径',
   'setting.preDeploy': '发布前命令',
   'setting.postDeploy': '发布后命令',
   'setting.healthCheckUrl': '健康检查地址（{host} 替换为目标主机）',

@@ -1,0 +1,1 @@
+ALTER TABLE "projects" ADD COLUMN "source_ssh_key_path" text;
