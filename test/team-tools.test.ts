@@ -7,6 +7,7 @@ import type { Worker } from '@slipway/executor';
 import { freePort, jobs, projects, sourceCredentials, ticketEvents, tickets } from '@slipway/schema';
 import { and, eq, sql } from 'drizzle-orm';
 import { execa, type ResultPromise } from 'execa';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from './support/api.ts';
 import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
@@ -29,13 +30,17 @@ let people: World<Login>['people'];
 const dataDir = () => join(dir, 'data');
 const stop: (() => unknown)[] = [];
 
+/** Everything the executor logged (at debug level): greped for secrets with what it stored. */
+const executorLog: string[] = [];
+const executorLogger = () => pino({ level: 'debug' }, { write: (line: string) => void executorLog.push(line) });
+
 const SVN_PASSWORD = 'svn-Pa55word-that-must-never-show';
 const GIT_TOKEN = 'glpat-token-that-must-never-show-42';
 
 beforeAll(async () => {
   world = await createWorld('team-tools', ['dev', 'lead']);
   ({ dir, database, api, people } = world);
-  worker = await startTestWorker(database, dataDir());
+  worker = await startTestWorker(database, dataDir(), { logger: executorLogger() });
 }, 60_000);
 
 afterAll(async () => {
@@ -176,14 +181,17 @@ async function stageTicket(projectId: string, paths: string[]): Promise<string> 
   return id;
 }
 
-/** Every text Slipway stored from its jobs: log lines, job errors, ticket comments, project errors. */
+/**
+ * Every text Slipway stored from its jobs (log lines, job errors, ticket comments, project errors) and everything the
+ * executor logged.
+ */
 async function everythingStored(): Promise<string> {
   const rows = await database.db.execute<{ text: string | null }>(sql`
     select text from job_log_lines
     union all select last_error from jobs
     union all select comment from ticket_events
     union all select init_error from projects`);
-  return rows.map((r) => r.text ?? '').join('\n');
+  return [...rows.map((r) => r.text ?? ''), ...executorLog].join('\n');
 }
 
 describe('repository credentials', () => {
@@ -220,9 +228,14 @@ describe('repository credentials', () => {
     expect(stored?.secret).toMatch(/^v1:/);
     expect(stored?.secret).not.toContain(SVN_PASSWORD);
 
-    // Staging signs in too (svn update).
+    // Staging signs in too (svn update); then the ticket goes all the way to production.
     await repo.commit('two', { 'www/index.html': 'two\n' });
-    await stageTicket(projectId, ['www/index.html']);
+    const ticketId = await stageTicket(projectId, ['www/index.html']);
+    await ok(api, people.lead.token, 'mutation($id: ID!) { passTest(id: $id) { id } }', { id: ticketId });
+    await ok(api, people.lead.token, 'mutation($id: ID!) { approveTicket(id: $id) { id } }', { id: ticketId });
+    await ok(api, people.dev.token, 'mutation($id: ID!) { deployTicket(id: $id) { id } }', { id: ticketId });
+    await waitForState(api, people.dev.token, ticketId, 'DEPLOYED', 60_000);
+    expect(executorLog.length).toBeGreaterThan(10);
     const stored2 = await everythingStored();
     expect(stored2).not.toContain(SVN_PASSWORD);
     expect(stored2).not.toContain('not-the-password-at-all');
@@ -383,7 +396,7 @@ describe('scheduled deploys', () => {
     // The executor is down when the time comes; the schedule is a job, so the next one starts it.
     await worker.stop();
     await new Promise((resolve) => setTimeout(resolve, 3500));
-    worker = await startTestWorker(database, dataDir());
+    worker = await startTestWorker(database, dataDir(), { logger: executorLogger() });
     const done = await waitForState(api, people.dev.token, fires, 'DEPLOYED', 60_000);
     const deploy = done.events.find((e) => e.action === 'DEPLOY');
     expect(deploy?.actor?.login).toBe('dev');
