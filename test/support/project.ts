@@ -20,6 +20,8 @@ export async function createReadyProject(api: TestApi, admin: TestUser, setup: P
       sourceType: setup.sourceType ?? 'SVN',
       sourceUrl: setup.sourceUrl,
       stagingPath: setup.stagingPath,
+      // Most tests are about what happens after the test passes: the author passes it, unless a test says otherwise.
+      allowAuthorPassTest: true,
       ...setup.settings,
     },
   });

@@ -98,6 +98,25 @@ export class TargetShell {
   }
 
   /**
+   * Whether a deploy could work here: rsync installed (`rsync`), and the path writable (`writable`) or, when it does
+   * not exist yet, creatable by the deploy user (`creatable`). Changes nothing.
+   */
+  check(): Promise<TargetReport> {
+    return this.run(
+      `if command -v rsync >/dev/null 2>&1; then echo ${REPORT}rsync; fi
+if [ -d ${this.base} ]; then
+  t=$(mktemp ${this.base}/.slipway-check.XXXXXX 2>/dev/null) && rm -f -- "$t" && echo ${REPORT}writable
+else
+  p=$(dirname -- ${this.base})
+  while [ ! -e "$p" ] && [ ! -L "$p" ]; do p=$(dirname -- "$p"); done
+  [ -d "$p" ] && [ -w "$p" ] && echo ${REPORT}creatable
+fi
+true`,
+      'check rsync and the path',
+    );
+  }
+
+  /**
    * Atomic, phase 1: makes `releases/.vN.tmp` ready for the upload. When `releases/vN` is there already, nothing is
    * to do (`present`); when `linkFrom` is given and there, the new release starts as a hard-link copy of it with
    * `remove` (the changed and deleted paths, sent on stdin) taken out and `emptied` directories removed (`linked`);

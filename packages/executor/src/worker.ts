@@ -20,11 +20,12 @@ import { eq, max } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { ExecutorConfig } from './config.ts';
 import { type JobContext, type JobHandler, JobTimedOut, LeaseLost, TIME_LIMIT_MINUTES } from './jobs/context.ts';
-import { deploy, repair, rollback } from './jobs/deploy.ts';
+import { deploy, repair, revert, rollback } from './jobs/deploy.ts';
 import { deployAt } from './jobs/deploy-at.ts';
 import { initProject } from './jobs/init-project.ts';
 import { preview } from './jobs/preview.ts';
 import { stage } from './jobs/stage.ts';
+import { testTarget } from './jobs/test-target.ts';
 import { verify } from './jobs/verify.ts';
 import { deliverWebhook } from './jobs/webhook.ts';
 import { LogSink } from './log-sink.ts';
@@ -42,6 +43,8 @@ const handlers: Record<JobRow['kind'], JobHandler> = {
   PREVIEW: preview,
   WEBHOOK: deliverWebhook,
   VERIFY: verify,
+  TEST_TARGET: testTarget,
+  REVERT: revert,
   REPAIR: repair,
   DEPLOY_AT: deployAt,
 };

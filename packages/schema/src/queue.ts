@@ -37,7 +37,7 @@ export interface EnqueueInput {
 }
 
 /** Jobs that wait for no other job of their project, in the executors' deliveries lane. */
-const UNORDERED = new Set<JobKind>(['WEBHOOK', 'DEPLOY_AT']);
+const UNORDERED = new Set<JobKind>(['WEBHOOK', 'DEPLOY_AT', 'TEST_TARGET']);
 
 /** Inserts a job and wakes the executors of its pool when the surrounding transaction commits. */
 export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRow> {
@@ -52,7 +52,7 @@ export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRo
       serial: !UNORDERED.has(input.kind),
       ...(input.runAfter ? { runAfter: input.runAfter } : {}),
       // Deliveries are retried with backoff (2 s, 4 s, … ~4 minutes in all); other jobs are re-run after a crash.
-      maxAttempts: input.maxAttempts ?? (input.kind === 'WEBHOOK' ? 8 : 5),
+      maxAttempts: input.maxAttempts ?? (input.kind === 'WEBHOOK' ? 8 : input.kind === 'TEST_TARGET' ? 1 : 5),
     })
     .returning();
   if (!job) throw new Error('enqueue returned no row');
@@ -188,7 +188,7 @@ export async function enqueueDueVerifications(db: Db, pool: string): Promise<num
       insert into jobs (project_id, kind, pool, serial, payload, max_attempts)
       select p.id, 'VERIFY', p.pool, true, '{"scheduled": true}'::jsonb, 2
       from projects p
-      where p.pool = ${pool} and p.ready and p.verify_interval_minutes > 0
+      where p.pool = ${pool} and p.ready and p.archived_at is null and p.verify_interval_minutes > 0
         and exists (select 1 from targets t where t.project_id = p.id and t.release_id is not null)
         and not exists (
           select 1 from jobs j

@@ -20,7 +20,7 @@ export type TicketAction =
   | 'REQUEST_ROLLBACK'
   | 'REQUEST_REPAIR';
 
-export type SystemAction = 'STAGED' | 'STAGING_FAILED' | 'DEPLOYED' | 'DEPLOY_FAILED' | 'STAGING_CHANGED';
+export type SystemAction = 'STAGED' | 'STAGING_FAILED' | 'DEPLOYED' | 'DEPLOY_FAILED' | 'STAGING_CHANGED' | 'REVERTED';
 
 /**
  * Who may act. `author` is the ticket's author (the requester, for a rollback); a role means "at least that role
@@ -35,8 +35,8 @@ export interface Transition {
   from: readonly (TicketState | null)[];
   to: TicketState;
   who: readonly Who[];
-  /** Approving: the author may not, unless the project allows self-approval. */
-  notAuthor?: boolean;
+  /** The author may not take it, unless the project's rule of that name allows it (approving, passing the test). */
+  notAuthor?: keyof ProjectRules;
   comment: 'required' | 'optional' | 'none';
   /** A job the transition enqueues in the same transaction. */
   enqueues?: JobKind;
@@ -86,6 +86,7 @@ export const TRANSITIONS: readonly Transition[] = [
     from: ['AWAITING_TEST'],
     to: 'AWAITING_APPROVAL',
     who: ['author', 'TESTER'],
+    notAuthor: 'allowAuthorPassTest',
     comment: 'optional',
   },
   {
@@ -94,7 +95,7 @@ export const TRANSITIONS: readonly Transition[] = [
     from: ['AWAITING_APPROVAL'],
     to: 'APPROVED',
     who: ['LEAD'],
-    notAuthor: true,
+    notAuthor: 'allowSelfApproval',
     comment: 'optional',
   },
   {
@@ -168,6 +169,17 @@ export const TRANSITIONS: readonly Transition[] = [
     comment: 'optional',
   },
   {
+    // A failed deploy is cancelled by a job: it brings the targets that took the new version back to the live one,
+    // then the ticket is CANCELLED (REVERTED); until then it stays DEPLOY_FAILED.
+    action: 'CANCEL',
+    kinds: ALL_KINDS,
+    from: ['DEPLOY_FAILED'],
+    to: 'DEPLOY_FAILED',
+    who: ['author', 'LEAD'],
+    comment: 'optional',
+    enqueues: 'REVERT',
+  },
+  {
     action: 'REQUEST_ROLLBACK',
     kinds: ['ROLLBACK'],
     from: [null],
@@ -194,6 +206,8 @@ export const SYSTEM_TRANSITIONS: Record<SystemAction, { from: TicketState; to: T
   DEPLOY_FAILED: { from: 'DEPLOYING', to: 'DEPLOY_FAILED' },
   // Rule 4: staging no longer holds what was tested; the ticket goes back to its author.
   STAGING_CHANGED: { from: 'DEPLOYING', to: 'RETURNED' },
+  // A cancelled failed deploy: the targets that took the new version are back on the live one.
+  REVERTED: { from: 'DEPLOY_FAILED', to: 'CANCELLED' },
 };
 
 /** States in which a ticket still holds its paths (rule 3). */
@@ -222,6 +236,7 @@ export interface TicketFacts {
 
 export interface ProjectRules {
   allowSelfApproval: boolean;
+  allowAuthorPassTest: boolean;
 }
 
 export class InvalidTransition extends SlipwayError {
@@ -235,7 +250,7 @@ export class InvalidTransition extends SlipwayError {
 
 function mayAct(transition: Transition, ticket: TicketFacts, actor: Actor, project: ProjectRules): boolean {
   const isAuthor = ticket.authorId !== null && ticket.authorId === actor.userId;
-  if (transition.notAuthor && isAuthor && !project.allowSelfApproval) return false;
+  if (transition.notAuthor && isAuthor && !project[transition.notAuthor]) return false;
   return transition.who.some((who) =>
     who === 'author' ? isAuthor && actor.role !== null : roleAtLeast(actor.role, who),
   );
@@ -251,8 +266,11 @@ export function decide(action: TicketAction, ticket: TicketFacts, actor: Actor, 
   const allowed = candidates.filter((t) => mayAct(t, ticket, actor, project));
   if (allowed.length === 0) {
     const isAuthor = ticket.authorId === actor.userId;
-    if (candidates.some((t) => t.notAuthor) && isAuthor && roleAtLeast(actor.role, 'LEAD'))
+    const rule = candidates.find((t) => t.notAuthor)?.notAuthor;
+    if (rule === 'allowSelfApproval' && isAuthor && roleAtLeast(actor.role, 'LEAD'))
       throw new Forbidden('you cannot approve your own ticket in this project');
+    if (rule === 'allowAuthorPassTest' && isAuthor && actor.role !== null)
+      throw new Forbidden('you cannot pass the test of your own ticket in this project: a tester does');
     throw new Forbidden(`you may not ${action.toLowerCase().replace('_', ' ')} this ticket`);
   }
   const transition = allowed.find((t) => t.from.includes(ticket.state));

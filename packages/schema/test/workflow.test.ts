@@ -10,7 +10,7 @@ const lead: Actor = { userId: 4, role: 'LEAD' };
 const viewer: Actor = { userId: 5, role: 'VIEWER' };
 const outsider: Actor = { userId: 6, role: null };
 const leadAuthor: Actor = { userId: AUTHOR, role: 'LEAD' };
-const strict = { allowSelfApproval: false };
+const strict = { allowSelfApproval: false, allowAuthorPassTest: false };
 
 const release = (state: TicketFacts['state']): TicketFacts => ({ kind: 'RELEASE', state, authorId: AUTHOR });
 const rollback = (state: TicketFacts['state']): TicketFacts => ({ kind: 'ROLLBACK', state, authorId: AUTHOR });
@@ -19,7 +19,7 @@ describe('availableActions follows the workflow table', () => {
   it.each([
     [release('PENDING_STAGING'), author, ['CANCEL']],
     [release('PENDING_STAGING'), otherDev, []],
-    [release('AWAITING_TEST'), author, ['RETURN', 'PASS_TEST', 'CANCEL']],
+    [release('AWAITING_TEST'), author, ['RETURN', 'CANCEL']],
     [release('AWAITING_TEST'), tester, ['RETURN', 'PASS_TEST']],
     [release('AWAITING_TEST'), otherDev, []],
     [release('AWAITING_TEST'), lead, ['RETURN', 'PASS_TEST', 'CANCEL']],
@@ -33,7 +33,8 @@ describe('availableActions follows the workflow table', () => {
     [release('APPROVED'), tester, []],
     [release('APPROVED'), lead, ['DEPLOY', 'CANCEL']],
     [release('DEPLOYING'), author, []],
-    [release('DEPLOY_FAILED'), author, ['RETRY_DEPLOY']],
+    [release('DEPLOY_FAILED'), author, ['RETRY_DEPLOY', 'CANCEL']],
+    [release('DEPLOY_FAILED'), tester, []],
     [release('DEPLOYED'), lead, []],
     [release('REJECTED'), author, []],
     [release('CANCELLED'), lead, []],
@@ -47,9 +48,26 @@ describe('availableActions follows the workflow table', () => {
   });
 
   it('lets a lead approve their own ticket when the project allows it', () => {
-    expect(availableActions(release('AWAITING_APPROVAL'), leadAuthor, { allowSelfApproval: true })).toContain(
-      'APPROVE',
+    expect(
+      availableActions(release('AWAITING_APPROVAL'), leadAuthor, { ...strict, allowSelfApproval: true }),
+    ).toContain('APPROVE');
+  });
+
+  it('lets an author pass the test of their own ticket only when the project allows it', () => {
+    expect(availableActions(release('AWAITING_TEST'), author, { ...strict, allowAuthorPassTest: true })).toContain(
+      'PASS_TEST',
     );
+    expect(availableActions(release('AWAITING_TEST'), leadAuthor, strict)).not.toContain('PASS_TEST');
+    expect(() => decide('PASS_TEST', release('AWAITING_TEST'), author, strict)).toThrow(
+      expect.objectContaining({ code: 'FORBIDDEN', message: expect.stringMatching(/your own ticket/) }),
+    );
+  });
+
+  it('cancels a failed deploy through a job that brings the targets back first', () => {
+    expect(decide('CANCEL', release('DEPLOY_FAILED'), lead, strict)).toMatchObject({
+      to: 'DEPLOY_FAILED',
+      enqueues: 'REVERT',
+    });
   });
 
   it('takes rights away from an author who is no longer a member', () => {

@@ -58,6 +58,8 @@ export const TIME_LIMIT_MINUTES: Record<JobRow['kind'], number | null> = {
   VERIFY: 15,
   REPAIR: null,
   DEPLOY_AT: 2,
+  TEST_TARGET: 2,
+  REVERT: null,
 };
 
 /** The job ran past its time limit: its commands are killed and it fails, saying so. */

@@ -132,7 +132,7 @@ export class StepTimer {
   }
 }
 
-type Shipping = 'DEPLOY' | 'ROLLBACK' | 'REPAIR';
+type Shipping = 'DEPLOY' | 'ROLLBACK' | 'REPAIR' | 'REVERT';
 
 /**
  * Checks the release out into the release tree (when a target needs files) and rolls it out to the targets not on it;
@@ -157,7 +157,11 @@ async function deployRelease(
     })();
     return checkedOut;
   };
-  const all = await db.select().from(targets).where(eq(targets.projectId, project.id)).orderBy(asc(targets.name));
+  const all = await db
+    .select()
+    .from(targets)
+    .where(eq(targets.projectId, project.id))
+    .orderBy(asc(targets.position), asc(targets.name));
   const repair = kind === 'REPAIR';
   const fullSync = repair || (context.job.payload as { fullSync?: boolean }).fullSync === true;
   const rollout = new Rollout(context, release, {
@@ -171,6 +175,14 @@ async function deployRelease(
   let pending: typeof all;
   if (repair) {
     pending = all.filter((t) => repairing.has(t.id));
+  } else if (kind === 'REVERT') {
+    // Only the targets the failed deploy got to go back; the others never left the live version.
+    const took = context.ticket?.releaseId ?? null;
+    pending = all.filter((t) => took !== null && t.releaseId === took);
+    await rollout.skip(
+      all.filter((t) => !pending.includes(t)),
+      `still on ${tag(release.number)}`,
+    );
   } else {
     await rollout.skip(
       all.filter((t) => t.releaseId === release.id),
@@ -198,6 +210,25 @@ async function deployRelease(
   }
 
   faultPoint(context, 'deploy:synced');
+  if (kind === 'REVERT') {
+    context.sink.system(`timing: ${timer}`);
+    if (rollout.failures.length > 0) {
+      // The ticket stays DEPLOY_FAILED: cancelling again tries once more.
+      await finishWith(context, { state: 'FAILED', error: rollout.failures.join('; ') });
+      return;
+    }
+    await finishWith(
+      context,
+      { state: 'SUCCEEDED' },
+      {
+        action: 'REVERTED',
+        comment: pending.length
+          ? `${pending.map((t) => t.name).join(', ')} back on ${tag(release.number)}; cancelled`
+          : `no target had taken the new version; cancelled`,
+      },
+    );
+    return;
+  }
   if (rollout.failures.length > 0) {
     context.sink.system(`timing: ${timer}`);
     await finishWith(
@@ -285,6 +316,24 @@ function shipExisting(kind: 'ROLLBACK' | 'REPAIR'): JobHandler {
     fail: failDeploy,
   };
 }
+
+/**
+ * Cancelling a failed deploy: the live release goes back to the targets that took the ticket's new one (a rollback
+ * of those targets alone), then the ticket is CANCELLED. A failure leaves it DEPLOY_FAILED.
+ */
+export const revert: JobHandler = {
+  async perform(context) {
+    if (context.ticket?.state !== 'DEPLOY_FAILED') {
+      context.sink.system(`the ticket is ${context.ticket?.state ?? 'gone'}: nothing to cancel`);
+      return finishWith(context, { state: 'SUCCEEDED' });
+    }
+    await deployRelease(context, await liveRelease(context), 'REVERT', new StepTimer());
+  },
+  async fail(context, error) {
+    if (error instanceof LeaseLost) throw error;
+    await finishWith(context, { state: 'FAILED', error: error.message });
+  },
+};
 
 /** A rollback ships an earlier tag the way a deploy ships a new one. */
 export const rollback = shipExisting('ROLLBACK');

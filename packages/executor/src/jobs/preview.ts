@@ -47,7 +47,11 @@ export const preview: JobHandler = {
       return laidOut;
     };
     try {
-      const all = await db.select().from(targets).where(eq(targets.projectId, project.id)).orderBy(asc(targets.name));
+      const all = await db
+        .select()
+        .from(targets)
+        .where(eq(targets.projectId, project.id))
+        .orderBy(asc(targets.position), asc(targets.name));
       for (const target of all) {
         let row: typeof deployPreviews.$inferInsert;
         try {

@@ -124,7 +124,7 @@ export const verify: JobHandler = {
       .select()
       .from(targets)
       .where(eq(targets.projectId, context.project.id))
-      .orderBy(asc(targets.name));
+      .orderBy(asc(targets.position), asc(targets.name));
     context.sink.system(
       `verifying ${all.length} target(s) against their recorded release, ${context.project.parallelism} at a time`,
     );

@@ -83,6 +83,8 @@ export class SshConnectFailed extends Error {
   constructor(
     message: string,
     readonly transient: boolean,
+    /** What stopped it: the host key, the key refused, or the host not reached (or another failure). */
+    readonly reason: 'HOST_KEY' | 'AUTH' | 'UNREACHED' = 'UNREACHED',
   ) {
     super(message);
     this.name = 'SshConnectFailed';
@@ -106,9 +108,10 @@ export function classifySshFailure(where: string, stderr: string): SshConnectFai
     return new SshConnectFailed(
       `${where}: the host key is not the one in known_hosts (or is missing from it); not retried: ${said}`,
       false,
+      'HOST_KEY',
     );
   if (AUTH.test(stderr))
-    return new SshConnectFailed(`${where}: the server refused the ssh key; not retried: ${said}`, false);
+    return new SshConnectFailed(`${where}: the server refused the ssh key; not retried: ${said}`, false, 'AUTH');
   if (TRANSIENT.test(stderr)) return new SshConnectFailed(`${where}: ${said}`, true);
   return new SshConnectFailed(`${where}: ${said}`, false);
 }

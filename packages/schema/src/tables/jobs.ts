@@ -25,12 +25,26 @@ export const jobKind = pgEnum('job_kind', [
   'VERIFY',
   'REPAIR',
   'DEPLOY_AT',
+  'TEST_TARGET',
+  'REVERT',
 ]);
 export const jobState = pgEnum('job_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED']);
 export const logStream = pgEnum('log_stream', ['STDOUT', 'STDERR', 'SYSTEM']);
 export const targetOutcome = pgEnum('target_outcome', ['OK', 'FAILED', 'SKIPPED']);
 /** How a target got a release: only the files changed since its version, or all of them. */
 export const transferKind = pgEnum('transfer_kind', ['INCREMENTAL', 'FULL']);
+
+/** What a TEST_TARGET job found (its `result`); null for a check not made because an earlier one failed. */
+export interface TargetCheck {
+  targetId: number;
+  reachable: boolean | null;
+  hostKeyKnown: boolean | null;
+  signedIn: boolean | null;
+  rsyncPresent: boolean | null;
+  pathWritable: boolean | null;
+  ok: boolean;
+  problem: string | null;
+}
 
 export const jobs = pgTable(
   'jobs',
@@ -53,6 +67,8 @@ export const jobs = pgTable(
     /** The lease: a running job whose lease has passed is taken again by another executor. */
     leaseUntil: timestamp('lease_until', { withTimezone: true }),
     lastError: text('last_error'),
+    /** What a job found, for the kinds that answer something (TEST_TARGET: the target check). */
+    result: jsonb('result'),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     startedAt: timestamp('started_at', { withTimezone: true }),
     finishedAt: timestamp('finished_at', { withTimezone: true }),

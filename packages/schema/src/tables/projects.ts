@@ -37,10 +37,14 @@ export const projects = pgTable(
     batchSize: integer('batch_size').notNull().default(1),
     requiredApprovals: integer('required_approvals').notNull().default(1),
     allowSelfApproval: boolean('allow_self_approval').notNull().default(false),
+    /** Whether an author may pass the test of their own ticket (else a tester must). */
+    allowAuthorPassTest: boolean('allow_author_pass_test').notNull().default(false),
     sshKeyPath: text('ssh_key_path'),
     knownHostsPath: text('known_hosts_path'),
     /** The key staging signs in to an svn+ssh:// or ssh git source with (a file on the executor host). */
     sourceSshKeyPath: text('source_ssh_key_path'),
+    /** Archived projects leave the lists and take no new tickets; their history stays. */
+    archivedAt: timestamp('archived_at', { withTimezone: true }),
     preDeploy: text('pre_deploy'),
     postDeploy: text('post_deploy'),
     healthCheckUrl: text('health_check_url'),
@@ -96,6 +100,8 @@ export const targets = pgTable(
     port: integer('port'),
     user: text('user'),
     path: text('path').notNull(),
+    /** The order deploys go through targets in (then the name): the first `batchSize` are the canary. */
+    position: integer('position').notNull().default(0),
     /** The release Slipway last made live on this target. */
     releaseId: bigint('release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

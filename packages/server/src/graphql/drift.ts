@@ -1,4 +1,13 @@
-import { BadUserInput, enqueueJob, jobs, targetVerifications, verificationState } from '@slipway/schema';
+import {
+  BadUserInput,
+  enqueueJob,
+  jobs,
+  NotFound,
+  type TargetCheck,
+  targets,
+  targetVerifications,
+  verificationState,
+} from '@slipway/schema';
 import { and, eq, inArray } from 'drizzle-orm';
 import { builder } from './builder.ts';
 import { parseId } from './ids.ts';
@@ -120,3 +129,68 @@ builder.mutationField('verifyTargets', (t) =>
     },
   }),
 );
+
+const TargetCheckRef = builder.objectRef<TargetCheck>('TargetCheck').implement({
+  description:
+    'A target checked before a deploy needs it (testTarget). For a local path only rsync and the path are checked; a null is a check not made because an earlier one failed',
+  fields: (t) => ({
+    target: t.field({
+      type: TargetRef,
+      nullable: true,
+      resolve: async (check, _args, { db }) =>
+        (await db.select().from(targets).where(eq(targets.id, check.targetId)))[0] ?? null,
+    }),
+    reachable: t.exposeBoolean('reachable', { nullable: true, description: 'ssh reached the host' }),
+    hostKeyKnown: t.exposeBoolean('hostKeyKnown', {
+      nullable: true,
+      description: 'The host key is the one in known_hosts (knownHostsPath, else the executor user’s)',
+    }),
+    signedIn: t.exposeBoolean('signedIn', { nullable: true, description: 'The server accepted the key' }),
+    rsyncPresent: t.exposeBoolean('rsyncPresent', { nullable: true, description: 'rsync is installed there' }),
+    pathWritable: t.exposeBoolean('pathWritable', {
+      nullable: true,
+      description: 'The path is writable (or can be created) by the deploy user',
+    }),
+    ok: t.exposeBoolean('ok', { description: 'Every check passed: a deploy can reach and write the target' }),
+    problem: t.exposeString('problem', { nullable: true, description: 'What failed first, in words to act on' }),
+  }),
+});
+
+builder.objectField(JobRef, 'targetCheck', (t) =>
+  t.field({
+    type: TargetCheckRef,
+    nullable: true,
+    description: 'For a TEST_TARGET job that finished: what it found',
+    resolve: (job) => (job.kind === 'TEST_TARGET' && job.result ? (job.result as TargetCheck) : null),
+  }),
+);
+
+builder.mutationFields((t) => ({
+  testTarget: t.field({
+    type: JobRef,
+    description:
+      'Checks a target before a deploy needs it: ssh reachable, host key known, key accepted, rsync present, path writable. The job’s targetCheck and log say what failed',
+    authScopes: async (_root, args, context) => {
+      const [target] = await context.db
+        .select({ projectId: targets.projectId })
+        .from(targets)
+        .where(eq(targets.id, parseId(args.id, 'id')));
+      return target
+        ? { $any: { admin: true, member: { projectId: target.projectId, role: 'LEAD' as const } } }
+        : { admin: true };
+    },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, context) => {
+      const id = parseId(args.id, 'id');
+      const [target] = await context.db.select().from(targets).where(eq(targets.id, id));
+      if (!target) throw new NotFound('target', id);
+      const project = await loadProject(context, target.projectId);
+      return enqueueJob(context.db, {
+        projectId: project.id,
+        kind: 'TEST_TARGET',
+        pool: project.pool,
+        payload: { targetId: id, requestedBy: context.viewer?.id },
+      });
+    },
+  }),
+}));

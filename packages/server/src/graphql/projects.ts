@@ -14,7 +14,9 @@ import {
   multilineText,
   NotFound,
   notifyChannels,
+  OPEN_STATES,
   parseInput,
+  pathsConflict,
   projects,
   role,
   rsyncExclude,
@@ -23,10 +25,12 @@ import {
   systemUser,
   type Tx,
   targets,
+  targetVerifications,
   textLine,
+  tickets,
   users,
 } from '@slipway/schema';
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
@@ -88,6 +92,9 @@ ProjectRef.implement({
     batchSize: t.exposeInt('batchSize'),
     requiredApprovals: t.exposeInt('requiredApprovals'),
     allowSelfApproval: t.exposeBoolean('allowSelfApproval'),
+    allowAuthorPassTest: t.exposeBoolean('allowAuthorPassTest', {
+      description: 'Whether an author may pass the test of their own ticket (else a tester must)',
+    }),
     allowSvnExternals: t.exposeBoolean('allowSvnExternals', {
       description: 'Whether staging follows svn:externals (they can name any repository the executor reaches)',
     }),
@@ -105,6 +112,11 @@ ProjectRef.implement({
     }),
     sshKeyPath: t.exposeString('sshKeyPath', { nullable: true }),
     knownHostsPath: t.exposeString('knownHostsPath', { nullable: true }),
+    archived: t.boolean({
+      description: 'Archived projects leave the lists and take no new tickets (their history stays)',
+      resolve: (project) => project.archivedAt !== null,
+    }),
+    archivedAt: t.expose('archivedAt', { type: 'DateTime', nullable: true }),
     sourceSshKeyPath: t.exposeString('sourceSshKeyPath', {
       nullable: true,
       description: 'The key staging signs in to an svn+ssh:// or ssh git source with, on the executor host',
@@ -137,7 +149,11 @@ ProjectRef.implement({
     targets: t.field({
       type: [TargetRef],
       resolve: (project, _args, { db }) =>
-        db.select().from(targets).where(eq(targets.projectId, project.id)).orderBy(asc(targets.name)),
+        db
+          .select()
+          .from(targets)
+          .where(eq(targets.projectId, project.id))
+          .orderBy(asc(targets.position), asc(targets.name)),
     }),
     members: t.field({
       type: [MembershipRef],
@@ -163,6 +179,22 @@ TargetRef.implement({
     port: t.exposeInt('port', { nullable: true }),
     user: t.exposeString('user', { nullable: true }),
     path: t.exposeString('path'),
+    position: t.exposeInt('position', {
+      description: 'Where the target comes in a deploy (setTargetOrder); the first batchSize are the canary',
+    }),
+    canary: t.boolean({
+      description: 'Whether the target is in the first (canary) batch of a deploy',
+      resolve: async (target, _args, context) => {
+        const project = await loadProject(context, target.projectId);
+        const ahead = await context.db
+          .select({ id: targets.id })
+          .from(targets)
+          .where(eq(targets.projectId, target.projectId))
+          .orderBy(asc(targets.position), asc(targets.name))
+          .limit(project.batchSize);
+        return ahead.some((t) => t.id === target.id);
+      },
+    }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     project: t.field({ type: ProjectRef, resolve: (target, _args, context) => loadProject(context, target.projectId) }),
   }),
@@ -191,6 +223,7 @@ const settingsFields = {
   batchSize: intRange(1, 100),
   requiredApprovals: intRange(1, 10),
   allowSelfApproval: z.boolean(),
+  allowAuthorPassTest: z.boolean(),
   allowSvnExternals: z.boolean(),
   alwaysFullSync: z.boolean(),
   deployTimeoutMinutes: intRange(1, 1440),
@@ -243,6 +276,9 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
     batchSize: t.int({ description: 'Size of the first (canary) batch, 1-100 (default 1)' }),
     requiredApprovals: t.int({ description: '1-10 (default 1)' }),
     allowSelfApproval: t.boolean({ description: 'Whether an author may approve their own ticket (default false)' }),
+    allowAuthorPassTest: t.boolean({
+      description: 'Whether an author may pass the test of their own ticket (default false: a tester must)',
+    }),
     allowSvnExternals: t.boolean({
       description: 'Whether staging follows svn:externals (default false: they can name any repository)',
     }),
@@ -282,6 +318,7 @@ const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
     batchSize: t.int(),
     requiredApprovals: t.int(),
     allowSelfApproval: t.boolean(),
+    allowAuthorPassTest: t.boolean(),
     allowSvnExternals: t.boolean(),
     alwaysFullSync: t.boolean(),
     deployTimeoutMinutes: t.int(),
@@ -346,18 +383,22 @@ async function assertNameFree(context: Context, name: string, exceptId?: number)
 builder.queryFields((t) => ({
   projects: t.field({
     type: [ProjectRef],
-    description: 'Every project for admins; the projects the user is a member of for everyone else',
+    description:
+      'Every project for admins; the projects the user is a member of for everyone else; archived ones only when asked',
     authScopes: { authenticated: true },
-    resolve: (_root, _args, { db, viewer }) =>
-      viewer?.isAdmin
-        ? db.select().from(projects).orderBy(asc(projects.name))
+    args: { includeArchived: t.arg.boolean({ defaultValue: false }) },
+    resolve: (_root, args, { db, viewer }) => {
+      const shown = args.includeArchived ? undefined : isNull(projects.archivedAt);
+      return viewer?.isAdmin
+        ? db.select().from(projects).where(shown).orderBy(asc(projects.name))
         : db
             .select({ project: projects })
             .from(projects)
             .innerJoin(memberships, eq(memberships.projectId, projects.id))
-            .where(eq(memberships.userId, viewer?.id ?? 0))
+            .where(and(eq(memberships.userId, viewer?.id ?? 0), shown))
             .orderBy(asc(projects.name))
-            .then((rows) => rows.map((r) => r.project)),
+            .then((rows) => rows.map((r) => r.project));
+    },
   }),
   project: t.field({
     type: ProjectRef,
@@ -520,6 +561,18 @@ builder.mutationFields((t) => ({
       await assertNameFree(context, input.name);
       const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v != null)) as typeof input;
       return context.db.transaction(async (tx) => {
+        // One staging copy per project: two projects on one path (or one inside the other) would share files and
+        // break the one-ticket-per-path rule. Creations take turns for this check.
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtext('slipway.staging-paths'))`);
+        const others = await tx.select({ name: projects.name, stagingPath: projects.stagingPath }).from(projects);
+        const clash = others.find((p) => pathsConflict(p.stagingPath, input.stagingPath));
+        if (clash)
+          throw new BadUserInput(
+            'input.stagingPath',
+            clash.stagingPath === input.stagingPath
+              ? `is already the staging path of project ${clash.name}`
+              : `overlaps ${clash.stagingPath}, the staging path of project ${clash.name}`,
+          );
         const [row] = await tx
           .insert(projects)
           .values({ ...given, branch: input.sourceType === 'GIT' ? (input.branch ?? 'main') : null })
@@ -529,6 +582,49 @@ builder.mutationFields((t) => ({
         await enqueueJob(tx, { projectId: row.id, kind: 'INIT_PROJECT', pool: row.pool });
         return row;
       });
+    },
+  }),
+  archiveProject: t.field({
+    type: ProjectRef,
+    description:
+      'Takes a project out of the lists and stops new tickets (admins; only when it has no open ticket); its history, releases and staging copy stay',
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, context) => {
+      const id = parseId(args.id, 'id');
+      return context.db.transaction(async (tx) => {
+        const [project] = await tx.select().from(projects).where(eq(projects.id, id)).for('update');
+        if (!project) throw new NotFound('project', id);
+        if (project.archivedAt) return remember(context, project);
+        const [open] = await tx
+          .select({ count: count() })
+          .from(tickets)
+          .where(and(eq(tickets.projectId, id), inArray(tickets.state, [...OPEN_STATES])));
+        if (open?.count)
+          throw new BadUserInput('id', `the project has ${open.count} open ticket(s): finish or cancel them first`);
+        const [row] = await tx
+          .update(projects)
+          .set({ archivedAt: sql`now()`, updatedAt: sql`now()` })
+          .where(eq(projects.id, id))
+          .returning();
+        return remember(context, row as ProjectRow);
+      });
+    },
+  }),
+  unarchiveProject: t.field({
+    type: ProjectRef,
+    description: 'Brings an archived project back (admins)',
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, context) => {
+      const id = parseId(args.id, 'id');
+      const [row] = await context.db
+        .update(projects)
+        .set({ archivedAt: null, updatedAt: sql`now()` })
+        .where(eq(projects.id, id))
+        .returning();
+      if (!row) throw new NotFound('project', id);
+      return remember(context, row);
     },
   }),
   updateProject: t.field({
@@ -571,11 +667,74 @@ builder.mutationFields((t) => ({
           port: input.port ?? null,
           user: input.user ?? null,
           path: input.path,
+          // New targets come last.
+          position: sql`(select coalesce(max(position) + 1, 0) from targets where project_id = ${projectId})`,
         })
         .onConflictDoNothing()
         .returning();
       if (!row) throw new BadUserInput('input.name', `the project already has a target named "${input.name}"`);
       return row;
+    },
+  }),
+  updateTarget: t.field({
+    type: TargetRef,
+    description:
+      'Changes a target (admins). When its host, port, user or path changes, what it holds is unknown until the next deploy sends it everything',
+    authScopes: { admin: true },
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: TargetInput, required: true }) },
+    resolve: async (_root, args, context) => {
+      const id = parseId(args.id, 'id');
+      const input = parseInput(targetInput, args.input, 'input');
+      const [current] = await context.db.select().from(targets).where(eq(targets.id, id));
+      if (!current) throw new NotFound('target', id);
+      const place = { host: input.host ?? null, port: input.port ?? null, user: input.user ?? null, path: input.path };
+      const moved = (Object.keys(place) as (keyof typeof place)[]).some((k) => place[k] !== current[k]);
+      const [taken] = await context.db
+        .select({ id: targets.id })
+        .from(targets)
+        .where(and(eq(targets.projectId, current.projectId), eq(targets.name, input.name)));
+      if (taken && taken.id !== id)
+        throw new BadUserInput('input.name', `the project already has a target named "${input.name}"`);
+      const [row] = await context.db
+        .update(targets)
+        .set({ name: input.name, ...place, ...(moved ? { releaseId: null } : {}) })
+        .where(eq(targets.id, id))
+        .returning();
+      if (!row) throw new NotFound('target', id);
+      if (moved) await context.db.delete(targetVerifications).where(eq(targetVerifications.targetId, id));
+      return row;
+    },
+  }),
+  setTargetOrder: t.field({
+    type: ProjectRef,
+    description:
+      'Sets the order deploys go through the targets in (admins): every target of the project, once; the first batchSize are the canary',
+    authScopes: { admin: true },
+    args: {
+      projectId: t.arg.id({ required: true }),
+      targetIds: t.arg.idList({ required: true }),
+    },
+    resolve: async (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const project = await loadProject(context, projectId);
+      const ids = args.targetIds.map((id, i) => parseId(id, `targetIds.${i}`));
+      return context.db.transaction(async (tx) => {
+        const all = await tx
+          .select({ id: targets.id })
+          .from(targets)
+          .where(eq(targets.projectId, projectId))
+          .for('update');
+        const known = new Set(all.map((t) => t.id));
+        if (new Set(ids).size !== ids.length) throw new BadUserInput('targetIds', 'names a target twice');
+        const stranger = ids.find((id) => !known.has(id));
+        if (stranger !== undefined)
+          throw new BadUserInput('targetIds', `target ${stranger} is not one of the project's targets`);
+        if (ids.length !== all.length)
+          throw new BadUserInput('targetIds', `must name every target of the project (${all.length}), in order`);
+        for (const [position, id] of ids.entries())
+          await tx.update(targets).set({ position }).where(eq(targets.id, id));
+        return project;
+      });
     },
   }),
   removeTarget: t.boolean({

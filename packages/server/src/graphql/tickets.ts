@@ -418,9 +418,11 @@ async function loadProjectIn(tx: Tx, projectId: number): Promise<ProjectRow> {
   return project;
 }
 
+/** The project, locked against concurrent changes, for work that makes a ticket: an archived one takes none. */
 async function lockProject(tx: Tx, projectId: number): Promise<ProjectRow> {
   const [project] = await tx.select().from(projects).where(eq(projects.id, projectId)).for('update');
   if (!project) throw new NotFound('project', projectId);
+  if (project.archivedAt) throw new BadUserInput('projectId', 'the project is archived: an admin can unarchive it');
   return project;
 }
 
@@ -448,6 +450,19 @@ async function act(context: Context, id: string | number, action: TicketAction, 
     const project = action === 'RESUBMIT' ? await lockProject(tx, projectId) : await loadProjectIn(tx, projectId);
     const transition = decide(action, locked, { userId: viewer.id, role }, project);
     if (transition.comment === 'required' && !commentText) throw new BadUserInput('comment', 'is required');
+    if (locked.state === 'DEPLOY_FAILED') {
+      // A cancel under way (its REVERT job) decides the ticket: nothing else may start meanwhile.
+      const [reverting] = await tx
+        .select({ id: jobs.id })
+        .from(jobs)
+        .where(and(eq(jobs.ticketId, ticketId), eq(jobs.kind, 'REVERT'), inArray(jobs.state, ['QUEUED', 'RUNNING'])));
+      if (reverting)
+        throw new SlipwayError(
+          'INVALID_TRANSITION',
+          'the ticket is being cancelled: its targets are going back to the live version',
+          { action, state: locked.state },
+        );
+    }
     const base = {
       ticketId,
       projectId: project.id,
@@ -924,7 +939,11 @@ builder.objectField(TicketRef, 'repairTargets', (t) =>
     description: 'A repair: the targets it brings back to the release (empty for other kinds)',
     resolve: async (ticket, _args, { db }) =>
       ticket.repairTargetIds?.length
-        ? db.select().from(targets).where(inArray(targets.id, ticket.repairTargetIds)).orderBy(asc(targets.name))
+        ? db
+            .select()
+            .from(targets)
+            .where(inArray(targets.id, ticket.repairTargetIds))
+            .orderBy(asc(targets.position), asc(targets.name))
         : [],
   }),
 );

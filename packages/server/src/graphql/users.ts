@@ -8,12 +8,13 @@ import {
   NotFound,
   parseInput,
   projects,
+  sessions,
   textLine,
   Unauthenticated,
   users,
 } from '@slipway/schema';
 import { serialize } from 'cookie';
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, ne, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { type Directory, DirectoryUnavailable } from '../auth/directory.ts';
 import { decoyHash, hashPassword, verifyPassword } from '../auth/passwords.ts';
@@ -315,6 +316,60 @@ builder.mutationFields((t) => ({
       if (!row) throw new NotFound('user', me.id);
       context.loaders.user.clear(me.id).prime(me.id, row);
       return row;
+    },
+  }),
+  changePassword: t.boolean({
+    description:
+      'Changes the signed-in user’s password (the current one is checked, attempts are rate limited); their other browser sessions end',
+    authScopes: { authenticated: true },
+    args: {
+      currentPassword: t.arg.string({ required: true }),
+      newPassword: t.arg.string({ required: true }),
+    },
+    resolve: async (_root, args, context) => {
+      const me = await loadUser(context, (context.viewer as { id: number }).id);
+      if (me.directory) throw new BadUserInput('currentPassword', 'is the company directory’s: change it there');
+      const newPassword = parseInput(password, args.newPassword, 'newPassword');
+      if (args.currentPassword.length > 1024) throw new BadUserInput('currentPassword', 'is wrong');
+      await reserveLoginAttempt(context.db, me.login, context.clientAddress);
+      if (!(await verifyPassword(me.passwordHash, args.currentPassword)))
+        throw new BadUserInput('currentPassword', 'is wrong');
+      await releaseLoginAttempt(context.db, me.login, context.clientAddress);
+      const passwordHash = await hashPassword(newPassword);
+      await context.db.transaction(async (tx) => {
+        await tx.update(users).set({ passwordHash }).where(eq(users.id, me.id));
+        await tx
+          .delete(sessions)
+          .where(
+            and(
+              eq(sessions.userId, me.id),
+              ...(context.viewer?.sessionId ? [ne(sessions.id, context.viewer.sessionId)] : []),
+            ),
+          );
+      });
+      context.loaders.user.clear(me.id);
+      return true;
+    },
+  }),
+  resetPassword: t.field({
+    type: UserRef,
+    description:
+      'Gives a user a new password (admins only; not a directory account’s); the user’s browser sessions end at once',
+    authScopes: { admin: true },
+    args: { userId: t.arg.id({ required: true }), newPassword: t.arg.string({ required: true }) },
+    resolve: async (_root, args, context) => {
+      const userId = parseId(args.userId, 'userId');
+      const newPassword = parseInput(password, args.newPassword, 'newPassword');
+      const user = await loadUser(context, userId);
+      if (user.directory) throw new BadUserInput('userId', 'signs in with the company directory: reset it there');
+      const passwordHash = await hashPassword(newPassword);
+      return context.db.transaction(async (tx) => {
+        const [row] = await tx.update(users).set({ passwordHash }).where(eq(users.id, userId)).returning();
+        if (!row) throw new NotFound('user', userId);
+        await tx.delete(sessions).where(eq(sessions.userId, userId));
+        context.loaders.user.clear(userId).prime(userId, row);
+        return row;
+      });
     },
   }),
   setUserDisabled: t.field({
