@@ -215,7 +215,18 @@ export async function createSlipwayServer({
   });
 
   const consoleAssets = existsSync(join(UI_DIST, 'index.html'))
-    ? sirv(UI_DIST, { single: true, etag: true, gzip: true, brotli: true, immutable: false })
+    ? sirv(UI_DIST, {
+        single: true,
+        etag: true,
+        gzip: true,
+        brotli: true,
+        // Hashed assets never change under their name: cached for a year. The page itself is asked again each time.
+        setHeaders: (res, pathname) =>
+          res.setHeader(
+            'cache-control',
+            pathname.startsWith('/assets/') ? 'public, max-age=31536000, immutable' : 'no-cache',
+          ),
+      })
     : null;
 
   const server = createServer(async (req, res) => {
