@@ -242,6 +242,99 @@ describe('the console, as three people in three browsers', () => {
     }
   }, 60_000);
 
+  it('administers targets, people and projects in the page: errors at their field, test a connection, order, archive', async () => {
+    const admin = await signedIn(browser, api.url, 'admin', people.admin.password);
+    const page = admin.page;
+    await page.goto(`${api.url}/#/admin`);
+    await page.click('[role=tab] >> nth=1');
+    await page.click('[data-testid=projects] tr:has-text("site") button:has-text("Settings")');
+    await page.waitForSelector('[data-testid=project-settings]');
+    // The settings come into view (they used to open below the fold).
+    await expect.poll(() => page.locator('[data-testid=project-settings]').isVisible()).toBe(true);
+    const form = page.locator('[data-testid=target-form]');
+    // Nothing, a relative path, a port that is no number: said at each field of the target form, nothing sent.
+    await form.locator('button[type=submit]').click();
+    await expect
+      .poll(() => form.locator('[role=alert]').allTextContents())
+      .toEqual(['Give the target a name.', 'Give the path on the target.']);
+    await form.locator('input[name=target-name]').fill('edge');
+    await form.locator('input[name=target-path]').fill('var/www');
+    await form.locator('input[name=target-host]').fill('127.0.0.1');
+    await form.locator('input[name=target-port]').fill('abc');
+    await form.locator('button[type=submit]').click();
+    await expect
+      .poll(() => form.locator('[role=alert]').allTextContents())
+      .toEqual(['The port is a whole number from 1 to 65535.', 'The path must be absolute (start with /).']);
+    // Typing clears a field's error at once.
+    await form.locator('input[name=target-port]').fill('');
+    expect(await form.locator('[role=alert]').allTextContents()).toEqual(['The path must be absolute (start with /).']);
+    await form.locator('input[name=target-host]').fill('');
+    await form.locator('input[name=target-path]').fill(join(dir, 'edge'));
+    // A duplicate name: the server's answer shows at the name field of this form, not under "New project".
+    await form.locator('input[name=target-name]').fill('web');
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => form.locator('[role=alert]').textContent()).toContain('already has a target named "web"');
+    await form.locator('input[name=target-name]').fill('edge');
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=targets] tbody tr').count()).toBe(2);
+    expect(await form.locator('input[name=target-name]').inputValue()).toBe('');
+    // The canary is the first in the order; moving edge up makes it the canary.
+    const rows = page.locator('[data-testid=targets] tbody tr');
+    await expect.poll(() => rows.nth(0).textContent()).toContain('canary');
+    await page.click('button[aria-label="Move edge up"]');
+    await expect.poll(() => rows.nth(0).textContent()).toMatch(/edge\s*canary/);
+    // Test a connection before the first deploy.
+    await rows.nth(0).locator('button:has-text("Test connection")').click();
+    await expect
+      .poll(() => page.textContent('[data-testid=target-check]'), { timeout: 20_000 })
+      .toContain('Ready for a deploy.');
+    await page.screenshot({ path: join(artifactsDir, 'admin-targets-en.png'), fullPage: true });
+
+    // People: reset a password (the user's sessions end), disable and enable, see their roles.
+    await page.click('[role=tab] >> nth=0');
+    const devRow = page.locator('[data-testid=users] tr:has-text("dev") >> nth=0');
+    expect(await devRow.textContent()).toContain('site: Developer');
+    await devRow.locator('button:has-text("Reset password")').click();
+    await page.fill('input[name=reset-password]', 'short');
+    await page.click('button[type=submit]:has-text("Reset password")');
+    await expect.poll(() => page.locator('form [role=alert]').first().textContent()).toContain('at least 8');
+    await page.fill('input[name=reset-password]', 'a-brand-new-password');
+    await page.click('button[type=submit]:has-text("Reset password")');
+    await expect.poll(() => page.locator('[role=status]').first().textContent()).toContain('was reset');
+    const devSession = await api.gql('{ me { login } }', {}, { token: people.dev.token });
+    expect(devSession.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    await ok(
+      api,
+      people.admin.token,
+      'mutation($u: ID!, $p: String!) { resetPassword(userId: $u, newPassword: $p) { id } }',
+      {
+        u: people.dev.id,
+        p: people.dev.password,
+      },
+    );
+    people.dev.token = (
+      await ok(api, '', 'mutation($p: String!) { login(login: "dev", password: $p) { token } }', {
+        p: people.dev.password,
+      })
+    ).login.token;
+
+    // Archive a project: it leaves the list (and the developers' lists), and comes back.
+    await page.click('[role=tab] >> nth=1');
+    await ok(api, people.admin.token, 'mutation($i: CreateProjectInput!) { createProject(input: $i) { id } }', {
+      i: { name: 'old-site', sourceType: 'SVN', sourceUrl: svn.url, stagingPath: join(dir, 'staging-old') },
+    });
+    await page.reload();
+    await page.click('[role=tab] >> nth=1');
+    await page.click('[data-testid=projects] tr:has-text("old-site") button:has-text("Archive")');
+    await expect.poll(() => page.locator('[data-testid=projects] tr:has-text("old-site")').count()).toBe(0);
+    await page.check('text=Show archived projects');
+    await expect
+      .poll(() => page.locator('[data-testid=projects] tr:has-text("old-site")').textContent())
+      .toContain('archived');
+    expect(admin.errors).toEqual([]);
+    await admin.context.close();
+  }, 90_000);
+
   it('lets anyone keep their own profile and API tokens, on a phone too', async () => {
     for (const locale of ['en', 'zh-CN'] as const) {
       const dev = await signedIn(browser, api.url, 'dev', people.dev.password, {

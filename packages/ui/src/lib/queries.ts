@@ -123,14 +123,46 @@ export const TestChannel = graphql(`mutation TestChannel($id: ID!) { testNotific
 
 export const AdminData = graphql(`
   query AdminData {
-    users { id login name isAdmin createdAt }
-    projects {
+    users { id login name isAdmin disabled directory createdAt memberships { role project { id name } } }
+    projects(includeArchived: true) {
       id name sourceType sourceUrl branch stagingPath stagingUrl deployMode keepReleases excludes parallelism batchSize
-      requiredApprovals allowSelfApproval sshKeyPath knownHostsPath sourceSshKeyPath preDeploy postDeploy healthCheckUrl
-      healthCheckTimeoutSeconds bandwidthLimit pool ready initError verifyIntervalMinutes verifyBeforeDeploy
+      requiredApprovals allowSelfApproval allowAuthorPassTest allowSvnExternals alwaysFullSync deployTimeoutMinutes
+      sshKeyPath knownHostsPath sourceSshKeyPath preDeploy postDeploy healthCheckUrl
+      healthCheckTimeoutSeconds bandwidthLimit pool ready initError verifyIntervalMinutes verifyBeforeDeploy archived
       sourceCredentials { username set }
-      targets { id name host port user path }
+      targets { id name host port user path position canary }
       members { role user { id login name } }
+    }
+  }
+`);
+export const ResetPassword = graphql(`
+  mutation ResetPassword($userId: ID!, $newPassword: String!) { resetPassword(userId: $userId, newPassword: $newPassword) { id } }
+`);
+export const SetUserDisabled = graphql(`
+  mutation SetUserDisabled($userId: ID!, $disabled: Boolean!) { setUserDisabled(userId: $userId, disabled: $disabled) { id disabled } }
+`);
+export const ChangePassword = graphql(`
+  mutation ChangePassword($currentPassword: String!, $newPassword: String!) {
+    changePassword(currentPassword: $currentPassword, newPassword: $newPassword)
+  }
+`);
+export const ArchiveProject = graphql(`mutation ArchiveProject($id: ID!) { archiveProject(id: $id) { id archived } }`);
+export const UnarchiveProject = graphql(
+  `mutation UnarchiveProject($id: ID!) { unarchiveProject(id: $id) { id archived } }`,
+);
+export const UpdateTarget = graphql(
+  `mutation UpdateTarget($id: ID!, $input: TargetInput!) { updateTarget(id: $id, input: $input) { id } }`,
+);
+export const SetTargetOrder = graphql(`
+  mutation SetTargetOrder($projectId: ID!, $targetIds: [ID!]!) { setTargetOrder(projectId: $projectId, targetIds: $targetIds) { id } }
+`);
+export const TestTarget = graphql(`mutation TestTarget($id: ID!) { testTarget(id: $id) { id } }`);
+export const TargetCheckJob = graphql(`
+  query TargetCheckJob($id: ID!) {
+    job(id: $id) {
+      id state error
+      targetCheck { ok reachable hostKeyKnown signedIn rsyncPresent pathWritable problem }
+      log { seq text }
     }
   }
 `);
