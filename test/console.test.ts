@@ -12,7 +12,7 @@ import { createTestUser, startTestApi, type TestApi, type TestUser } from './sup
 import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
-import { ok } from './support/flow.ts';
+import { ok, waitForState } from './support/flow.ts';
 import { createReadyProject } from './support/project.ts';
 import { repoRoot } from './support/slipway.ts';
 import { SvnRepo } from './support/svn.ts';
@@ -400,6 +400,64 @@ describe('an expired session', () => {
 });
 
 describe('first render', () => {
+  it('starts on "My work": what waits for me across my projects, live, with the count in the navigation', async () => {
+    const lead = await signedIn(browser, api.url, 'lead2', people.lead2.password, { locale: 'zh-CN' });
+    const count = () =>
+      lead.page
+        .locator('[data-testid=nav-work] .badge')
+        .textContent()
+        .catch(() => null);
+    const before = Number((await count()) ?? 0);
+    // An earlier test ended the developer's sessions: sign in afresh.
+    const signIn = await api.gql('mutation($p: String!) { login(login: "dev", password: $p) { token } }', {
+      p: people.dev.password,
+    });
+    people.dev.token = (signIn.data as { login: { token: string } }).login.token;
+    await svn.commit('work', { 'www/work.html': 'work\n' });
+    const submitted = await ok(
+      api,
+      people.dev.token,
+      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
+      { i: { projectId, reason: 'waits for a tester', paths: ['www/work.html'] } },
+    );
+    const id = submitted.submitTicket.id as string;
+    await waitForState(api, people.dev.token, id, 'AWAITING_TEST');
+    // Staged: it waits for a test, and the lead (a tester too) sees it without a reload.
+    await expect
+      .poll(() => lead.page.locator('[data-testid=work-toTest]').textContent(), { timeout: 15_000 })
+      .toContain(`#${id} waits for a tester`);
+    await expect.poll(count).toBe(String(before + 1));
+    expect(await lead.page.textContent('[data-testid=work-toTest] h2')).toContain('待测试');
+    await lead.page.screenshot({ path: join(artifactsDir, 'my-work-zh-CN.png'), fullPage: true });
+    // Passed by its author: now it waits for the lead's approval.
+    await ok(api, people.dev.token, 'mutation($id: ID!) { passTest(id: $id) { id } }', { id });
+    await expect
+      .poll(() => lead.page.locator('[data-testid=work-toApprove]').textContent(), { timeout: 15_000 })
+      .toContain(`#${id}`);
+    expect(
+      (await lead.page
+        .locator('[data-testid=work-toTest]')
+        .textContent()
+        .catch(() => '')) ?? '',
+    ).not.toContain(`#${id} `);
+    await ok(api, people.lead.token, 'mutation($id: ID!) { cancelTicket(id: $id) { id } }', { id });
+    await expect.poll(count).toBe(before === 0 ? null : String(before));
+    expect(lead.errors).toEqual([]);
+    // How fast the start page shows the list from a cold load (about:blank in between: its init script cannot
+    // reach localStorage there, which the browser reports as an error of that blank page).
+    const timings: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await lead.page.goto('about:blank');
+      const started = Date.now();
+      await lead.page.goto(`${api.url}/#/`);
+      await lead.page.waitForSelector('[data-testid=work-empty], [data-testid=my-work] .card');
+      timings.push(Date.now() - started);
+    }
+    timings.sort((a, b) => a - b);
+    console.log(`My work, navigation to first render (ms): median ${timings[2]}, all ${timings.join(', ')}`);
+    await lead.context.close();
+  }, 60_000);
+
   it('renders the ticket page quickly from a cold load (figure printed)', async () => {
     const lead = await signedIn(browser, api.url, 'lead', people.lead.password);
     const submitted = await ok(

@@ -9,6 +9,7 @@ import {
   enqueueJob,
   InvalidTransition,
   jobs,
+  memberships,
   minimumRole,
   multilineText,
   NotFound,
@@ -32,7 +33,7 @@ import {
   tickets,
   users,
 } from '@slipway/schema';
-import { and, asc, count, desc, eq, inArray, lt, ne, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { prepared } from '../prepared.ts';
 import { builder } from './builder.ts';
@@ -315,7 +316,98 @@ function ticketPage(
   });
 }
 
+interface MyWork {
+  toTest: TicketRow[];
+  toApprove: TicketRow[];
+  toDeploy: TicketRow[];
+  returned: TicketRow[];
+}
+
+const MyWorkRef = builder.objectRef<MyWork>('MyWork').implement({
+  description:
+    'What waits for the signed-in user across their projects (not archived ones), oldest first: what the workflow table lets them do now',
+  fields: (t) => ({
+    toTest: t.field({ type: [TicketRef], description: 'Staged tickets they may pass', resolve: (w) => w.toTest }),
+    toApprove: t.field({
+      type: [TicketRef],
+      description: 'Tickets waiting for their approval (not yet given)',
+      resolve: (w) => w.toApprove,
+    }),
+    toDeploy: t.field({
+      type: [TicketRef],
+      description: 'Approved tickets they may deploy, and failed deploys they may retry or cancel',
+      resolve: (w) => w.toDeploy,
+    }),
+    returned: t.field({
+      type: [TicketRef],
+      description: 'Their own tickets that came back (returned, or staging failed)',
+      resolve: (w) => w.returned,
+    }),
+    count: t.int({
+      description: 'How many tickets wait for them in all',
+      resolve: (w) => w.toTest.length + w.toApprove.length + w.toDeploy.length + w.returned.length,
+    }),
+  }),
+});
+
+/** Sorts the open tickets of the viewer's projects by what the workflow table lets the viewer do to each now. */
+async function myWork(context: Context): Promise<MyWork> {
+  const viewer = context.viewer as { id: number };
+  const rows = await context.db
+    .select({ ticket: tickets, role: memberships.role, project: projects })
+    .from(tickets)
+    .innerJoin(memberships, and(eq(memberships.projectId, tickets.projectId), eq(memberships.userId, viewer.id)))
+    .innerJoin(projects, eq(projects.id, tickets.projectId))
+    .where(
+      and(
+        inArray(tickets.state, [
+          'AWAITING_TEST',
+          'AWAITING_APPROVAL',
+          'APPROVED',
+          'DEPLOY_FAILED',
+          'RETURNED',
+          'STAGING_FAILED',
+        ]),
+        isNull(projects.archivedAt),
+      ),
+    )
+    .orderBy(asc(tickets.updatedAt), asc(tickets.id));
+  const approved = new Set(
+    rows.length
+      ? (
+          await context.db
+            .select({ ticketId: approvals.ticketId })
+            .from(approvals)
+            .where(
+              and(
+                eq(approvals.approverId, viewer.id),
+                inArray(
+                  approvals.ticketId,
+                  rows.map((r) => r.ticket.id),
+                ),
+              ),
+            )
+        ).map((a) => a.ticketId)
+      : [],
+  );
+  const work: MyWork = { toTest: [], toApprove: [], toDeploy: [], returned: [] };
+  for (const { ticket, role, project } of rows) {
+    const actions = availableActions(ticket, { userId: viewer.id, role }, project);
+    if (actions.includes('PASS_TEST')) work.toTest.push(ticket);
+    else if (actions.includes('APPROVE') && !approved.has(ticket.id)) work.toApprove.push(ticket);
+    else if (actions.includes('DEPLOY') || actions.includes('RETRY_DEPLOY')) work.toDeploy.push(ticket);
+    else if (actions.includes('RESUBMIT')) work.returned.push(ticket);
+  }
+  return work;
+}
+
 builder.queryFields((t) => ({
+  myWork: t.field({
+    type: MyWorkRef,
+    description: 'What waits for the signed-in user: to test, to approve, to deploy, and their returned tickets',
+    authScopes: { authenticated: true },
+    resolve: (_root, _args, context) => myWork(context),
+  }),
   tickets: t.field({
     type: TicketConnection,
     description: "A project's tickets, newest first",

@@ -198,3 +198,15 @@ export const RemoveTarget = graphql(`mutation RemoveTarget($id: ID!) { removeTar
 export const SetMember = graphql(`
   mutation SetMember($projectId: ID!, $userId: ID!, $role: Role) { setMember(projectId: $projectId, userId: $userId, role: $role) { id } }
 `);
+
+export const MyWork = graphql(`
+  query MyWork {
+    myWork {
+      count
+      toTest { id state reason paths updatedAt author { name } project { id name } }
+      toApprove { id state reason paths updatedAt author { name } project { id name } }
+      toDeploy { id state reason paths updatedAt author { name } project { id name } }
+      returned { id state reason paths updatedAt author { name } project { id name } }
+    }
+  }
+`);

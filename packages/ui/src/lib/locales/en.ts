@@ -375,4 +375,12 @@ export const en = {
   'help.healthCheckUrl': 'Polled after a target got the version; {host} is replaced by the target’s host.',
   'help.pool': 'Executors of this pool run the project’s jobs.',
   'help.excludes': 'rsync patterns never sent to targets, one per line (.svn and .git never are).',
+  'nav.work': 'My work',
+  'nav.workCount': '{count} waiting for you',
+  'work.title': 'My work',
+  'work.toTest': 'To test',
+  'work.toApprove': 'To approve',
+  'work.toDeploy': 'To deploy',
+  'work.returned': 'Back to you',
+  'work.nothing': 'Nothing waits for you right now.',
 } as const;

@@ -370,4 +370,12 @@ export const zh: Record<keyof typeof en, string> = {
   'help.healthCheckUrl': '目标机收到版本后轮询此地址；{host} 替换为目标机主机名。',
   'help.pool': '由此执行器池运行本项目的任务。',
   'help.excludes': '永不发送到目标机的 rsync 匹配规则，每行一条（.svn 和 .git 从不发送）。',
+  'nav.work': '我的待办',
+  'nav.workCount': '{count} 项等待你处理',
+  'work.title': '我的待办',
+  'work.toTest': '待测试',
+  'work.toApprove': '待审批',
+  'work.toDeploy': '待发布',
+  'work.returned': '退回给我的',
+  'work.nothing': '目前没有等待你处理的工单。',
 };
