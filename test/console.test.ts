@@ -354,6 +354,31 @@ describe('the console, as three people in three browsers', () => {
       await dev.page.click('[data-testid=profile-form] button[type=submit]');
       await expect.poll(() => dev.page.textContent('[data-testid=profile-form] [role=status]')).toBeTruthy();
       expect(await dev.page.locator('[data-testid=profile-form] [role=alert]').count()).toBe(0);
+      // Change the password: a wrong current one is said at its field; then it changes (and back again).
+      await dev.page.fill('input[name=current-password]', 'not-my-password');
+      await dev.page.fill('input[name=new-password]', 'another-password-1');
+      await dev.page.click('[data-testid=password-form] button[type=submit]');
+      await expect
+        .poll(() => dev.page.textContent('[data-testid=password-form] [role=alert]'))
+        .toBe(locale === 'en' ? 'The current password is not right.' : '当前密码不正确。');
+      await dev.page.fill('input[name=current-password]', people.dev.password);
+      await dev.page.click('[data-testid=password-form] button[type=submit]');
+      await expect.poll(() => dev.page.textContent('[data-testid=password-form] [role=status]')).toBeTruthy();
+      await ok(
+        api,
+        people.admin.token,
+        'mutation($u: ID!, $p: String!) { resetPassword(userId: $u, newPassword: $p) { id } }',
+        { u: people.dev.id, p: people.dev.password },
+      );
+      await dev.page.reload();
+      if (await dev.page.locator('input[name=login]').count()) {
+        await dev.page.fill('input[name=login]', 'dev');
+        await dev.page.fill('input[name=password]', people.dev.password);
+        await dev.page.press('input[name=password]', 'Enter');
+        await dev.page.waitForSelector('[data-testid=current-user]');
+        await dev.page.goto(`${api.url}/#/me`);
+      }
+      await dev.page.waitForSelector('input[name=tokenName]');
       await dev.page.fill('input[name=tokenName]', `phone-${locale}`);
       await dev.page.press('input[name=tokenName]', 'Enter');
       await expect.poll(() => dev.page.textContent('[data-testid=new-token]')).toMatch(/^slwt_/);
@@ -362,6 +387,11 @@ describe('the console, as three people in three browsers', () => {
       expect(dev.errors).toEqual([]);
       await dev.context.close();
     }
+    // The password changes ended the developer's earlier sessions: sign in afresh.
+    const fresh = await api.gql('mutation($p: String!) { login(login: "dev", password: $p) { token } }', {
+      p: people.dev.password,
+    });
+    people.dev.token = (fresh.data as { login: { token: string } }).login.token;
     const me = await ok(api, people.dev.token, '{ me { email mobile apiTokens { name } } }');
     expect(me.me).toMatchObject({ email: 'dev@example.test', mobile: '+8613900000003' });
     expect(me.me.apiTokens.map((t: { name: string }) => t.name)).toEqual(

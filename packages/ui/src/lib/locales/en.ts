@@ -383,4 +383,12 @@ export const en = {
   'work.toDeploy': 'To deploy',
   'work.returned': 'Back to you',
   'work.nothing': 'Nothing waits for you right now.',
+  'profile.password': 'Password',
+  'profile.currentPassword': 'Current password',
+  'profile.newPassword': 'New password',
+  'profile.passwordHelp': 'At least 8 characters. Your other signed-in browsers are signed out.',
+  'profile.changePassword': 'Change password',
+  'profile.passwordChanged': 'Password changed; your other sessions ended.',
+  'profile.passwordWrong': 'The current password is not right.',
+  'profile.passwordShort': 'The new password needs at least 8 characters.',
 } as const;

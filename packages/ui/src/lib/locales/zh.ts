@@ -378,4 +378,12 @@ export const zh: Record<keyof typeof en, string> = {
   'work.toDeploy': '待发布',
   'work.returned': '退回给我的',
   'work.nothing': '目前没有等待你处理的工单。',
+  'profile.password': '密码',
+  'profile.currentPassword': '当前密码',
+  'profile.newPassword': '新密码',
+  'profile.passwordHelp': '至少 8 个字符。其他已登录的浏览器将退出登录。',
+  'profile.changePassword': '修改密码',
+  'profile.passwordChanged': '密码已修改，你的其他会话已结束。',
+  'profile.passwordWrong': '当前密码不正确。',
+  'profile.passwordShort': '新密码至少需要 8 个字符。',
 };
