@@ -5,7 +5,6 @@ import type { Worker } from '@slipway/executor';
 import { LogSink } from '@slipway/executor/log-sink';
 import { jobs } from '@slipway/schema';
 import { eq } from 'drizzle-orm';
-import { execa } from 'execa';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
@@ -14,7 +13,6 @@ import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
 import { ok, waitForState } from './support/flow.ts';
 import { createReadyProject } from './support/project.ts';
-import { repoRoot } from './support/slipway.ts';
 import { SvnRepo } from './support/svn.ts';
 
 let dir: string;
@@ -29,8 +27,7 @@ const people = {} as Record<'admin' | 'dev' | 'lead' | 'lead2', TestUser>;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'slipway-console-'));
   await chmod(dir, 0o755);
-  // The console under test is built from the current sources (before the server lists its files).
-  await execa('pnpm', ['--filter', '@slipway/ui', 'build'], { cwd: repoRoot });
+  // The console under test was built from the current sources by the global set-up.
   database = await createTestDatabase();
   api = await startTestApi(database);
   people.admin = await createTestUser(database, 'admin', { isAdmin: true });
@@ -107,8 +104,14 @@ describe('the console, as three people in three browsers', () => {
     await expect.poll(() => stateOf(dev.page), { timeout: 10_000 }).toBe('APPROVED');
     expect(await dev.page.textContent('[data-testid=audit-trail]')).toContain('looks good');
 
-    // Deploy, with a confirmation, and watch rsync's output arrive.
+    // Deploy, confirmed in the page (the version it makes, the changes, the targets with the canary), and watch
+    // rsync's output arrive.
     await dev.page.click('button[data-action=DEPLOY]');
+    await expect.poll(() => dev.page.textContent('[data-testid=dialog]')).toContain('Makes v1: the live v0');
+    expect(await dev.page.textContent('[data-testid=dialog]')).toContain('0 added, 1 modified, 0 deleted');
+    expect(await dev.page.textContent('[data-testid=dialog-targets]')).toMatch(/web\s*canary/);
+    await dev.page.screenshot({ path: join(artifactsDir, 'deploy-dialog-en.png') });
+    await dev.page.click('[data-testid=dialog-confirm]');
     await expect.poll(() => stateOf(dev.page), { timeout: 30_000 }).toBe('DEPLOYED');
     await expect.poll(() => dev.page.textContent('[data-testid=log]')).toMatch(/www\/about\.html/);
     await expect.poll(() => dev.page.textContent('[data-testid=log-state]')).toBe('finished');
@@ -121,6 +124,14 @@ describe('the console, as three people in three browsers', () => {
     await lead.page.goto(`${api.url}/#/projects/${projectId}/releases`);
     await expect.poll(() => lead.page.textContent('[data-testid=releases]')).toContain('v1');
     await lead.page.locator('tr:has-text("v0") button').click();
+    await expect
+      .poll(() => lead.page.textContent('[data-testid=dialog-version]'))
+      .toBe('Asks to take the targets from v1 back to v0.');
+    // A reason is needed: said in the dialog, nothing sent.
+    await lead.page.click('[data-testid=dialog-confirm]');
+    await expect.poll(() => lead.page.textContent('[data-testid=dialog] [role=alert]')).toBe('Write it first.');
+    await lead.page.fill('[data-testid=dialog-comment]', 'about page broke the footer');
+    await lead.page.click('[data-testid=dialog-confirm]');
     await lead.page.waitForURL(
       (url) => /#\/tickets\/\d+$/.test(url.toString()) && !url.toString().endsWith(`/${ticketId}`),
     );
@@ -132,6 +143,12 @@ describe('the console, as three people in three browsers', () => {
     await lead2.page.click('button[data-action=APPROVE]');
     await expect.poll(() => stateOf(lead.page), { timeout: 10_000 }).toBe('APPROVED');
     await lead.page.click('button[data-action=DEPLOY]');
+    await expect
+      .poll(() => lead.page.textContent('[data-testid=dialog-version]'))
+      .toBe('Takes the targets from v1 back to v0.');
+    // The dialog works by keyboard alone: the confirming button is reached with Tab and pressed with Enter.
+    await lead.page.focus('[data-testid=dialog-confirm]');
+    await lead.page.keyboard.press('Enter');
     await expect.poll(() => stateOf(lead.page), { timeout: 30_000 }).toBe('DEPLOYED');
     expect(await readFile(join(dir, 'target', 'www/about.html'), 'utf8')).toBe('about 0\n');
     await lead2.page.reload();
@@ -426,7 +443,7 @@ describe('an expired session', () => {
     );
     expect(dev.errors.filter((e) => !e.includes('401'))).toEqual([]);
     await dev.context.close();
-  });
+  }, 60_000);
 });
 
 describe('first render', () => {

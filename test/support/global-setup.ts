@@ -16,11 +16,15 @@ declare module 'vitest' {
 
 /**
  * Bundles the server and the executor as `pnpm start` does (tests that start them as processes run the bundles, so
- * they must be of the current sources). With DATABASE_URL the suite uses that server; without it, an embedded
- * PostgreSQL in a temp dir.
+ * they must be of the current sources), and builds the console from the current sources once, before any test file
+ * runs (a build while another file's browser loads it would pull the page from under it). With DATABASE_URL the suite
+ * uses that server; without it, an embedded PostgreSQL in a temp dir.
  */
 export default async function setup(project: TestProject) {
-  await execa('node', ['build.mjs'], { cwd: repoRoot });
+  await Promise.all([
+    execa('node', ['build.mjs'], { cwd: repoRoot }),
+    execa('pnpm', ['--filter', '@slipway/ui', 'build'], { cwd: repoRoot }),
+  ]);
   const external = process.env.DATABASE_URL;
   if (external) {
     project.provide('adminDatabaseUrl', external);

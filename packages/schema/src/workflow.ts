@@ -77,7 +77,7 @@ export const TRANSITIONS: readonly Transition[] = [
     from: ['RETURNED', 'STAGING_FAILED'],
     to: 'PENDING_STAGING',
     who: ['author'],
-    comment: 'none',
+    comment: 'optional',
     enqueues: 'STAGE',
   },
   {

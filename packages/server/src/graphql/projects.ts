@@ -18,6 +18,7 @@ import {
   parseInput,
   pathsConflict,
   projects,
+  releases,
   role,
   rsyncExclude,
   sourceCredentials,
@@ -30,7 +31,7 @@ import {
   tickets,
   users,
 } from '@slipway/schema';
-import { and, asc, count, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, eq, inArray, isNull, max, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
@@ -117,6 +118,16 @@ ProjectRef.implement({
       resolve: (project) => project.archivedAt !== null,
     }),
     archivedAt: t.expose('archivedAt', { type: 'DateTime', nullable: true }),
+    nextReleaseTag: t.string({
+      description: 'The tag the next deploy of a ticket makes (v<highest number + 1>)',
+      resolve: async (project, _args, { db }) => {
+        const [row] = await db
+          .select({ last: max(releases.number) })
+          .from(releases)
+          .where(eq(releases.projectId, project.id));
+        return `v${(row?.last ?? 0) + 1}`;
+      },
+    }),
     sourceSshKeyPath: t.exposeString('sourceSshKeyPath', {
       nullable: true,
       description: 'The key staging signs in to an svn+ssh:// or ssh git source with, on the executor host',

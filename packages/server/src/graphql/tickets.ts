@@ -705,10 +705,19 @@ builder.mutationFields((t) => ({
   resubmitTicket: t.field({
     type: TicketRef,
     description: 'Stages a returned or failed ticket again, optionally with new paths or reason; clears approvals',
-    args: { id: t.arg.id({ required: true }), reason: t.arg.string(), paths: t.arg.stringList() },
+    args: {
+      id: t.arg.id({ required: true }),
+      reason: t.arg.string(),
+      paths: t.arg.stringList(),
+      comment: t.arg.string({ description: 'Said in the audit trail (what changed since it came back)' }),
+    },
     authScopes: ticketScope('RESUBMIT'),
     resolve: (_root, args, context) =>
-      act(context, args.id, 'RESUBMIT', { reason: args.reason ?? undefined, paths: args.paths ?? undefined }),
+      act(context, args.id, 'RESUBMIT', {
+        reason: args.reason ?? undefined,
+        paths: args.paths ?? undefined,
+        comment: args.comment,
+      }),
   }),
   returnTicket: t.field({
     type: TicketRef,

@@ -36,7 +36,10 @@ export const TicketPage = graphql(`
     ticket(id: $id) {
       id kind state reason paths createdAt updatedAt stagedRevision stagingUrl availableActions
       author { id login name }
-      project { id name requiredApprovals deployMode lastEventId freeze { reason until } }
+      project {
+        id name requiredApprovals deployMode lastEventId batchSize nextReleaseTag freeze { reason until }
+        liveRelease { tag } targets { id name canary }
+      }
       release { id tag }
       repairTargets { id name }
       scheduledAt scheduledBy { login name }
@@ -62,7 +65,9 @@ export const JobLog = graphql(`
 export const ReturnTicket = graphql(
   `mutation ReturnTicket($id: ID!, $comment: String) { returnTicket(id: $id, comment: $comment) { id } }`,
 );
-export const ResubmitTicket = graphql(`mutation ResubmitTicket($id: ID!) { resubmitTicket(id: $id) { id } }`);
+export const ResubmitTicket = graphql(
+  `mutation ResubmitTicket($id: ID!, $comment: String) { resubmitTicket(id: $id, comment: $comment) { id } }`,
+);
 export const PassTest = graphql(
   `mutation PassTest($id: ID!, $comment: String) { passTest(id: $id, comment: $comment) { id } }`,
 );
