@@ -82,7 +82,13 @@ describe('passwords', () => {
     const wrong = await gql(dev.token, CHANGE, { c: 'not my password', n: 'a-new-password' });
     expect(wrong.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'currentPassword' });
     const short = await gql(dev.token, CHANGE, { c: dev.password, n: 'short' });
-    expect(short.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'newPassword' });
+    // The rule is named too, with its values, for clients to say in their own words.
+    expect(short.errors?.[0]?.extensions).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'newPassword',
+      problem: 'tooShort',
+      params: { n: '8' },
+    });
     expect((await ok(api(), dev.token, CHANGE, { c: dev.password, n: 'a-new-password' })).changePassword).toBe(true);
     // This session goes on; the other one ended; the new password signs in, the old one not.
     expect((await ok(api(), dev.token, '{ me { login } }')).me.login).toBe('dev');

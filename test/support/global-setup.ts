@@ -23,7 +23,8 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   await Promise.all([
     execa('node', ['build.mjs'], { cwd: repoRoot }),
-    execa('pnpm', ['--filter', '@slipway/ui', 'build'], { cwd: repoRoot }),
+    // As `pnpm install` builds it: vitest's NODE_ENV=test would make Svelte compile its development checks in.
+    execa('pnpm', ['--filter', '@slipway/ui', 'build'], { cwd: repoRoot, env: { NODE_ENV: 'production' } }),
   ]);
   const external = process.env.DATABASE_URL;
   if (external) {

@@ -22,12 +22,112 @@ export class SlipwayError extends Error {
   }
 }
 
+/**
+ * Every rule a BAD_USER_INPUT can name, as the English sentence the API says and a stable key (`extensions.problem`,
+ * with the `{placeholders}` as `extensions.params`): clients say it in their own words and language.
+ */
+export const PROBLEMS = {
+  tooShort: 'must be at least {n} characters',
+  tooLong: 'must be at most {n} characters',
+  notEmpty: 'must not be empty',
+  required: 'is required',
+  absolutePath: 'must be an absolute path',
+  notRoot: 'must not be the root directory',
+  noDotDot: 'must not contain ".."',
+  noNul: 'must not contain NUL',
+  noControl: 'must not contain control characters',
+  noSpaceQuotes: 'must not contain white space, quotes or backslashes',
+  noVcs: 'must not name .svn or .git',
+  noDash: 'must not start with "-"',
+  relativePath: 'must be relative to the working copy, not absolute',
+  insideWorkingCopy: 'must name something inside the working copy',
+  atLeastOnePath: 'must name at least one path',
+  atMostPaths: 'must have at most {n} paths',
+  atMostEntries: 'must have at most {n} entries',
+  atMostAddresses: 'must have at most {n} addresses',
+  atLeastOneEvent: 'must name at least one event',
+  atLeastOneTarget: 'must name at least one target',
+  atMostTargets: 'must name at most {n} targets',
+  identifier: 'may contain letters, digits, ".", "_" and "-"',
+  identifierSpaces: 'may contain letters, digits, spaces, ".", "_" and "-"',
+  branchChars: 'may contain only letters, digits, ".", "_", "/" and "-"',
+  invalidBranch: 'is not a valid branch name',
+  poolName: 'must be 1-64 letters, digits, "_" or "-"',
+  url: 'must be a URL starting with {schemes}',
+  gitUrl: 'must be a URL or user@host:path',
+  rsyncPattern: 'must be a pattern, not an rsync option or rule',
+  phone: 'must be a phone number: digits, an optional leading "+", spaces or "-"',
+  systemUser: 'must be a user name (letters, digits, "_", ".", "-")',
+  email: 'must be an e-mail address',
+  between: 'must be between {min} and {max}',
+  atLeast: 'must be at least {n}',
+  atMost: 'must be at most {n}',
+  wholeNumber: 'must be a whole number',
+  future: 'must be in the future',
+  withinDays: 'must be within {n} days',
+  invalidId: 'is not a valid id',
+  cursor: 'is not a cursor from this connection',
+  gitOnly: 'applies to git sources only',
+  requiredForKind: 'is required for this kind of channel',
+  hostRequired: 'is required when port or user is given',
+  wrongPassword: 'is wrong',
+  directoryPassword: 'is the company directory’s: change it there',
+  directoryAccount: 'signs in with the company directory: reset it there',
+  directoryField: 'comes from the company directory: change it there',
+  notYourself: 'you cannot disable yourself',
+  loginTaken: '"{login}" is already taken',
+  projectExists: 'a project named "{name}" already exists',
+  targetExists: 'the project already has a target named "{name}"',
+  openTickets: 'the project has {n} open ticket(s): finish or cancel them first',
+  archived: 'the project is archived: an admin can unarchive it',
+  notReady: 'the project is not ready yet',
+  noLiveRelease: 'the project has no live release to restore',
+  alreadyLive: '{tag} is already live',
+  nothingScheduled: 'no deploy of this ticket is scheduled',
+  targetTwice: 'names a target twice',
+  everyTarget: 'must name every target of the project ({n}), in order',
+  notProjectTarget: "target {id} is not one of the project's targets",
+  noSuchTargets: 'the project has no target {ids}',
+  stagingTaken: 'is already the staging path of project {name}',
+  stagingOverlaps: 'overlaps {path}, the staging path of project {name}',
+  noTestAddress: 'the channel has no fixed addresses and your profile has no e-mail to test with',
+  notValid: 'is not valid',
+} as const;
+export type Problem = keyof typeof PROBLEMS;
+
+const escapeRegex = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const MATCHERS = (Object.entries(PROBLEMS) as [Problem, string][]).map(([key, template]) => {
+  const names: string[] = [];
+  const pattern = template
+    .split(/(\{\w+\})/)
+    .map((part) => {
+      const name = /^\{(\w+)\}$/.exec(part)?.[1];
+      if (!name) return escapeRegex(part);
+      names.push(name);
+      return '(.+?)';
+    })
+    .join('');
+  return { key, names, regex: new RegExp(`^${pattern}$`) };
+});
+
+/** Which rule an English problem sentence states, and its values; null for one the table does not know. */
+export function problemOf(text: string): { problem: Problem; params: Record<string, string> } | null {
+  for (const { key, names, regex } of MATCHERS) {
+    const found = regex.exec(text);
+    if (found) return { problem: key, params: Object.fromEntries(names.map((name, i) => [name, found[i + 1] ?? ''])) };
+  }
+  return null;
+}
+
 export class BadUserInput extends SlipwayError {
   constructor(
     readonly field: string,
     problem: string,
   ) {
-    super('BAD_USER_INPUT', `${field}: ${problem}`, { field });
+    super('BAD_USER_INPUT', `${field}: ${problem}`, {
+      field,
+      ...(problemOf(problem) ?? { problem: 'notValid', params: {} }),
+    });
   }
 }
 
@@ -44,8 +144,9 @@ export class Unauthenticated extends SlipwayError {
 }
 
 export class Forbidden extends SlipwayError {
-  constructor(message = 'you are not allowed to do this') {
-    super('FORBIDDEN', message);
+  /** `reason`: why, for clients to say in their own words (e.g. OWN_TICKET_APPROVAL). */
+  constructor(message = 'you are not allowed to do this', reason?: string) {
+    super('FORBIDDEN', message, reason ? { reason } : {});
   }
 }
 

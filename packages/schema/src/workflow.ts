@@ -268,9 +268,12 @@ export function decide(action: TicketAction, ticket: TicketFacts, actor: Actor, 
     const isAuthor = ticket.authorId === actor.userId;
     const rule = candidates.find((t) => t.notAuthor)?.notAuthor;
     if (rule === 'allowSelfApproval' && isAuthor && roleAtLeast(actor.role, 'LEAD'))
-      throw new Forbidden('you cannot approve your own ticket in this project');
+      throw new Forbidden('you cannot approve your own ticket in this project', 'OWN_TICKET_APPROVAL');
     if (rule === 'allowAuthorPassTest' && isAuthor && actor.role !== null)
-      throw new Forbidden('you cannot pass the test of your own ticket in this project: a tester does');
+      throw new Forbidden(
+        'you cannot pass the test of your own ticket in this project: a tester does',
+        'OWN_TICKET_TEST',
+      );
     throw new Forbidden(`you may not ${action.toLowerCase().replace('_', ' ')} this ticket`);
   }
   const transition = allowed.find((t) => t.from.includes(ticket.state));

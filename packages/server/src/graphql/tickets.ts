@@ -494,10 +494,7 @@ async function assertPathsFree(tx: Tx, projectId: number, paths: string[], excep
         throw new SlipwayError(
           'PATH_LOCKED',
           `${mine} overlaps ${held}, held by ticket #${other.id} (${other.state})`,
-          {
-            path: mine,
-            heldBy: other.id,
-          },
+          { path: mine, heldPath: held, heldBy: other.id, heldState: other.state },
         );
       }
     }

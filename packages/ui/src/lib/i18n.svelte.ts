@@ -1,17 +1,27 @@
 import { en } from './locales/en.ts';
-import { zh } from './locales/zh.ts';
 
 export type Locale = 'en' | 'zh-CN';
 export type MessageKey = keyof typeof en;
 
-const dictionaries: Record<Locale, Record<MessageKey, string>> = { en, 'zh-CN': zh };
+/** English is in the bundle (and the fallback); 简体中文 is fetched when chosen, so each reader loads one language. */
+const dictionaries: Partial<Record<Locale, Record<MessageKey, string>>> = { en };
 const stored = localStorage.getItem('slipway.locale');
 
 export const i18n = $state<{ locale: Locale }>({
   locale: stored === 'zh-CN' || stored === 'en' ? stored : navigator.language.startsWith('zh') ? 'zh-CN' : 'en',
 });
 
-export function setLocale(locale: Locale): void {
+async function dictionary(locale: Locale): Promise<void> {
+  if (!dictionaries[locale] && locale === 'zh-CN') dictionaries[locale] = (await import('./locales/zh.ts')).zh;
+}
+
+/** Loads the chosen language's messages; the console mounts once they are there. */
+export function loadLocale(): Promise<void> {
+  return dictionary(i18n.locale);
+}
+
+export async function setLocale(locale: Locale): Promise<void> {
+  await dictionary(locale);
   i18n.locale = locale;
   localStorage.setItem('slipway.locale', locale);
   document.documentElement.lang = locale;
@@ -19,7 +29,7 @@ export function setLocale(locale: Locale): void {
 
 /** The message for `key` in the chosen language, with {name} placeholders filled in. */
 export function t(key: MessageKey | `${string}.${string}`, values: Record<string, string | number> = {}): string {
-  const text = dictionaries[i18n.locale][key as MessageKey] ?? en[key as MessageKey] ?? key;
+  const text = dictionaries[i18n.locale]?.[key as MessageKey] ?? en[key as MessageKey] ?? key;
   return text.replace(/\{(\w+)\}/g, (_m, name) => String(values[name] ?? `{${name}}`));
 }
 

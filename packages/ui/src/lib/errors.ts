@@ -1,0 +1,51 @@
+import type { ApiError } from './client.ts';
+import { formatDate, t } from './i18n.svelte.ts';
+
+/**
+ * What the console says for an API error, in the person's language: from `extensions.code` and its structured values
+ * (the rule a BAD_USER_INPUT names, the ticket holding a path, the state a ticket is in…), never the server's own text.
+ */
+export function errorText(error: ApiError | null | undefined): string {
+  if (!error) return '';
+  const x = error.extensions;
+  switch (error.code) {
+    case 'BAD_USER_INPUT': {
+      const problem = typeof x.problem === 'string' ? x.problem : 'notValid';
+      const params = (x.params ?? {}) as Record<string, string>;
+      return t(`problem.${problem}`, params);
+    }
+    case 'PATH_LOCKED':
+      return t('error.PATH_LOCKED', {
+        path: String(x.path ?? ''),
+        held: String(x.heldPath ?? x.path ?? ''),
+        id: String(x.heldBy ?? ''),
+        state: x.heldState ? t(`state.${x.heldState}`) : '',
+      });
+    case 'INVALID_TRANSITION':
+      if (typeof x.action === 'string' && typeof x.state === 'string' && x.state !== 'DEPLOY_FAILED')
+        return t('error.INVALID_TRANSITION', { action: t(`action.${x.action}`), state: t(`state.${x.state}`) });
+      return error.message.includes('being cancelled') ? t('error.REVERTING') : t('error.INVALID_TRANSITION_PLAIN');
+    case 'FROZEN':
+      return x.until
+        ? t('error.FROZEN_UNTIL', { until: formatDate(String(x.until)), reason: String(x.reason ?? '') })
+        : t('error.FROZEN', { reason: String(x.reason ?? '') });
+    case 'FORBIDDEN':
+      return x.reason === 'OWN_TICKET_APPROVAL' || x.reason === 'OWN_TICKET_TEST'
+        ? t(`error.${x.reason}`)
+        : t('error.FORBIDDEN');
+    case 'RATE_LIMITED':
+      return t('error.RATE_LIMITED', { minutes: Math.max(1, Math.ceil(Number(x.retryAfterSeconds ?? 60) / 60)) });
+    case 'UNAUTHENTICATED':
+    case 'NOT_FOUND':
+    case 'STAGING_CHANGED':
+    case 'NETWORK':
+      return t(`error.${error.code}`);
+    default:
+      return t('error.unknown', { code: error.code ?? '?' });
+  }
+}
+
+/** The ticket a PATH_LOCKED error names, for a link next to the message. */
+export function holdingTicket(error: ApiError | null | undefined): string | null {
+  return error?.code === 'PATH_LOCKED' && error.extensions.heldBy != null ? String(error.extensions.heldBy) : null;
+}

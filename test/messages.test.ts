@@ -1,0 +1,33 @@
+import { PROBLEMS, problemOf } from '@slipway/schema';
+import { describe, expect, it } from 'vitest';
+import { en } from '../packages/ui/src/lib/locales/en.ts';
+import { zh } from '../packages/ui/src/lib/locales/zh.ts';
+
+describe('the console’s messages', () => {
+  it('exist in both languages, with the same placeholders', () => {
+    expect(Object.keys(zh).sort()).toEqual(Object.keys(en).sort());
+    const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+    for (const [key, text] of Object.entries(en))
+      expect(placeholders(zh[key as keyof typeof en]), key).toEqual(placeholders(text));
+  });
+
+  it('say every rule the API can name, in both languages, with the rule’s values', () => {
+    for (const [problem, template] of Object.entries(PROBLEMS)) {
+      const key = `problem.${problem}` as keyof typeof en;
+      expect(en[key], key).toBeTruthy();
+      expect(zh[key], key).toBeTruthy();
+      const values = [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+      expect([...en[key].matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort(), key).toEqual(values);
+    }
+  });
+
+  it('recognise the API’s sentences, values included', () => {
+    expect(problemOf('must be at least 8 characters')).toEqual({ problem: 'tooShort', params: { n: '8' } });
+    expect(problemOf('must be at least 2')).toEqual({ problem: 'atLeast', params: { n: '2' } });
+    expect(problemOf('overlaps /srv/a, the staging path of project shop')).toEqual({
+      problem: 'stagingOverlaps',
+      params: { path: '/srv/a', name: 'shop' },
+    });
+    expect(problemOf('something nobody wrote down')).toBeNull();
+  });
+});
