@@ -408,6 +408,11 @@ describe('the console, as three people in three browsers', () => {
       await expect.poll(() => dev.page.textContent('[data-testid=new-token]')).toMatch(/^slwt_/);
       await dev.page.screenshot({ path: join(artifactsDir, `profile-phone-${locale}.png`), fullPage: true });
       if (locale === 'zh-CN') expect(await dev.page.textContent('h1')).toBe('个人设置');
+      // Administration is for admins: others are told where their own things are, not shown an empty page.
+      await dev.page.goto(`${api.url}/#/admin`);
+      await expect
+        .poll(() => dev.page.textContent('[data-testid=admins-only]'))
+        .toContain(locale === 'en' ? 'Only administrators' : '只有管理员');
       expect(dev.errors).toEqual([]);
       await dev.context.close();
     }

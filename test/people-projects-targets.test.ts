@@ -140,6 +140,25 @@ describe('the test of a ticket', () => {
   });
 });
 
+describe('staging', () => {
+  it('fails, saying why, for a path that exists nowhere (a typo), instead of staging an empty ticket', async () => {
+    for (const [paths, said] of [
+      [['www/ index.html'], /www\/ index\.html is neither in the source nor in the live version v0: check the path/],
+    ] as const) {
+      const data = await ok(
+        api(),
+        people().dev.token,
+        'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
+        { i: { projectId, reason: 'check', paths } },
+      );
+      const id = data.submitTicket.id as string;
+      const failed = await waitForState(api(), people().dev.token, id, 'STAGING_FAILED');
+      expect(failed.events.at(-1)?.comment).toMatch(said);
+      await act(people().dev.token, 'cancelTicket', id);
+    }
+  });
+});
+
 describe('targets', () => {
   const TARGETS = 'query($p: ID!) { project(id: $p) { targets { id name position canary path } } }';
   const targetsOf = async () =>

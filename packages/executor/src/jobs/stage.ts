@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ticketChanges } from '@slipway/schema';
 import { eq } from 'drizzle-orm';
@@ -54,6 +54,15 @@ export const stage: JobHandler = {
     const live = await liveRelease(context);
     const { ledger } = projectDirs(context.dataDir, project.id);
     const changes = await computeChanges(project.stagingPath, ledger, `v${live.number}`, paths, context.run);
+    // A path in neither the source nor the live version is a typo (e.g. "www/ index.html"): say so, not "0 files".
+    for (const path of paths) {
+      const staged = await lstat(join(project.stagingPath, path)).then(
+        () => true,
+        () => false,
+      );
+      if (!staged && !(await gitSucceeds(ledger, ['cat-file', '-e', `v${live.number}:${path}`], context.run)))
+        throw new Error(`${path} is neither in the source nor in the live version v${live.number}: check the path`);
+    }
     const what = project.sourceType === 'SVN' ? `revision ${revision}` : `commit ${revision}`;
     context.sink.system(`staged ${what}: ${changes.length} file(s) differ from v${live.number}`);
     await finishWith(

@@ -62,7 +62,7 @@ export const en = {
   'ticket.progress': 'Progress',
   'ticket.by': 'by {name}, {date}',
   'ticket.staging': 'Open the staging site',
-  'ticket.revision': 'staged: {revision}',
+  'ticket.revision': 'staged at {revision}',
   'ticket.rollsBackTo': 'rolls back to {tag}',
   'ticket.repairs': 'restores {tag} on {targets}',
   'ticket.actions': 'Actions',
@@ -496,4 +496,13 @@ export const en = {
   'error.unknown': 'Something went wrong on the server ({code}). Try again; if it stays, tell an administrator.',
   'event.REVERTED': 'Targets back on the live version; cancelled',
   'newTicket.openHolder': 'Open ticket #{id}',
+  'log.download': 'Download',
+  'ticket.changesMade': 'What {tag} changed',
+  'admin.onlyAdmins':
+    'Only administrators manage users and projects. Your own profile and API tokens are under your name at the top right.',
+  'job.REVERT': 'Cancelling (targets back)',
+  'job.TEST_TARGET': 'Target check',
+  'job.VERIFY': 'Verification',
+  'job.REPAIR': 'Repair',
+  'job.DEPLOY_AT': 'Scheduled deploy',
 } as const;

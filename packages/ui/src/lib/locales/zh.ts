@@ -489,4 +489,12 @@ export const zh: Record<keyof typeof en, string> = {
   'error.unknown': '服务器出错了（{code}）。请重试；如仍出错，请告知管理员。',
   'event.REVERTED': '目标机已回到线上版本；已取消',
   'newTicket.openHolder': '查看更新单 #{id}',
+  'log.download': '下载',
+  'ticket.changesMade': '{tag} 的变更',
+  'admin.onlyAdmins': '只有管理员可以管理用户和项目。你的个人设置和 API 令牌在右上角你的名字下。',
+  'job.REVERT': '取消中（目标机回退）',
+  'job.TEST_TARGET': '目标机检查',
+  'job.VERIFY': '核对',
+  'job.REPAIR': '修复',
+  'job.DEPLOY_AT': '定时发布',
 };
