@@ -171,6 +171,17 @@ describe('the console, as three people in three browsers', () => {
     await dev.page.goto(`${api.url}/#/projects/${projectId}`);
     await expect.poll(() => dev.page.textContent('[data-testid=ticket-list]')).toContain('New about page');
     expect(await dev.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+    // Find a ticket by a word of its reason or path; only mine.
+    await dev.page.fill('[data-testid=ticket-search]', 'nothing like this');
+    await expect
+      .poll(() => dev.page.locator('[data-testid=ticket-list] tbody tr').textContent())
+      .toMatch(/No tickets|没有/);
+    await dev.page.fill('[data-testid=ticket-search]', 'ABOUT.HTML');
+    await expect.poll(() => dev.page.textContent('[data-testid=ticket-list]')).toContain('New about page');
+    await dev.page.check('[data-testid=only-mine]');
+    await expect.poll(() => dev.page.textContent('[data-testid=ticket-list]')).toContain('New about page');
+    expect(await dev.page.textContent('[data-testid=ticket-list]')).not.toContain('about page broke the footer');
+    expect(await dev.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
     await dev.page.screenshot({ path: join(artifactsDir, 'tickets-phone-en.png'), fullPage: true });
 
     for (const person of [dev, lead, lead2]) {

@@ -311,6 +311,33 @@ describe('a failed deploy', () => {
   }, 120_000);
 });
 
+describe('the ticket list', () => {
+  it('finds tickets by words in the reason or a path, by several states, by author and by date', async () => {
+    const LIST = `query($p: ID!, $q: String, $s: [TicketState!], $a: ID, $after: DateTime, $before: DateTime) {
+      tickets(projectId: $p, search: $q, states: $s, authorId: $a, createdAfter: $after, createdBefore: $before, first: 100) {
+        edges { node { reason state paths } } } }`;
+    const find = async (v: Record<string, unknown>) =>
+      (
+        (await ok(api(), people().lead.token, LIST, { p: projectId, ...v })).tickets.edges as {
+          node: { reason: string; state: string; paths: string[] };
+        }[]
+      ).map((e) => e.node);
+    expect((await find({ q: 'PROPERLY' })).map((n) => n.reason)).toEqual(['again, properly']);
+    const byPath = await find({ q: 'index.html' });
+    expect(byPath.length).toBeGreaterThan(1);
+    expect(byPath.every((n) => n.paths.some((p) => p.includes('index.html')) || /index\.html/i.test(n.reason))).toBe(
+      true,
+    );
+    // LIKE's wildcards are taken literally.
+    expect(await find({ q: '%' })).toEqual([]);
+    const states = await find({ s: ['CANCELLED', 'STAGING_FAILED'] });
+    expect(new Set(states.map((n) => n.state))).toEqual(new Set(['CANCELLED']));
+    expect(await find({ a: people().dev.id })).toHaveLength((await find({})).length);
+    expect(await find({ after: new Date(Date.now() + 86_400_000).toISOString() })).toEqual([]);
+    expect((await find({ before: new Date(Date.now() + 86_400_000).toISOString() })).length).toBeGreaterThan(2);
+  });
+});
+
 describe('projects', () => {
   it('keep one staging copy each, and leave the lists when archived (not while a ticket is open)', async () => {
     const { admin, dev } = people();

@@ -297,14 +297,38 @@ async function projectIdOfTicket(context: Context, id: string | number): Promise
 /** A page of a project's tickets with their authors, one prepared statement per combination of filters. */
 function ticketPage(
   db: Db,
-  filter: { states: readonly string[] | null; authorId: number | null; before: number | null },
+  filter: {
+    states: readonly string[] | null;
+    authorId: number | null;
+    before: number | null;
+    search: string | null;
+    createdAfter: string | null;
+    createdBefore: string | null;
+  },
 ) {
-  const key = `ticket_page_${filter.states ? 's' : ''}${filter.authorId ? 'a' : ''}${filter.before ? 'b' : ''}`;
+  const flags = [
+    filter.states && 's',
+    filter.authorId && 'a',
+    filter.before && 'b',
+    filter.search && 'q',
+    filter.createdAfter && 'f',
+    filter.createdBefore && 't',
+  ];
+  const key = `ticket_page_${flags.filter(Boolean).join('')}`;
   return prepared(db, key, (db, name) => {
     const conditions = [eq(tickets.projectId, sql.placeholder('projectId'))];
     if (filter.states) conditions.push(sql`${tickets.state} = any(${sql.placeholder('states')}::ticket_state[])`);
     if (filter.authorId) conditions.push(eq(tickets.authorId, sql.placeholder('authorId')));
     if (filter.before) conditions.push(lt(tickets.id, sql.placeholder('before')));
+    // The words typed, in the reason or in any path (the placeholder holds a LIKE pattern, its wildcards escaped).
+    if (filter.search)
+      conditions.push(
+        sql`(${tickets.reason} ilike ${sql.placeholder('search')} or exists (select 1 from unnest(${tickets.paths}) p where p ilike ${sql.placeholder('search')}))`,
+      );
+    if (filter.createdAfter)
+      conditions.push(sql`${tickets.createdAt} >= ${sql.placeholder('createdAfter')}::timestamptz`);
+    if (filter.createdBefore)
+      conditions.push(sql`${tickets.createdAt} < ${sql.placeholder('createdBefore')}::timestamptz`);
     return db
       .select({ ticket: tickets, author: users })
       .from(tickets)
@@ -415,6 +439,9 @@ builder.queryFields((t) => ({
       projectId: t.arg.id({ required: true }),
       states: t.arg({ type: [TicketStateEnum] }),
       authorId: t.arg.id(),
+      search: t.arg.string({ description: 'Words in the reason or in a path (case does not matter)' }),
+      createdAfter: t.arg({ type: 'DateTime', description: 'Filed at or after this time' }),
+      createdBefore: t.arg({ type: 'DateTime', description: 'Filed before this time' }),
       first: t.arg.int({ description: '1-100, default 20' }),
       after: t.arg.string(),
     },
@@ -429,6 +456,14 @@ builder.queryFields((t) => ({
         states: args.states?.length ? args.states : null,
         authorId: args.authorId ? parseId(args.authorId, 'authorId') : null,
         before: args.after ? parseCursor(args.after) : null,
+        search: args.search?.trim()
+          ? `%${args.search
+              .trim()
+              .slice(0, 200)
+              .replace(/[\\%_]/g, '\\$&')}%`
+          : null,
+        createdAfter: args.createdAfter ? new Date(args.createdAfter).toISOString() : null,
+        createdBefore: args.createdBefore ? new Date(args.createdBefore).toISOString() : null,
         limit: first + 1,
       };
       // Served from memory while no ticket or user changed since (the clock came with the viewer's credentials).

@@ -12,9 +12,15 @@ export const Projects = graphql(`
 `);
 
 export const TicketList = graphql(`
-  query TicketList($projectId: ID!, $states: [TicketState!], $authorId: ID, $after: String) {
+  query TicketList(
+    $projectId: ID!, $states: [TicketState!], $authorId: ID, $search: String, $createdAfter: DateTime,
+    $createdBefore: DateTime, $after: String
+  ) {
     project(id: $projectId) { id name viewerRole lastEventId freeze { reason until } members { user { id login name } } }
-    tickets(projectId: $projectId, states: $states, authorId: $authorId, first: 20, after: $after) {
+    tickets(
+      projectId: $projectId, states: $states, authorId: $authorId, search: $search, createdAfter: $createdAfter,
+      createdBefore: $createdBefore, first: 20, after: $after
+    ) {
       edges { cursor node { id kind state reason paths createdAt updatedAt author { id login name } } }
       pageInfo { hasNextPage endCursor }
     }

@@ -505,4 +505,9 @@ export const en = {
   'job.VERIFY': 'Verification',
   'job.REPAIR': 'Repair',
   'job.DEPLOY_AT': 'Scheduled deploy',
+  'tickets.search': 'Search',
+  'tickets.searchHint': 'reason or path',
+  'tickets.mine': 'Only mine',
+  'tickets.from': 'Filed from',
+  'tickets.to': 'to',
 } as const;

@@ -497,4 +497,9 @@ export const zh: Record<keyof typeof en, string> = {
   'job.VERIFY': '核对',
   'job.REPAIR': '修复',
   'job.DEPLOY_AT': '定时发布',
+  'tickets.search': '搜索',
+  'tickets.searchHint': '原因或路径',
+  'tickets.mine': '只看我的',
+  'tickets.from': '提交日期从',
+  'tickets.to': '至',
 };
