@@ -122,6 +122,13 @@ describe('the console, as three people in three browsers', () => {
     await expect.poll(() => dev.page.textContent('[data-testid=log]')).toMatch(/www\/about\.html/);
     await expect.poll(() => dev.page.textContent('[data-testid=log-state]')).toBe('finished');
     expect(await dev.page.textContent('[data-testid=deploy-results]')).toContain('web');
+    // The log pane filters its lines (a target's name, a file, "error").
+    await dev.page.fill('[data-testid=log-filter]', 'about.html');
+    await expect.poll(() => dev.page.textContent('[data-testid=log-matches]')).toMatch(/^[1-9]\d* matching$/);
+    expect(await dev.page.locator('[data-testid=log] .line').allTextContents()).toEqual(
+      expect.arrayContaining([expect.stringContaining('about.html')]),
+    );
+    await dev.page.fill('[data-testid=log-filter]', '');
     expect(await readFile(join(dir, 'target', 'www/about.html'), 'utf8')).toBe('about 1\n');
     await dev.page.screenshot({ path: join(artifactsDir, 'ticket-en.png'), fullPage: true });
     await dev.page.locator('[data-testid=log]').screenshot({ path: join(artifactsDir, 'log-pane-en.png') });
@@ -165,6 +172,10 @@ describe('the console, as three people in three browsers', () => {
 
     await lead.page.goto(`${api.url}/#/projects/${projectId}/releases`);
     await expect.poll(() => lead.page.textContent('tr:has-text("v1")')).toContain('rolled back');
+    // What was live when: v1 by the release, then v0 again by the rollback (newest first).
+    expect(await lead.page.textContent('[data-testid=live-history]')).toMatch(
+      /v0\s*live again by the rollback[\s\S]*v1\s*live by/,
+    );
 
     // The ticket list of the project, on a phone-width screen.
     await dev.page.setViewportSize({ width: 390, height: 844 });

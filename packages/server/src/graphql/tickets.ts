@@ -1097,6 +1097,41 @@ builder.objectField(ProjectRef, 'lastEventId', (t) =>
   }),
 );
 
+interface LiveChange {
+  at: Date;
+  release: ReleaseRow;
+  ticket: TicketRow;
+}
+
+const LiveChangeRef = builder.objectRef<LiveChange>('LiveChange').implement({
+  description: 'A version becoming live: by a release, a rollback or a repair',
+  fields: (t) => ({
+    at: t.expose('at', { type: 'DateTime' }),
+    release: t.field({ type: ReleaseRef, resolve: (c) => c.release }),
+    ticket: t.field({ type: TicketRef, resolve: (c) => c.ticket }),
+  }),
+});
+
+builder.objectField(ProjectRef, 'liveHistory', (t) =>
+  t.field({
+    type: [LiveChangeRef],
+    description: 'What was live when: every deploy, rollback and repair that finished, newest first (at most `last`)',
+    args: { last: t.arg.int({ defaultValue: 50 }) },
+    resolve: async (project, args, { db }) => {
+      const last = args.last ?? 50;
+      if (last < 1 || last > 500) throw new BadUserInput('last', 'must be between 1 and 500');
+      return db
+        .select({ at: ticketEvents.at, release: releases, ticket: tickets })
+        .from(ticketEvents)
+        .innerJoin(tickets, eq(tickets.id, ticketEvents.ticketId))
+        .innerJoin(releases, eq(releases.id, tickets.releaseId))
+        .where(and(eq(ticketEvents.projectId, project.id), eq(ticketEvents.action, 'DEPLOYED')))
+        .orderBy(desc(ticketEvents.id))
+        .limit(last);
+    },
+  }),
+);
+
 builder.objectField(ProjectRef, 'liveRelease', (t) =>
   t.field({
     type: ReleaseRef,

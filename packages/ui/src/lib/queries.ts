@@ -101,6 +101,7 @@ export const Releases = graphql(`
         id name host path release { tag }
         verification { state checkedAt driftedCount error currentRelease release { tag } drifted { path change diff } }
       }
+      liveHistory(last: 30) { at release { tag } ticket { id kind reason author { name } } }
     }
     releases(projectId: $projectId) { id tag number live bad createdAt commit ticket { id reason author { login name } } }
   }

@@ -510,4 +510,11 @@ export const en = {
   'tickets.mine': 'Only mine',
   'tickets.from': 'Filed from',
   'tickets.to': 'to',
+  'log.filter': 'Filter lines',
+  'log.matches': '{count} matching',
+  'releases.timeline': 'What was live when',
+  'releases.timelineEmpty': 'Nothing deployed yet: v0, the baseline, is live.',
+  'releases.byRelease': 'live by',
+  'releases.byRollback': 'live again by the rollback',
+  'releases.byRepair': 'restored by the repair',
 } as const;

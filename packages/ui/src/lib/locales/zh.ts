@@ -502,4 +502,11 @@ export const zh: Record<keyof typeof en, string> = {
   'tickets.mine': '只看我的',
   'tickets.from': '提交日期从',
   'tickets.to': '至',
+  'log.filter': '筛选行',
+  'log.matches': '{count} 行匹配',
+  'releases.timeline': '线上版本历史',
+  'releases.timelineEmpty': '尚未发布：线上为基线版本 v0。',
+  'releases.byRelease': '上线，来自',
+  'releases.byRollback': '经回滚重新上线，来自',
+  'releases.byRepair': '经修复恢复，来自',
 };
