@@ -112,8 +112,26 @@ describe('the console, as three people in three browsers', () => {
 
     // Deploy, confirmed in the page (the version it makes, the changes, the targets with the canary), and watch
     // rsync's output arrive.
+    // A freeze from the ticket list (a lead's), met in the deploy dialog, said there; then lifted.
+    await lead.page.goto(`${api.url}/#/projects/${projectId}`);
+    await lead.page.click('[data-testid=freeze]');
+    await lead.page.fill('[data-testid=dialog-comment]', 'audit week');
+    await lead.page.click('[data-testid=dialog-confirm]');
+    await expect.poll(() => lead.page.textContent('.frozen')).toContain('Deploys are frozen: audit week');
+    await dev.page.reload();
+    await dev.page.click('button[data-action=DEPLOY]');
+    await dev.page.click('[data-testid=dialog-confirm]');
+    await expect.poll(() => dev.page.textContent('[data-testid=dialog-error]')).toBe('Deploys are frozen: audit week');
+    await dev.page.keyboard.press('Escape');
+    await lead.page.click('[data-testid=unfreeze]');
+    await expect.poll(() => lead.page.locator('.frozen').count()).toBe(0);
     await dev.page.click('button[data-action=DEPLOY]');
     await expect.poll(() => dev.page.textContent('[data-testid=dialog]')).toContain('Makes v1: the live v0');
+    // Preview first: what the deploy would change on each target.
+    await dev.page.click('[data-testid=preview-button]');
+    await expect
+      .poll(() => dev.page.textContent('[data-testid=preview]'), { timeout: 20_000 })
+      .toMatch(/web: \d+ change\(s\)\s*[^]*www\/about\.html/);
     expect(await dev.page.textContent('[data-testid=dialog]')).toContain('0 added, 1 modified, 0 deleted');
     expect(await dev.page.textContent('[data-testid=dialog-targets]')).toMatch(/web\s*canary/);
     await dev.page.screenshot({ path: join(artifactsDir, 'deploy-dialog-en.png') });

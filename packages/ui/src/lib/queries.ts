@@ -222,3 +222,21 @@ export const MyWork = graphql(`
     }
   }
 `);
+
+export const FreezeProject = graphql(`
+  mutation FreezeProject($projectId: ID!, $reason: String!, $until: DateTime) {
+    freezeProject(projectId: $projectId, reason: $reason, until: $until) { id }
+  }
+`);
+export const UnfreezeProject = graphql(
+  `mutation UnfreezeProject($projectId: ID!) { unfreezeProject(projectId: $projectId) { id } }`,
+);
+export const OverrideFreeze = graphql(
+  `mutation OverrideFreeze($id: ID!, $reason: String!) { overrideFreeze(id: $id, reason: $reason) { id } }`,
+);
+export const PreviewDeploy = graphql(`mutation PreviewDeploy($id: ID!) { previewDeploy(id: $id) { id } }`);
+export const PreviewResult = graphql(`
+  query PreviewResult($id: ID!) {
+    job(id: $id) { id state error preview { targetName error transfer items { change path } } }
+  }
+`);

@@ -517,4 +517,19 @@ export const en = {
   'releases.byRelease': 'live by',
   'releases.byRollback': 'live again by the rollback',
   'releases.byRepair': 'restored by the repair',
+  'freeze.freeze': 'Freeze deploys',
+  'freeze.unfreeze': 'Unfreeze',
+  'freeze.title': 'Freeze deploys of {project}',
+  'freeze.explain':
+    'While frozen, no deploy or rollback starts (scheduled ones do not either); an admin can let one ticket through.',
+  'freeze.reason': 'Reason (everyone sees it)',
+  'freeze.untilLabel': 'Until (optional; empty: until unfrozen)',
+  'freeze.until': 'until {date}',
+  'freeze.override': 'Let this ticket through the freeze',
+  'freeze.overrideTitle': 'Override the freeze for ticket #{id}',
+  'freeze.overrideExplain':
+    'This ticket may deploy once while the project is frozen; the reason goes in the audit trail.',
+  'dialog.preview': 'Preview what changes on each target',
+  'dialog.previewing': 'Asking the targets (rsync --dry-run)…',
+  'dialog.previewCount': '{count} change(s)',
 } as const;
