@@ -131,7 +131,7 @@ describe('the console, as three people in three browsers', () => {
     await dev.page.click('[data-testid=preview-button]');
     await expect
       .poll(() => dev.page.textContent('[data-testid=preview]'), { timeout: 20_000 })
-      .toMatch(/web: \d+ change\(s\)\s*[^]*www\/about\.html/);
+      .toMatch(/web: \d+ change\(s\)[\s\S]*www\/about\.html/);
     expect(await dev.page.textContent('[data-testid=dialog]')).toContain('0 added, 1 modified, 0 deleted');
     expect(await dev.page.textContent('[data-testid=dialog-targets]')).toMatch(/web\s*canary/);
     await dev.page.screenshot({ path: join(artifactsDir, 'deploy-dialog-en.png') });
