@@ -560,6 +560,51 @@ describe('first render', () => {
     await lead.context.close();
   }, 60_000);
 
+  it('fits every page on a phone (390 × 844) without sideways scrolling, in both languages (screenshots)', async () => {
+    await svn.commit('phone', { 'www/phone.html': 'a rather long line of content for a phone\n' });
+    const submitted = await ok(
+      api,
+      people.lead.token,
+      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
+      {
+        i: {
+          projectId,
+          reason: 'A page for phones, with a reason long enough to wrap on a small screen',
+          paths: ['www/phone.html'],
+        },
+      },
+    );
+    const ticketId = submitted.submitTicket.id as string;
+    await waitForState(api, people.lead.token, ticketId, 'AWAITING_TEST');
+    const pages: [string, string, string][] = [
+      ['my-work', '/#/', '[data-testid=my-work]'],
+      ['projects', '/#/projects', '.projects'],
+      ['tickets', `/#/projects/${projectId}`, '[data-testid=ticket-list]'],
+      ['new-ticket', `/#/projects/${projectId}/tickets/new`, '#reason'],
+      ['ticket', `/#/tickets/${ticketId}`, '[data-testid=ticket-state-current]'],
+      ['releases', `/#/projects/${projectId}/releases`, '[data-testid=releases]'],
+      ['admin', '/#/admin', '[data-testid=users]'],
+      ['profile', '/#/me', '[data-testid=profile-form]'],
+    ];
+    for (const locale of ['en', 'zh-CN'] as const) {
+      const admin = await signedIn(browser, api.url, 'admin', people.admin.password, {
+        locale,
+        width: 390,
+        height: 844,
+      });
+      for (const [name, path, ready] of pages) {
+        await admin.page.goto(`${api.url}${path}`);
+        await admin.page.waitForSelector(ready);
+        const overflow = await admin.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        expect(overflow, `${name} (${locale}) is ${overflow}px wider than the screen`).toBeLessThanOrEqual(1);
+        await admin.page.screenshot({ path: join(artifactsDir, `phone-${name}-${locale}.png`), fullPage: true });
+      }
+      expect(admin.errors).toEqual([]);
+      await admin.context.close();
+    }
+    await ok(api, people.lead.token, 'mutation($id: ID!) { cancelTicket(id: $id) { id } }', { id: ticketId });
+  }, 90_000);
+
   it('renders the ticket page quickly from a cold load (figure printed)', async () => {
     const lead = await signedIn(browser, api.url, 'lead', people.lead.password);
     const submitted = await ok(
