@@ -158,6 +158,10 @@ describe('the console, as three people in three browsers', () => {
     await expect
       .poll(() => lead.page.textContent('[data-testid=dialog-version]'))
       .toBe('Asks to take the targets from v1 back to v0.');
+    // The dialog shows what the rollback reverts (the ledger's diff from v1 back to v0).
+    await expect
+      .poll(() => lead.page.textContent('[data-testid=dialog-reverts]'), { timeout: 20_000 })
+      .toMatch(/It reverts 1 file\(s\):[\s\S]*www\/about\.html/);
     // A reason is needed: said in the dialog, nothing sent.
     await lead.page.click('[data-testid=dialog-confirm]');
     await expect.poll(() => lead.page.textContent('[data-testid=dialog] [role=alert]')).toBe('Write it first.');
@@ -190,6 +194,15 @@ describe('the console, as three people in three browsers', () => {
 
     await lead.page.goto(`${api.url}/#/projects/${projectId}/releases`);
     await expect.poll(() => lead.page.textContent('tr:has-text("v1")')).toContain('rolled back');
+    // Any two versions compared, with their diffs.
+    await lead.page.selectOption('[data-testid=compare-from]', { label: 'v0' });
+    await lead.page.selectOption('[data-testid=compare-to]', { label: 'v1' });
+    await lead.page.click('[data-testid=compare]');
+    await expect
+      .poll(() => lead.page.textContent('[data-testid=comparison]'), { timeout: 20_000 })
+      .toMatch(/v0 → v1: 1 file\(s\) differ[\s\S]*www\/about\.html/);
+    await lead.page.click('[data-testid=comparison] summary');
+    expect(await lead.page.textContent('[data-testid=comparison] .diff')).toContain('+about 1');
     // What was live when: v1 by the release, then v0 again by the rollback (newest first).
     expect(await lead.page.textContent('[data-testid=live-history]')).toMatch(
       /v0\s*live again by the rollback[\s\S]*v1\s*live by/,

@@ -12,6 +12,7 @@ export type Change = Omit<typeof ticketChanges.$inferInsert, 'ticketId' | 'id'>;
 /** Text files up to this size get a diff. */
 export const MAX_TEXT = 256 * 1024;
 const MAX_DIFFS = 500;
+const MAX_COMPARED = 1000;
 const METADATA = new Set(['.svn', '.git']);
 
 /** git's own object id of a blob (or of a link's target), so staging files compare with the ledger's without a process each. */
@@ -84,6 +85,11 @@ export async function computeChanges(
     stagingEntries(staging, paths),
     ledgerEntries(ledger, base, paths, options),
   ]);
+  return describeChanges(now, before);
+}
+
+/** The changes from the `before` entries to the `now` entries, with diffs (see computeChanges). */
+async function describeChanges(now: Map<string, Entry>, before: Map<string, Entry>): Promise<Change[]> {
   const changes: Change[] = [];
   const names = [...new Set([...now.keys(), ...before.keys()])].sort();
   for (const path of names) {
@@ -113,4 +119,23 @@ export async function computeChanges(
     changes.push({ path, change, binary: false, diff, truncated: false });
   }
   return changes;
+}
+
+/**
+ * What turns release `from` into release `to` (two tags of the ledger), with the diffs, as a ticket's changes are
+ * described: for the comparison of any two versions (and what a rollback reverts).
+ */
+export async function compareTags(ledger: string, from: string, to: string, options: RunOptions): Promise<Change[]> {
+  const listing = await gitOutput(ledger, ['diff', '--name-only', '-z', '--no-renames', from, to], {
+    ...options,
+    quietStdout: true,
+  });
+  // The first MAX_COMPARED paths are described (a command line holds them); a bigger change is rarer than a page shows.
+  const paths = listing.split('\0').filter(Boolean).slice(0, MAX_COMPARED);
+  if (paths.length === 0) return [];
+  const [before, now] = await Promise.all([
+    ledgerEntries(ledger, from, paths, options),
+    ledgerEntries(ledger, to, paths, options),
+  ]);
+  return describeChanges(now, before);
 }

@@ -19,6 +19,7 @@ import {
 import { eq, max } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { ExecutorConfig } from './config.ts';
+import { compare } from './jobs/compare.ts';
 import { type JobContext, type JobHandler, JobTimedOut, LeaseLost, TIME_LIMIT_MINUTES } from './jobs/context.ts';
 import { deploy, repair, revert, rollback } from './jobs/deploy.ts';
 import { deployAt } from './jobs/deploy-at.ts';
@@ -45,6 +46,7 @@ const handlers: Record<JobRow['kind'], JobHandler> = {
   VERIFY: verify,
   TEST_TARGET: testTarget,
   REVERT: revert,
+  COMPARE: compare,
   REPAIR: repair,
   DEPLOY_AT: deployAt,
 };

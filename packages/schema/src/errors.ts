@@ -91,6 +91,7 @@ export const PROBLEMS = {
   stagingTaken: 'is already the staging path of project {name}',
   stagingOverlaps: 'overlaps {path}, the staging path of project {name}',
   noTestAddress: 'the channel has no fixed addresses and your profile has no e-mail to test with',
+  otherProject: 'is not a release of the same project',
   notValid: 'is not valid',
 } as const;
 export type Problem = keyof typeof PROBLEMS;

@@ -37,7 +37,7 @@ export interface EnqueueInput {
 }
 
 /** Jobs that wait for no other job of their project, in the executors' deliveries lane. */
-const UNORDERED = new Set<JobKind>(['WEBHOOK', 'DEPLOY_AT', 'TEST_TARGET']);
+const UNORDERED = new Set<JobKind>(['WEBHOOK', 'DEPLOY_AT', 'TEST_TARGET', 'COMPARE']);
 
 /** Inserts a job and wakes the executors of its pool when the surrounding transaction commits. */
 export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRow> {
@@ -52,7 +52,9 @@ export async function enqueueJob(tx: DbOrTx, input: EnqueueInput): Promise<JobRo
       serial: !UNORDERED.has(input.kind),
       ...(input.runAfter ? { runAfter: input.runAfter } : {}),
       // Deliveries are retried with backoff (2 s, 4 s, … ~4 minutes in all); other jobs are re-run after a crash.
-      maxAttempts: input.maxAttempts ?? (input.kind === 'WEBHOOK' ? 8 : input.kind === 'TEST_TARGET' ? 1 : 5),
+      maxAttempts:
+        input.maxAttempts ??
+        (input.kind === 'WEBHOOK' ? 8 : input.kind === 'TEST_TARGET' || input.kind === 'COMPARE' ? 1 : 5),
     })
     .returning();
   if (!job) throw new Error('enqueue returned no row');

@@ -60,6 +60,7 @@ export const TIME_LIMIT_MINUTES: Record<JobRow['kind'], number | null> = {
   DEPLOY_AT: 2,
   TEST_TARGET: 2,
   REVERT: null,
+  COMPARE: 5,
 };
 
 /** The job ran past its time limit: its commands are killed and it fails, saying so. */

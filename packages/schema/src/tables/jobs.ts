@@ -27,6 +27,7 @@ export const jobKind = pgEnum('job_kind', [
   'DEPLOY_AT',
   'TEST_TARGET',
   'REVERT',
+  'COMPARE',
 ]);
 export const jobState = pgEnum('job_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED']);
 export const logStream = pgEnum('log_stream', ['STDOUT', 'STDERR', 'SYSTEM']);

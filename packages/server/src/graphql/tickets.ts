@@ -859,6 +859,29 @@ builder.mutationFields((t) => ({
       );
     },
   }),
+  compareReleases: t.field({
+    type: JobRef,
+    description:
+      'Asks the executor what turns one release into another (files and diffs, from the ledger); read `comparison` from the job once it has finished',
+    args: { fromReleaseId: t.arg.id({ required: true }), toReleaseId: t.arg.id({ required: true }) },
+    authScopes: async (_root, args, context) => {
+      const release = await loadRelease(context, parseId(args.fromReleaseId, 'fromReleaseId'));
+      return { $any: { admin: true, member: { projectId: release.projectId, role: 'VIEWER' as const } } };
+    },
+    resolve: async (_root, args, context) => {
+      const from = await loadRelease(context, parseId(args.fromReleaseId, 'fromReleaseId'));
+      const to = await loadRelease(context, parseId(args.toReleaseId, 'toReleaseId'));
+      if (to.projectId !== from.projectId)
+        throw new BadUserInput('toReleaseId', 'is not a release of the same project');
+      const project = await loadProject(context, from.projectId);
+      return enqueueJob(context.db, {
+        projectId: project.id,
+        kind: 'COMPARE',
+        pool: project.pool,
+        payload: { fromReleaseId: from.id, toReleaseId: to.id },
+      });
+    },
+  }),
   requestRollback: t.field({
     type: TicketRef,
     description: 'Files a rollback ticket to a released version; it goes through approval like a release',
@@ -1078,6 +1101,30 @@ builder.objectField(TicketRef, 'repairTargets', (t) =>
             .where(inArray(targets.id, ticket.repairTargetIds))
             .orderBy(asc(targets.position), asc(targets.name))
         : [],
+  }),
+);
+
+interface Comparison {
+  fromReleaseId: number;
+  toReleaseId: number;
+  changes: (typeof ticketChanges.$inferSelect)[];
+}
+
+const ComparisonRef = builder.objectRef<Comparison>('Comparison').implement({
+  description: 'What turns one release into another: files added, modified and deleted, with diffs of text files',
+  fields: (t) => ({
+    from: t.field({ type: ReleaseRef, resolve: (c, _args, context) => loadRelease(context, c.fromReleaseId) }),
+    to: t.field({ type: ReleaseRef, resolve: (c, _args, context) => loadRelease(context, c.toReleaseId) }),
+    changes: t.field({ type: [TicketChangeRef], resolve: (c) => c.changes }),
+  }),
+});
+
+builder.objectField(JobRef, 'comparison', (t) =>
+  t.field({
+    type: ComparisonRef,
+    nullable: true,
+    description: 'For a COMPARE job that finished: what differs between the two releases',
+    resolve: (job) => (job.kind === 'COMPARE' && job.result ? (job.result as Comparison) : null),
   }),
 );
 

@@ -240,3 +240,14 @@ export const PreviewResult = graphql(`
     job(id: $id) { id state error preview { targetName error transfer items { change path } } }
   }
 `);
+
+export const CompareReleases = graphql(`
+  mutation CompareReleases($fromReleaseId: ID!, $toReleaseId: ID!) {
+    compareReleases(fromReleaseId: $fromReleaseId, toReleaseId: $toReleaseId) { id }
+  }
+`);
+export const ComparisonResult = graphql(`
+  query ComparisonResult($id: ID!) {
+    job(id: $id) { id state error comparison { from { tag } to { tag } changes { path change binary diff truncated } } }
+  }
+`);

@@ -532,4 +532,11 @@ export const en = {
   'dialog.preview': 'Preview what changes on each target',
   'dialog.previewing': 'Asking the targets (rsync --dry-run)…',
   'dialog.previewCount': '{count} change(s)',
+  'problem.otherProject': 'is not a version of the same project',
+  'releases.comparing': 'Comparing the versions…',
+  'releases.reverts': 'It reverts {count} file(s):',
+  'releases.compareFrom': 'Compare',
+  'releases.compareTo': 'with',
+  'releases.compare': 'Show the differences',
+  'releases.comparison': '{from} → {to}: {count} file(s) differ',
 } as const;

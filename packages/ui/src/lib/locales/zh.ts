@@ -522,4 +522,11 @@ export const zh: Record<keyof typeof en, string> = {
   'dialog.preview': '预览每台目标机上的变更',
   'dialog.previewing': '正在询问目标机（rsync --dry-run）…',
   'dialog.previewCount': '{count} 处变更',
+  'problem.otherProject': '不是同一个项目的版本',
+  'releases.comparing': '正在比较版本…',
+  'releases.reverts': '将撤销 {count} 个文件的变更：',
+  'releases.compareFrom': '比较',
+  'releases.compareTo': '与',
+  'releases.compare': '显示差异',
+  'releases.comparison': '{from} → {to}：{count} 个文件不同',
 };
