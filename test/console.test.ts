@@ -402,6 +402,9 @@ describe('the console, as three people in three browsers', () => {
     await page.reload();
     await page.click('[role=tab] >> nth=1');
     await page.click('[data-testid=projects] tr:has-text("old-site") button:has-text("Archive")');
+    // Asked in the page, not by the browser.
+    await expect.poll(() => page.textContent('[data-testid=dialog]')).toContain('Archive old-site?');
+    await page.click('[data-testid=dialog-confirm]');
     await expect.poll(() => page.locator('[data-testid=projects] tr:has-text("old-site")').count()).toBe(0);
     await page.check('text=Show archived projects');
     await expect

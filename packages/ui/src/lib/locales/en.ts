@@ -539,4 +539,5 @@ export const en = {
   'releases.compareTo': 'with',
   'releases.compare': 'Show the differences',
   'releases.comparison': '{from} → {to}: {count} file(s) differ',
+  'common.confirm': 'Confirm',
 } as const;

@@ -529,4 +529,5 @@ export const zh: Record<keyof typeof en, string> = {
   'releases.compareTo': '与',
   'releases.compare': '显示差异',
   'releases.comparison': '{from} → {to}：{count} 个文件不同',
+  'common.confirm': '确定',
 };
