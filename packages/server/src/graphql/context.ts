@@ -6,11 +6,12 @@ import {
   roleAtLeast,
   type SecretBox,
   type Sql,
+  targets,
   type tickets,
   users,
 } from '@slipway/schema';
 import DataLoader from 'dataloader';
-import { and, eq, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { Directory } from '../auth/directory.ts';
 import type { Viewer } from '../auth/tokens.ts';
@@ -28,6 +29,8 @@ export type TicketPageRow = { ticket: typeof tickets.$inferSelect; author: UserR
 export interface Loaders {
   user: DataLoader<number, UserRow | undefined>;
   project: DataLoader<number, ProjectRow | undefined>;
+  /** A project's canary: the ids of its first `batchSize` targets in deploy order (one query for every project asked). */
+  canary: DataLoader<number, Set<number>>;
 }
 
 function byId<Row extends { id: number }>(load: (ids: number[]) => Promise<Row[]>) {
@@ -114,6 +117,20 @@ export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'load
   const makeLoaders = (): Loaders => ({
     user: byId((ids) => usersStatement(fields.db).execute({ ids })),
     project: byId((ids) => projectsStatement(fields.db).execute({ ids })),
+    canary: new DataLoader<number, Set<number>>(async (projectIds) => {
+      const rows = await fields.db
+        .select({ id: targets.id, projectId: targets.projectId, batchSize: projects.batchSize })
+        .from(targets)
+        .innerJoin(projects, eq(projects.id, targets.projectId))
+        .where(inArray(targets.projectId, [...projectIds]))
+        .orderBy(asc(targets.position), asc(targets.name));
+      const canary = new Map(projectIds.map((id) => [id, new Set<number>()]));
+      for (const row of rows) {
+        const set = canary.get(row.projectId);
+        if (set && set.size < row.batchSize) set.add(row.id);
+      }
+      return projectIds.map((id) => canary.get(id) ?? new Set<number>());
+    }),
   });
   const context: Context = {
     ...fields,

@@ -195,16 +195,7 @@ TargetRef.implement({
     }),
     canary: t.boolean({
       description: 'Whether the target is in the first (canary) batch of a deploy',
-      resolve: async (target, _args, context) => {
-        const project = await loadProject(context, target.projectId);
-        const ahead = await context.db
-          .select({ id: targets.id })
-          .from(targets)
-          .where(eq(targets.projectId, target.projectId))
-          .orderBy(asc(targets.position), asc(targets.name))
-          .limit(project.batchSize);
-        return ahead.some((t) => t.id === target.id);
-      },
+      resolve: async (target, _args, context) => (await context.loaders.canary.load(target.projectId)).has(target.id),
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     project: t.field({ type: ProjectRef, resolve: (target, _args, context) => loadProject(context, target.projectId) }),
