@@ -584,7 +584,7 @@ async function act(context: Context, id: string | number, action: TicketAction, 
         throw new SlipwayError(
           'INVALID_TRANSITION',
           'the ticket is being cancelled: its targets are going back to the live version',
-          { action, state: locked.state },
+          { action, state: locked.state, reason: 'REVERTING' },
         );
     }
     const base = {

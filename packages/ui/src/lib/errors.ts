@@ -22,9 +22,10 @@ export function errorText(error: ApiError | null | undefined): string {
         state: x.heldState ? t(`state.${x.heldState}`) : '',
       });
     case 'INVALID_TRANSITION':
-      if (typeof x.action === 'string' && typeof x.state === 'string' && x.state !== 'DEPLOY_FAILED')
+      if (x.reason === 'REVERTING') return t('error.REVERTING');
+      if (typeof x.action === 'string' && typeof x.state === 'string')
         return t('error.INVALID_TRANSITION', { action: t(`action.${x.action}`), state: t(`state.${x.state}`) });
-      return error.message.includes('being cancelled') ? t('error.REVERTING') : t('error.INVALID_TRANSITION_PLAIN');
+      return t('error.INVALID_TRANSITION_PLAIN');
     case 'FROZEN':
       return x.until
         ? t('error.FROZEN_UNTIL', { until: formatDate(String(x.until)), reason: String(x.reason ?? '') })
