@@ -174,7 +174,6 @@ export const TargetCheckJob = graphql(`
     job(id: $id) {
       id state error
       targetCheck { ok reachable hostKeyKnown signedIn rsyncPresent pathWritable problem }
-      log { seq text }
     }
   }
 `);
