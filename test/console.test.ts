@@ -11,7 +11,7 @@ import { createTestUser, startTestApi, type TestApi, type TestUser } from './sup
 import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
 import { createTestDatabase, type TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
-import { ok, waitForState } from './support/flow.ts';
+import { ok, submitTicket, waitForState } from './support/flow.ts';
 import { createReadyProject } from './support/project.ts';
 import { SvnRepo } from './support/svn.ts';
 
@@ -233,15 +233,7 @@ describe('the console, as three people in three browsers', () => {
   }, 180_000);
 
   it('keeps up with 50,000 log lines: the page stays responsive and shows the last line', async () => {
-    const submitted = await ok(
-      api,
-      people.dev.token,
-      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
-      {
-        i: { projectId, reason: 'chatty job', paths: ['www/index.html'] },
-      },
-    );
-    const ticketId = submitted.submitTicket.id;
+    const ticketId = await submitTicket(api, people.dev.token, projectId, 'chatty job', ['www/index.html']);
     await expect
       .poll(
         async () =>
@@ -532,13 +524,7 @@ describe('first render', () => {
     });
     people.dev.token = (signIn.data as { login: { token: string } }).login.token;
     await svn.commit('work', { 'www/work.html': 'work\n' });
-    const submitted = await ok(
-      api,
-      people.dev.token,
-      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
-      { i: { projectId, reason: 'waits for a tester', paths: ['www/work.html'] } },
-    );
-    const id = submitted.submitTicket.id as string;
+    const id = await submitTicket(api, people.dev.token, projectId, 'waits for a tester', ['www/work.html']);
     await waitForState(api, people.dev.token, id, 'AWAITING_TEST');
     // Staged: it waits for a test, and the lead (a tester too) sees it without a reload.
     await expect
@@ -578,19 +564,13 @@ describe('first render', () => {
 
   it('fits every page on a phone (390 × 844) without sideways scrolling, in both languages (screenshots)', async () => {
     await svn.commit('phone', { 'www/phone.html': 'a rather long line of content for a phone\n' });
-    const submitted = await ok(
+    const ticketId = await submitTicket(
       api,
       people.lead.token,
-      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
-      {
-        i: {
-          projectId,
-          reason: 'A page for phones, with a reason long enough to wrap on a small screen',
-          paths: ['www/phone.html'],
-        },
-      },
+      projectId,
+      'A page for phones, with a reason long enough to wrap on a small screen',
+      ['www/phone.html'],
     );
-    const ticketId = submitted.submitTicket.id as string;
     await waitForState(api, people.lead.token, ticketId, 'AWAITING_TEST');
     const pages: [string, string, string][] = [
       ['my-work', '/#/', '[data-testid=my-work]'],
@@ -623,15 +603,7 @@ describe('first render', () => {
 
   it('renders the ticket page quickly from a cold load (figure printed)', async () => {
     const lead = await signedIn(browser, api.url, 'lead', people.lead.password);
-    const submitted = await ok(
-      api,
-      people.lead.token,
-      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
-      {
-        i: { projectId, reason: 'first render', paths: ['www/first-render.html'] },
-      },
-    );
-    const id = submitted.submitTicket.id;
+    const id = await submitTicket(api, people.lead.token, projectId, 'first render', ['www/first-render.html']);
     const timings: number[] = [];
     for (let i = 0; i < 5; i++) {
       await lead.page.goto('about:blank');
@@ -658,14 +630,9 @@ describe('access taken away while a page is open', () => {
         { p: projectId, u: watcherUser.id, r: role },
       );
     await setRole('VIEWER');
-    const submitted = await ok(
-      api,
-      people.lead.token,
-      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
-      { i: { projectId, reason: 'watched', paths: ['www/watched.html'] } },
-    );
+    const watched = await submitTicket(api, people.lead.token, projectId, 'watched', ['www/watched.html']);
     const watcher = await signedIn(browser, api.url, 'watcher', watcherUser.password, { locale: 'zh-CN' });
-    await watcher.page.goto(`${api.url}/#/tickets/${submitted.submitTicket.id}`);
+    await watcher.page.goto(`${api.url}/#/tickets/${watched}`);
     await watcher.page.waitForSelector('[data-testid=ticket-state-current]');
 
     await setRole(null);
@@ -675,7 +642,7 @@ describe('access taken away while a page is open', () => {
     await watcher.page.screenshot({ path: join(artifactsDir, 'access-lost-zh.png') });
 
     await setRole('VIEWER');
-    await watcher.page.goto(`${api.url}/#/tickets/${submitted.submitTicket.id}`);
+    await watcher.page.goto(`${api.url}/#/tickets/${watched}`);
     await watcher.page.waitForSelector('[data-testid=ticket-state-current]');
     await ok(api, people.admin.token, 'mutation($u: ID!) { setUserDisabled(userId: $u, disabled: true) { id } }', {
       u: watcherUser.id,

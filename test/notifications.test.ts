@@ -12,7 +12,7 @@ import type { TestApi } from './support/api.ts';
 import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
 import type { TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
-import { ok, waitFor, waitForState } from './support/flow.ts';
+import { ok, submitTicket, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject } from './support/project.ts';
 import { SvnRepo } from './support/svn.ts';
 import { createWorld, type World } from './support/world.ts';
@@ -153,15 +153,7 @@ describe('notification channels', () => {
     for (const i of channels) await ok(api, people.lead.token, ADD, { p: projectId, i });
 
     await repo.commit('two', { 'www/index.html': 'two\n' });
-    const submitted = await ok(
-      api,
-      people.dev.token,
-      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
-      {
-        i: { projectId, reason: 'new front page', paths: ['www/index.html'] },
-      },
-    );
-    const id = submitted.submitTicket.id as string;
+    const id = await submitTicket(api, people.dev.token, projectId, 'new front page', ['www/index.html']);
     await waitForState(api, people.dev.token, id, 'AWAITING_TEST');
     await waitFor(
       async () => received.length + mails.length,
@@ -286,13 +278,7 @@ describe('the people a ticket waits for', () => {
       await ok(api, people.lead.token, ADD, { p: projectId, i });
     const mailsBefore = mails.length;
     await repo.commit('three', { 'www/third.html': 'three\n' });
-    const submitted = await ok(
-      api,
-      people.dev.token,
-      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
-      { i: { projectId, reason: 'third page', paths: ['www/third.html'] } },
-    );
-    const id = submitted.submitTicket.id as string;
+    const id = await submitTicket(api, people.dev.token, projectId, 'third page', ['www/third.html']);
     await waitForState(api, people.dev.token, id, 'AWAITING_TEST');
     const at = (path: string) => received.filter((r) => r.path === path);
     await waitFor(

@@ -16,6 +16,20 @@ export async function ok<T = Record<string, any>>(
   return response.data as T;
 }
 
+/** Files a ticket through the API as `token`'s user; answers its id. */
+export async function submitTicket(
+  api: TestApi,
+  token: string,
+  projectId: string,
+  reason: string,
+  paths: string[],
+): Promise<string> {
+  const data = await ok(api, token, 'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }', {
+    i: { projectId, reason, paths },
+  });
+  return data.submitTicket.id as string;
+}
+
 /** Waits until `read` answers something `done` accepts (a condition, polled; never a fixed sleep). */
 export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
