@@ -1,4 +1,4 @@
-import { chmod, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
@@ -189,6 +189,24 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('changed files only (%s)', (mode)
     expect((await resultsOf(firstDeploy.id)).map((r) => r.transfer)).toEqual(['FULL', 'FULL']);
     expect(await logOf(firstDeploy)).toContainEqual(expect.stringMatching(/t0: full sync \(its version is not known/));
 
+    if (mode === 'ATOMIC') {
+      // After its switch each target makes a spare link copy of v1 in the background: t0 starts the next release
+      // from it, t1 (its spare taken away) links every file while the deploy waits. Both must end the same.
+      const spare = (i: number) => join(dir, 'targets', name, `t${i}`, 'releases', '.v1.spare');
+      await waitFor(
+        () =>
+          Promise.all(
+            [0, 1].map((i) =>
+              stat(spare(i)).then(
+                () => true,
+                () => false,
+              ),
+            ),
+          ),
+        (ready) => ready.every(Boolean),
+      );
+      await rm(spare(1), { recursive: true });
+    }
     const connectionsBefore = await fleet.connections();
     await everyKindOfChange(repo);
     const second = await ship(projectId, ['www']);
@@ -222,8 +240,19 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('changed files only (%s)', (mode)
     for (const i of [0, 1]) expect(await exactSnapshot(served(i, 'v2'))).toEqual(expected);
     if (mode === 'ATOMIC') {
       // Unchanged files of the new release are hard links to the old one's.
-      const { stdout } = await execa('stat', ['-c', '%h', join(served(0, 'v2'), 'www/keep/k.txt')]);
-      expect(Number(stdout)).toBeGreaterThanOrEqual(2);
+      for (const i of [0, 1]) {
+        const [kept, base] = await Promise.all(
+          [served(i, 'v2'), served(i, 'v1')].map((root) => stat(join(root, 'www/keep/k.txt'))),
+        );
+        expect(kept?.ino).toBe(base?.ino);
+      }
+      // The spare of v1 became v2; a spare of v2 follows, and nothing half-made is left.
+      const releasesDir = join(dir, 'targets', name, 't0', 'releases');
+      const names = await waitFor(
+        () => readdir(releasesDir),
+        (list) => list.includes('.v2.spare') && !list.some((n) => n.includes('.part.') || n.endsWith('.pruned')),
+      );
+      expect(names.sort()).toEqual(['.v2.spare', 'v1', 'v2']);
     }
     // One ssh connection per target for the whole job.
     const connectionsAfter = await fleet.connections();
@@ -322,9 +351,10 @@ describe('pruning', () => {
     const releasesDir = join(dir, 'targets', name, 'releases');
     await waitFor(
       () => readdir(releasesDir),
-      (names) => !names.some((n) => n.endsWith('.pruned')),
+      (names) => names.includes('.v4.spare') && !names.some((n) => n.endsWith('.pruned') || n.includes('.part.')),
     );
-    expect((await readdir(releasesDir)).sort()).toEqual(['v3', 'v4']);
+    // The spare link copy of the live release stays (the next deploy starts from it); older spares are pruned.
+    expect((await readdir(releasesDir)).sort()).toEqual(['.v4.spare', 'v3', 'v4']);
   }, 60_000);
 });
 

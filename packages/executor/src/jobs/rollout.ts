@@ -73,6 +73,14 @@ export class Rollout {
     return this.context.sink;
   }
 
+  /**
+   * Atomic: whether targets keep a spare link copy of their live release for the next deploy (see TargetShell):
+   * not when the project excludes paths (what a target keeps there comes along as it is at the deploy).
+   */
+  get spares(): boolean {
+    return this.project.excludes.length === 0;
+  }
+
   shell(target: TargetRow): TargetShell {
     let shell = this.shells.get(target.id);
     if (!shell) {
@@ -368,7 +376,9 @@ async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
     const remove = pathsOf(plan.diff.changes, true);
     const files = pathsOf(plan.diff.changes, false);
     const inline =
-      target.host && files.length > 0 ? shell.linkedUploadCommand(version, plan.from, remove, plan.diff.emptied) : null;
+      target.host && files.length > 0
+        ? shell.linkedUploadCommand(version, plan.from, remove, plan.diff.emptied, rollout.spares)
+        : null;
     let outcome: 'sent' | 'present' | 'nobase';
     if (inline) {
       try {
@@ -381,7 +391,7 @@ async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
         outcome = why;
       }
     } else {
-      const state = await shell.prepareRelease(version, plan.from, remove, plan.diff.emptied);
+      const state = await shell.prepareRelease(version, plan.from, remove, plan.diff.emptied, rollout.spares);
       outcome = state.marks.has('present') ? 'present' : state.marks.has('linked') ? 'sent' : 'nobase';
       if (outcome === 'sent') {
         const stats = files.length > 0 ? await rollout.sync(target, { files, destinationPath }) : NOTHING;
@@ -435,7 +445,7 @@ async function switchOne(rollout: Rollout, target: TargetRow, keep: number, uplo
     postDeploy: rollout.hook(target, 'postDeploy', `${target.path}/current`),
   };
   // A deploy's upload may still be named releases/.vN.tmp: the switch makes it vN first.
-  const report = await shell.switchTo(version, hooks, keep, uploaded || !rollout.options.isRollback);
+  const report = await shell.switchTo(version, hooks, keep, uploaded || !rollout.options.isRollback, rollout.spares);
   if (report.marks.has('missing')) {
     if (uploaded) throw new Error(`${version} is still not on the target after its upload`);
     // A rollback to a release this target no longer holds: upload it, then switch.
