@@ -147,6 +147,26 @@ describe('the console, as three people in three browsers', () => {
       expect.arrayContaining([expect.stringContaining('about.html')]),
     );
     await dev.page.fill('[data-testid=log-filter]', '');
+    // Wrapped, a long line takes more rows and nothing runs off to the side; unwrapped, it scrolls sideways.
+    await dev.page.click('[data-testid=log-wrap]');
+    expect(await dev.page.getAttribute('[data-testid=log-wrap]', 'aria-pressed')).toBe('true');
+    await expect.poll(() => dev.page.locator('[data-testid=log] .wrapped').count()).toBeGreaterThan(0);
+    const wrapped = await dev.page.$eval('[data-testid=log]', (log) => {
+      const long = [...log.querySelectorAll<HTMLElement>('.wrapped')].filter(
+        (line) => (line.textContent ?? '').length * 9 > log.clientWidth,
+      );
+      return {
+        long: long.length,
+        tall: long.every((line) => line.offsetHeight > 18),
+        sideways: log.scrollWidth > log.clientWidth + 1,
+      };
+    });
+    expect(wrapped).toEqual({ long: expect.any(Number), tall: true, sideways: false });
+    expect(wrapped.long).toBeGreaterThan(0);
+    await dev.page.click('[data-testid=log-wrap]');
+    expect(await dev.page.$eval('[data-testid=log]', (log) => log.scrollWidth > log.clientWidth)).toBe(true);
+    // The executor's own events, in the reader's words.
+    expect(await dev.page.textContent('[data-testid=audit-trail]')).toMatch(/revision \d+[\s\S]*v1 is live/);
     expect(await readFile(join(dir, 'target', 'www/about.html'), 'utf8')).toBe('about 1\n');
     await dev.page.screenshot({ path: join(artifactsDir, 'ticket-en.png'), fullPage: true });
     await dev.page.locator('[data-testid=log]').screenshot({ path: join(artifactsDir, 'log-pane-en.png') });
@@ -188,6 +208,10 @@ describe('the console, as three people in three browsers', () => {
     expect(await readFile(join(dir, 'target', 'www/about.html'), 'utf8')).toBe('about 0\n');
     await lead2.page.reload();
     await expect.poll(() => lead2.page.textContent('[data-testid=ticket-state-current]')).toBe('已发布');
+    // The executor's events in the reader's language, not the server's English.
+    const audit = await lead2.page.textContent('[data-testid=audit-trail]');
+    expect(audit).toContain('v0 已上线');
+    expect(audit).not.toMatch(/is live|revision \d/);
     await lead2.page.screenshot({ path: join(artifactsDir, 'ticket-zh.png'), fullPage: true });
     await expect.poll(() => lead2.page.textContent('[data-testid=log-state]')).toBe('已结束');
     await lead2.page.locator('[data-testid=log]').screenshot({ path: join(artifactsDir, 'log-pane-zh.png') });
@@ -404,6 +428,61 @@ describe('the console, as three people in three browsers', () => {
       .toContain('archived');
     expect(admin.errors).toEqual([]);
     await admin.context.close();
+  }, 90_000);
+
+  it('reaches, keeps and leaves every kind of in-page dialog by keyboard alone, and operates one', async () => {
+    const admin = await signedIn(browser, api.url, 'admin', people.admin.password);
+    const page = admin.page;
+    /** Opens a dialog from its button with Enter, checks Tab stays inside it, leaves with Escape: focus returns. */
+    const walk = async (trigger: import('playwright-core').Locator, label: string) => {
+      await trigger.focus();
+      await page.keyboard.press('Enter');
+      await page.waitForSelector('[data-testid=dialog]');
+      for (let tab = 0; tab < 5; tab++) {
+        const inside = await page.evaluate(() => Boolean(document.activeElement?.closest('[data-testid=dialog]')));
+        expect(inside, `${label}: focus inside the dialog after ${tab} Tab(s)`).toBe(true);
+        await page.keyboard.press('Tab');
+      }
+      await page.keyboard.press('Escape');
+      await expect.poll(() => page.locator('[data-testid=dialog]').count()).toBe(0);
+      expect(await trigger.evaluate((el) => el === document.activeElement), `${label}: focus back on its button`).toBe(
+        true,
+      );
+    };
+    await page.goto(`${api.url}/#/admin`);
+    await walk(page.locator('[data-testid=users] tr:has-text("lead2") button:has-text("Disable")'), 'disable a user');
+    await page.click('[role=tab] >> nth=1');
+    await walk(page.locator('[data-testid=projects] tr:has-text("site") button:has-text("Archive")'), 'archive');
+    await page.click('[data-testid=projects] tr:has-text("site") button:has-text("Settings")');
+    await page.waitForSelector('[data-testid=project-settings]');
+    await walk(
+      page.locator('[data-testid=targets] tbody tr >> nth=0').locator('button:has-text("Remove")'),
+      'remove a target',
+    );
+    await walk(page.locator('tr:has-text("lead2") button:has-text("Remove") >> nth=0'), 'remove a member');
+    expect(await page.locator('[data-testid=targets] tbody tr').count()).toBeGreaterThan(0);
+
+    // On a ticket: the author cancels it by keyboard alone, with a comment typed in the dialog.
+    await svn.commit('keys', { 'www/keys.html': 'keys\n' });
+    const id = await submitTicket(api, people.dev.token, projectId, 'By keyboard', ['www/keys.html']);
+    await waitForState(api, people.dev.token, id, ['AWAITING_TEST']);
+    const dev = await signedIn(browser, api.url, 'dev', people.dev.password);
+    await dev.page.goto(`${api.url}/#/tickets/${id}`);
+    const cancel = dev.page.locator('button[data-action=CANCEL]');
+    await cancel.focus();
+    await dev.page.keyboard.press('Enter');
+    await dev.page.waitForSelector('[data-testid=dialog-comment]');
+    await dev.page.focus('[data-testid=dialog-comment]');
+    await dev.page.keyboard.type('not needed after all');
+    await dev.page.keyboard.press('Tab');
+    await dev.page.keyboard.press('Tab');
+    expect(await dev.page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('dialog-confirm');
+    await dev.page.keyboard.press('Enter');
+    await expect.poll(() => stateOf(dev.page)).toBe('CANCELLED');
+    expect(await dev.page.textContent('[data-testid=audit-trail]')).toContain('not needed after all');
+    expect([...admin.errors, ...dev.errors]).toEqual([]);
+    await admin.context.close();
+    await dev.context.close();
   }, 90_000);
 
   it('lets anyone keep their own profile and API tokens, on a phone too', async () => {

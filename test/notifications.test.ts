@@ -188,6 +188,9 @@ describe('notification channels', () => {
     expect(first.sign).toBe(createHmac('sha256', `${first.timestamp}\n${FEISHU_SECRET}`).update('').digest('base64'));
     expect(first.card.header.title.content).toBe(`[notified] #${id} 已提交`);
     expect(first.card.elements[0].content).toContain('在 Slipway 中查看');
+    // The executor's own words come in the channel's language too ("revision 2" → "版本 r2").
+    expect(feishu[1]?.body.card.elements[0].content).toMatch(/\*\*备注\*\*: 版本 r\d+\n/);
+    expect(ding[1]?.body.markdown.text).toMatch(/\*\*Comment\*\*: revision \d+\n/);
 
     expect(at('/wecom').map((r) => r.body.msgtype)).toEqual(['markdown', 'markdown']);
     expect(at('/wecom')[0]?.body.markdown.content).toContain('new front page');

@@ -1,7 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import { notificationOf, notifyChannels, notifyWebhooks } from './notify.ts';
 import { CHANNELS, type DbOrTx } from './queue.ts';
-import { ticketEvents, tickets } from './tables/tickets.ts';
+import { type EventMessage, ticketEvents, tickets } from './tables/tickets.ts';
 import { InvalidTransition, type SystemAction, type TicketAction, type TicketState } from './workflow.ts';
 
 export type TicketRow = typeof tickets.$inferSelect;
@@ -24,6 +24,8 @@ export interface TransitionInput {
   /** Null for the executor. */
   actorId: number | null;
   comment?: string | null;
+  /** The executor's events: the comment as a message key and values, for the console (see EventMessage). */
+  message?: EventMessage | null;
   /** Other ticket columns changed together with the state. */
   set?: Partial<
     Pick<
@@ -59,7 +61,7 @@ export async function recordTransition(tx: DbOrTx, input: TransitionInput): Prom
 /** Appends an audit event (also used where the state stays, e.g. an approval short of the required count). */
 export async function recordEvent(
   tx: DbOrTx,
-  input: Pick<TransitionInput, 'ticketId' | 'projectId' | 'action' | 'to' | 'actorId' | 'comment'> & {
+  input: Pick<TransitionInput, 'ticketId' | 'projectId' | 'action' | 'to' | 'actorId' | 'comment' | 'message'> & {
     from: TicketState | null;
   },
 ): Promise<void> {
@@ -73,6 +75,7 @@ export async function recordEvent(
       toState: input.to,
       actorId: input.actorId,
       comment: input.comment ?? null,
+      message: input.message ?? null,
     })
     .returning({ id: ticketEvents.id });
   await tx.execute(sql`select pg_notify(${CHANNELS.ticketEvent}, ${`${input.projectId}:${event?.id}`})`);

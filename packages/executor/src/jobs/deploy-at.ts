@@ -56,6 +56,7 @@ export const deployAt: JobHandler = {
           to: ticket.state,
           actorId: null,
           comment: `the deploy scheduled for ${at} did not start: ${why}`,
+          message: { key: 'SCHEDULE_NOT_STARTED', params: { at: at ?? '', why } },
         });
         return why;
       }
@@ -67,6 +68,7 @@ export const deployAt: JobHandler = {
         to: 'DEPLOYING',
         actorId: ticket.scheduledById,
         comment: `as scheduled for ${at}${frozen ? " (through the freeze, by an admin's override)" : ''}`,
+        message: { key: frozen ? 'SCHEDULED_OVERRIDE' : 'SCHEDULED', params: { at: at ?? '' } },
         set: { ...clear, ...(frozen ? { freezeOverride: false } : {}) },
       });
       await enqueueJob(tx, { projectId: project.id, ticketId: ticket.id, kind: 'DEPLOY', pool: project.pool });

@@ -225,6 +225,12 @@ async function deployRelease(
         comment: pending.length
           ? `${pending.map((t) => t.name).join(', ')} back on ${tag(release.number)}; cancelled`
           : `no target had taken the new version; cancelled`,
+        message: pending.length
+          ? {
+              key: 'REVERTED',
+              params: { targets: pending.map((t) => t.name).join(', '), version: tag(release.number) },
+            }
+          : { key: 'REVERTED_NOTHING', params: {} },
       },
     );
     return;
@@ -251,6 +257,9 @@ async function deployRelease(
       comment: repair
         ? `${tag(release.number)} restored on ${pending.map((t) => t.name).join(', ')}`
         : `${tag(release.number)} is live`,
+      message: repair
+        ? { key: 'RESTORED', params: { version: tag(release.number), targets: pending.map((t) => t.name).join(', ') } }
+        : { key: 'LIVE', params: { version: tag(release.number) } },
       set: { releaseId: release.id },
     },
     async (tx) => {

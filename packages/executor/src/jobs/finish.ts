@@ -1,4 +1,11 @@
-import { finishJob, recordTransition, SYSTEM_TRANSITIONS, type SystemAction, type Tx } from '@slipway/schema';
+import {
+  type EventMessage,
+  finishJob,
+  recordTransition,
+  SYSTEM_TRANSITIONS,
+  type SystemAction,
+  type Tx,
+} from '@slipway/schema';
 import { type JobContext, LeaseLost } from './context.ts';
 
 /**
@@ -8,7 +15,12 @@ import { type JobContext, LeaseLost } from './context.ts';
 export async function finishWith(
   context: JobContext,
   outcome: { state: 'SUCCEEDED' | 'FAILED'; error?: string },
-  transition?: { action: SystemAction; comment?: string; set?: Parameters<typeof recordTransition>[1]['set'] },
+  transition?: {
+    action: SystemAction;
+    comment?: string;
+    message?: EventMessage;
+    set?: Parameters<typeof recordTransition>[1]['set'];
+  },
   more?: (tx: Tx) => Promise<void>,
 ): Promise<void> {
   await context.sink.flush();
@@ -25,6 +37,7 @@ export async function finishWith(
         to,
         actorId: null,
         comment: transition.comment ?? null,
+        message: transition.message ?? null,
         set: transition.set,
       });
     }

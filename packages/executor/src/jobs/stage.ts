@@ -68,7 +68,12 @@ export const stage: JobHandler = {
     await finishWith(
       context,
       { state: 'SUCCEEDED' },
-      { action: 'STAGED', comment: what, set: { stagedRevision: revision, stagedFingerprint } },
+      {
+        action: 'STAGED',
+        comment: what,
+        message: { key: project.sourceType === 'SVN' ? 'STAGED_REVISION' : 'STAGED_COMMIT', params: { revision } },
+        set: { stagedRevision: revision, stagedFingerprint },
+      },
       async (tx) => {
         await tx.delete(ticketChanges).where(eq(ticketChanges.ticketId, ticket.id));
         if (changes.length > 0)

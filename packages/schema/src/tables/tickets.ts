@@ -6,6 +6,7 @@ import {
   check,
   index,
   integer,
+  jsonb,
   pgEnum,
   pgTable,
   text,
@@ -68,6 +69,15 @@ export const tickets = pgTable(
 );
 
 /** The audit trail: append-only, enforced by a trigger in the migrations. */
+/**
+ * An executor's event in words of no language: `key` names the sentence (STAGED_REVISION, LIVE, …) and `params` its
+ * values (a revision, a version, target names, a time). `comment` keeps the English sentence for other readers.
+ */
+export interface EventMessage {
+  key: string;
+  params: Record<string, string>;
+}
+
 export const ticketEvents = pgTable(
   'ticket_events',
   {
@@ -84,6 +94,8 @@ export const ticketEvents = pgTable(
     /** Null for transitions made by the executor. */
     actorId: bigint('actor_id', { mode: 'number' }).references(() => users.id),
     comment: text('comment'),
+    /** What an executor's event says, as a message key and its values, for the console to put in its own words. */
+    message: jsonb('message').$type<EventMessage>(),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [

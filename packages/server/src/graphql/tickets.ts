@@ -6,6 +6,7 @@ import {
   type Db,
   decide,
   deployResults,
+  type EventMessage,
   enqueueJob,
   InvalidTransition,
   jobs,
@@ -176,6 +177,25 @@ TicketRef.implement({
   }),
 });
 
+const EventParamRef = builder.objectRef<{ name: string; value: string }>('EventParam').implement({
+  fields: (t) => ({ name: t.exposeString('name'), value: t.exposeString('value') }),
+});
+const EventMessageRef = builder.objectRef<EventMessage>('EventMessage').implement({
+  description:
+    "An executor's event in words of no language, for a client to say in its own: the sentence's key and its values",
+  fields: (t) => ({
+    key: t.exposeString('key', {
+      description:
+        'STAGED_REVISION, STAGED_COMMIT (revision); LIVE (version); RESTORED, REVERTED (version, targets); ' +
+        'REVERTED_NOTHING; SCHEDULED, SCHEDULED_OVERRIDE (at); SCHEDULE_NOT_STARTED (at, why: as the server said it)',
+    }),
+    params: t.field({
+      type: [EventParamRef],
+      resolve: (m) => Object.entries(m.params).map(([name, value]) => ({ name, value })),
+    }),
+  }),
+});
+
 TicketEventRef.implement({
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -190,6 +210,11 @@ TicketEventRef.implement({
       resolve: (e, _args, context) => (e.actorId ? loadUser(context, e.actorId) : null),
     }),
     comment: t.exposeString('comment', { nullable: true }),
+    message: t.expose('message', {
+      type: EventMessageRef,
+      nullable: true,
+      description: "The executor's events: what the comment says, as a key and values (null for people's events)",
+    }),
     at: t.expose('at', { type: 'DateTime' }),
   }),
 });

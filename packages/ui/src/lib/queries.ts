@@ -49,7 +49,7 @@ export const TicketPage = graphql(`
       release { id tag }
       repairTargets { id name }
       scheduledAt scheduledBy { login name }
-      events { id action from to comment at actor { login name } }
+      events { id action from to comment message { key params { name value } } at actor { login name } }
       approvals { at comment approver { login name } }
       changes { path change binary diff truncated }
       deployResults { targetName outcome bytesSent filesChanged durationMs error }

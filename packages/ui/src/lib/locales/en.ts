@@ -497,6 +497,8 @@ export const en = {
   'event.REVERTED': 'Targets back on the live version; cancelled',
   'newTicket.openHolder': 'Open ticket #{id}',
   'log.download': 'Download',
+  'log.wrap': 'Wrap lines',
+  'log.wrapLimit': 'wrapped: the last {count} lines (download for all)',
   'ticket.changesMade': 'What {tag} changed',
   'admin.onlyAdmins':
     'Only administrators manage users and projects. Your own profile and API tokens are under your name at the top right.',
@@ -540,4 +542,13 @@ export const en = {
   'releases.compare': 'Show the differences',
   'releases.comparison': '{from} → {to}: {count} file(s) differ',
   'common.confirm': 'Confirm',
+  'eventMessage.STAGED_REVISION': 'revision {revision}',
+  'eventMessage.STAGED_COMMIT': 'commit {revision}',
+  'eventMessage.LIVE': '{version} is live',
+  'eventMessage.RESTORED': '{version} restored on {targets}',
+  'eventMessage.REVERTED': '{targets} back on {version}; cancelled',
+  'eventMessage.REVERTED_NOTHING': 'no target had taken the new version; cancelled',
+  'eventMessage.SCHEDULED': 'as scheduled for {at}',
+  'eventMessage.SCHEDULED_OVERRIDE': "as scheduled for {at}, through the freeze by an admin's override",
+  'eventMessage.SCHEDULE_NOT_STARTED': 'the deploy scheduled for {at} did not start: {why}',
 } as const;
