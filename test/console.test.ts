@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Worker } from '@slipway/executor';
 import { LogSink } from '@slipway/executor/log-sink';
 import { jobs } from '@slipway/schema';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestUser, startTestApi, type TestApi, type TestUser } from './support/api.ts';
@@ -554,6 +554,99 @@ describe('the console, as three people in three browsers', () => {
       expect.arrayContaining(['phone-en', 'phone-zh-CN']),
     );
   }, 90_000);
+});
+
+describe('a team working in 简体中文', () => {
+  /**
+   * Words in Latin letters a person reads on the page, leaving out what is data, not the console's own words: names and
+   * logins, the project and its targets, paths and file names, versions (v1, r2), URLs, units (kB), and command output
+   * (the log, code).
+   */
+  const englishOn = async (page: import('playwright-core').Page) => {
+    // What people wrote (reasons, comments, names) is theirs, in whatever language they wrote it.
+    const written = (
+      await database.db.execute<{ text: string }>(
+        sql`select reason as text from tickets union select comment from ticket_events where comment is not null
+            union select comment from approvals where comment is not null union select name from projects
+            union select name from users union select name from targets`,
+      )
+    ).map((row) => row.text);
+    return page.evaluate((written) => {
+      // Data: names, the paths of this test; units. Then the names of tools, files and syntax a setting is about
+      // (svn:externals, known_hosts, releases/ and current, {host} in a URL, 2xx, KiB/s).
+      const data = new Set([
+        ...['site', 'dev', 'lead', 'admin', 'www', 'html', 'about', 'index', 'team', 'slipway', 'kb', 'mb'],
+        ...['svn', 'git', 'rsync', 'ssh', 'externals', 'known', 'hosts', 'releases', 'current', 'host', 'xx', 'kib'],
+      ]);
+      const skip = 'code, pre, [data-testid=log], input, textarea, select, script, style, a[href^="http"]';
+      const found = new Set<string>();
+      const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const element = node.parentElement;
+        if (!element || element.closest(skip) || !element.checkVisibility()) continue;
+        let text = node.textContent ?? '';
+        for (const phrase of written) if (phrase.length > 1) text = text.replaceAll(phrase, ' ');
+        text = text.replace(/\S*\/\S*/g, ' ');
+        for (const word of text.match(/[A-Za-z][A-Za-z]+/g) ?? [])
+          if (!data.has(word.toLowerCase()) && !/^[vr]\d/.test(word)) found.add(word);
+      }
+      return [...found];
+    }, written);
+  };
+
+  it('shows no English on any page of the whole flow, for every role, except names, paths and command output', async () => {
+    const dev = await signedIn(browser, api.url, 'dev', people.dev.password, { locale: 'zh-CN' });
+    const lead = await signedIn(browser, api.url, 'lead', people.lead.password, { locale: 'zh-CN' });
+    const seen: Record<string, string[]> = {};
+    const look = async (who: typeof dev, name: string) => {
+      await who.page.waitForLoadState('networkidle');
+      seen[name] = await englishOn(who.page);
+      await who.page.screenshot({ path: join(artifactsDir, `team-zh-${name}.png`), fullPage: true });
+    };
+    await svn.commit('team', { 'www/team.html': 'team 1\n' });
+    await look(dev, 'my-work');
+    await dev.page.goto(`${api.url}/#/projects`);
+    await look(dev, 'projects');
+    await dev.page.goto(`${api.url}/#/projects/${projectId}`);
+    await look(dev, 'tickets');
+    await dev.page.goto(`${api.url}/#/projects/${projectId}/tickets/new`);
+    await dev.page.fill('#reason', '新的团队页面');
+    await dev.page.fill('#paths', 'www/team.html');
+    await look(dev, 'new-ticket');
+    await dev.page.click('button[type=submit]');
+    await dev.page.waitForURL(/#\/tickets\/\d+$/);
+    await expect.poll(() => stateOf(dev.page), { timeout: 20_000 }).toBe('AWAITING_TEST');
+    await look(dev, 'ticket-awaiting-test');
+    await dev.page.click('button[data-action=PASS_TEST]');
+    await expect.poll(() => stateOf(dev.page)).toBe('AWAITING_APPROVAL');
+    await lead.page.goto(dev.page.url());
+    await expect.poll(() => stateOf(lead.page)).toBe('AWAITING_APPROVAL');
+    await look(lead, 'ticket-awaiting-approval');
+    await lead.page.click('button[data-action=APPROVE]');
+    await expect.poll(() => stateOf(dev.page), { timeout: 10_000 }).toBe('APPROVED');
+    await dev.page.click('button[data-action=DEPLOY]');
+    await dev.page.waitForSelector('[data-testid=dialog-confirm]');
+    await look(dev, 'deploy-dialog');
+    await dev.page.click('[data-testid=dialog-confirm]');
+    await expect.poll(() => stateOf(dev.page), { timeout: 30_000 }).toBe('DEPLOYED');
+    await expect.poll(() => dev.page.textContent('[data-testid=log-state]')).toBe('已结束');
+    await look(dev, 'ticket-deployed');
+    await lead.page.goto(`${api.url}/#/projects/${projectId}/releases`);
+    await look(lead, 'releases');
+    await lead.page.goto(`${api.url}/#/me`);
+    await look(lead, 'profile');
+    const admin = await signedIn(browser, api.url, 'admin', people.admin.password, { locale: 'zh-CN' });
+    await admin.page.goto(`${api.url}/#/admin`);
+    await look(admin, 'admin-users');
+    await admin.page.click('[role=tab] >> nth=1');
+    await look(admin, 'admin-projects');
+    await admin.page.click('[data-testid=projects] tr:has-text("site") button >> nth=0');
+    await admin.page.waitForSelector('[data-testid=project-settings]');
+    await look(admin, 'admin-project-settings');
+    expect(seen).toEqual(Object.fromEntries(Object.keys(seen).map((name) => [name, []])));
+    expect([...dev.errors, ...lead.errors, ...admin.errors]).toEqual([]);
+    await Promise.all([dev.context.close(), lead.context.close(), admin.context.close()]);
+  }, 120_000);
 });
 
 describe('an expired session', () => {
