@@ -460,7 +460,14 @@ describe('the console, as three people in three browsers', () => {
       'remove a target',
     );
     await walk(page.locator('tr:has-text("lead2") button:has-text("Remove") >> nth=0'), 'remove a member');
+    // Escape changed nothing.
     expect(await page.locator('[data-testid=targets] tbody tr').count()).toBeGreaterThan(0);
+    await page.goto(`${api.url}/#/projects/${projectId}`);
+    await walk(page.locator('[data-testid=freeze]'), 'freeze deploys');
+    await page.goto(`${api.url}/#/me`);
+    await page.fill('input[name=tokenName]', 'by-keyboard');
+    await page.press('input[name=tokenName]', 'Enter');
+    await walk(page.locator('tr:has-text("by-keyboard") button'), 'revoke a token');
 
     // On a ticket: the author cancels it by keyboard alone, with a comment typed in the dialog.
     await svn.commit('keys', { 'www/keys.html': 'keys\n' });
