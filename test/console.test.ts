@@ -492,6 +492,43 @@ describe('the console, as three people in three browsers', () => {
     await dev.context.close();
   }, 90_000);
 
+  it('keeps the small things right: a resubmit comment, r<N>, one "Returned", dialog titles, what a live ticket changed', async () => {
+    await svn.commit('small', { 'www/small.html': 'small 1\n' });
+    const id = await submitTicket(api, people.dev.token, projectId, 'Small page', ['www/small.html']);
+    await waitForState(api, people.dev.token, id, ['AWAITING_TEST']);
+    const lead = await signedIn(browser, api.url, 'lead', people.lead.password);
+    await lead.page.goto(`${api.url}/#/tickets/${id}`);
+    await expect.poll(() => stateOf(lead.page)).toBe('AWAITING_TEST');
+    expect(await lead.page.textContent('main')).toMatch(/staged at r\d+/);
+    await lead.page.fill('#comment', 'needs a title');
+    await lead.page.click('button[data-action=RETURN]');
+    await expect.poll(() => stateOf(lead.page)).toBe('RETURNED');
+    const returned = lead.page.locator('[data-testid=audit-trail] tr:has-text("needs a title")');
+    expect(await returned.locator('td >> nth=2').textContent()).toBe('Returned');
+
+    const dev = await signedIn(browser, api.url, 'dev', people.dev.password);
+    await dev.page.goto(`${api.url}/#/tickets/${id}`);
+    await expect.poll(() => stateOf(dev.page)).toBe('RETURNED');
+    await dev.page.fill('#comment', 'title added');
+    await dev.page.click('button[data-action=RESUBMIT]');
+    await expect.poll(() => stateOf(dev.page), { timeout: 20_000 }).toBe('AWAITING_TEST');
+    // The comment typed before Resubmit is kept with it.
+    expect(await dev.page.textContent('[data-testid=audit-trail] tr:has-text("Resubmitted")')).toContain('title added');
+    await dev.page.click('button[data-action=CANCEL]');
+    await expect.poll(() => dev.page.textContent('[data-testid=dialog] .dialog-title')).toBe(`Cancel ticket #${id}`);
+    await dev.page.keyboard.press('Escape');
+
+    await ok(api, people.dev.token, 'mutation($id: ID!) { passTest(id: $id) { id } }', { id });
+    await ok(api, people.lead.token, 'mutation($id: ID!) { approveTicket(id: $id) { id } }', { id });
+    await ok(api, people.dev.token, 'mutation($id: ID!) { deployTicket(id: $id) { id } }', { id });
+    await expect.poll(() => stateOf(dev.page), { timeout: 30_000 }).toBe('DEPLOYED');
+    // Live, the ticket shows what its version changed, not "changes against the live version".
+    await expect.poll(() => dev.page.textContent('main')).toMatch(/What v\d+ changed/);
+    expect(await dev.page.textContent('main')).not.toContain('Changes against the live version');
+    expect([...dev.errors, ...lead.errors]).toEqual([]);
+    await Promise.all([dev.context.close(), lead.context.close()]);
+  }, 90_000);
+
   it('lets anyone keep their own profile and API tokens, on a phone too', async () => {
     for (const locale of ['en', 'zh-CN'] as const) {
       const dev = await signedIn(browser, api.url, 'dev', people.dev.password, {
