@@ -725,6 +725,23 @@ describe('an expired session', () => {
   }, 60_000);
 });
 
+describe('too many failed sign-ins', () => {
+  it('say how long to wait, in minutes', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${api.url}/`);
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      await page.fill('input[name=login]', 'mallory');
+      await page.fill('input[name=password]', `guess-${attempt}`);
+      await page.press('input[name=password]', 'Enter');
+      await expect.poll(() => page.locator('[role=alert]').count()).toBe(1);
+      if (attempt < 6) await page.fill('input[name=password]', '');
+    }
+    expect(await page.textContent('[role=alert]')).toBe('Too many failed attempts. Try again in 15 min.');
+    await context.close();
+  });
+});
+
 describe('first render', () => {
   it('starts on "My work": what waits for me across my projects, live, with the count in the navigation', async () => {
     const lead = await signedIn(browser, api.url, 'lead2', people.lead2.password, { locale: 'zh-CN' });
