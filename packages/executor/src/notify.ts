@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import {
   deployResults,
-  type EventMessage,
+  eventSentence,
   memberships,
   type NotificationEvent,
   type notificationChannels,
@@ -136,27 +136,6 @@ const WORDS: Record<Language, Record<NotificationEvent | 'TEST', string>> = {
   },
 };
 
-/** The executor's events (ticket_events.message) in a channel's language; English keeps the comment as written. */
-const SENTENCES: Record<Exclude<Language, 'EN'>, Record<string, string>> = {
-  ZH_CN: {
-    STAGED_REVISION: '版本 r{revision}',
-    STAGED_COMMIT: '提交 {revision}',
-    LIVE: '{version} 已上线',
-    RESTORED: '已在 {targets} 上恢复 {version}',
-    REVERTED: '{targets} 已回到 {version}；工单已取消',
-    REVERTED_NOTHING: '没有目标机拿到新版本；工单已取消',
-    SCHEDULED: '按计划于 {at} 发布',
-    SCHEDULED_OVERRIDE: '按计划于 {at} 发布（管理员越过了封版）',
-    SCHEDULE_NOT_STARTED: '计划于 {at} 的发布没有开始：{why}',
-  },
-};
-
-function sentence(language: Language, message: EventMessage, comment: string | null): string | null {
-  const text = language === 'EN' ? undefined : SENTENCES[language][message.key];
-  if (!text) return comment;
-  return text.replace(/\{(\w+)\}/g, (_m, name: string) => message.params[name] ?? '');
-}
-
 const LABELS: Record<Language, Record<string, string>> = {
   EN: {
     by: 'by',
@@ -251,9 +230,8 @@ export async function composeMessage(
   const lines = [`**${label.reason}**: ${ticket.reason}`];
   if (ticket.paths.length) lines.push(`**${label.paths}**: ${ticket.paths.slice(0, 10).join(', ')}`);
   if (actor) lines.push(`**${label.by}**: ${actor.name} (${actor.login})`);
-  const comment = found.event.message
-    ? sentence(channel.language, found.event.message, found.event.comment)
-    : found.event.comment;
+  // The executor's own events in the channel's language (English: the comment, which says the same).
+  const comment = found.event.message ? eventSentence(channel.language, found.event.message) : found.event.comment;
   if (comment) lines.push(`**${label.comment}**: ${comment}`);
   if (event === 'DEPLOYING' || event === 'DEPLOYED' || event === 'DEPLOY_FAILED') {
     const [release] = ticket.releaseId ? await db.select().from(releases).where(eq(releases.id, ticket.releaseId)) : [];

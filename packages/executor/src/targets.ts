@@ -365,9 +365,9 @@ function remoteRsync(before: string, after = ''): string {
  */
 function linkCopy(from: string, tmp: string, useSpare: boolean): string {
   const spare = `releases/.${from}.spare`;
-  if (!useSpare) return `rm -rf -- ${tmp}\ncp -al releases/${from} ${tmp}`;
+  const link = `cp -al releases/${from} ${tmp}`;
   return `rm -rf -- ${tmp}
-if [ -d ${spare} ] && mv -T -- ${spare} ${tmp} 2>/dev/null; then :; else cp -al releases/${from} ${tmp}; fi`;
+${useSpare ? `if [ -d ${spare} ] && mv -T -- ${spare} ${tmp} 2>/dev/null; then :; else ${link}; fi` : link}`;
 }
 
 /**
@@ -398,11 +398,12 @@ after_deploy() {
 function spareCopy(version: string, make: boolean): string {
   const spare = `releases/.${version}.spare`;
   const part = `${spare}.part.$$`;
-  const keep = make ? `${spare}|${spare}.part.*` : `''`;
-  return `for s in releases/.v*.spare releases/.v*.spare.part.*; do
-  case "$s" in ${keep}) ;; *) if [ -d "$s" ]; then mv -- "$s" "$s.pruned"; fi ;; esac
-done
-if ${make ? 'true' : 'false'} && [ ! -d ${spare} ]; then
+  const prune = `for s in releases/.v*.spare releases/.v*.spare.part.*; do
+  ${make ? `case "$s" in ${spare}|${spare}.part.*) continue ;; esac\n  ` : ''}if [ -d "$s" ]; then mv -- "$s" "$s.pruned"; fi
+done`;
+  if (!make) return prune;
+  return `${prune}
+if [ ! -d ${spare} ]; then
   ( (after_deploy; slipway_idle cp -al releases/${version} ${part} && mv -T -- ${part} ${spare} || rm -rf -- ${part}) </dev/null >/dev/null 2>&1 & )
 fi`;
 }

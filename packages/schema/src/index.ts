@@ -1,6 +1,7 @@
 export * from './db.ts';
 export * from './environment.ts';
 export * from './errors.ts';
+export * from './event-messages.ts';
 export * from './notify.ts';
 export * from './queue.ts';
 export * from './roles.ts';

@@ -1,7 +1,8 @@
 import { and, eq, sql } from 'drizzle-orm';
+import { type EventMessage, eventSentence } from './event-messages.ts';
 import { notificationOf, notifyChannels, notifyWebhooks } from './notify.ts';
 import { CHANNELS, type DbOrTx } from './queue.ts';
-import { type EventMessage, ticketEvents, tickets } from './tables/tickets.ts';
+import { ticketEvents, tickets } from './tables/tickets.ts';
 import { InvalidTransition, type SystemAction, type TicketAction, type TicketState } from './workflow.ts';
 
 export type TicketRow = typeof tickets.$inferSelect;
@@ -24,7 +25,7 @@ export interface TransitionInput {
   /** Null for the executor. */
   actorId: number | null;
   comment?: string | null;
-  /** The executor's events: the comment as a message key and values, for the console (see EventMessage). */
+  /** The executor's events: what they say as a key and values (see EventMessage); the comment then says it in English. */
   message?: EventMessage | null;
   /** Other ticket columns changed together with the state. */
   set?: Partial<
@@ -74,7 +75,7 @@ export async function recordEvent(
       fromState: input.from,
       toState: input.to,
       actorId: input.actorId,
-      comment: input.comment ?? null,
+      comment: input.comment ?? (input.message ? eventSentence('EN', input.message) : null),
       message: input.message ?? null,
     })
     .returning({ id: ticketEvents.id });

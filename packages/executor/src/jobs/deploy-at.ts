@@ -55,7 +55,6 @@ export const deployAt: JobHandler = {
           from: ticket.state,
           to: ticket.state,
           actorId: null,
-          comment: `the deploy scheduled for ${at} did not start: ${why}`,
           message: { key: 'SCHEDULE_NOT_STARTED', params: { at: at ?? '', why } },
         });
         return why;
@@ -67,7 +66,6 @@ export const deployAt: JobHandler = {
         from: 'APPROVED',
         to: 'DEPLOYING',
         actorId: ticket.scheduledById,
-        comment: `as scheduled for ${at}${frozen ? " (through the freeze, by an admin's override)" : ''}`,
         message: { key: frozen ? 'SCHEDULED_OVERRIDE' : 'SCHEDULED', params: { at: at ?? '' } },
         set: { ...clear, ...(frozen ? { freezeOverride: false } : {}) },
       });

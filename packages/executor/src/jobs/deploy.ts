@@ -222,9 +222,6 @@ async function deployRelease(
       { state: 'SUCCEEDED' },
       {
         action: 'REVERTED',
-        comment: pending.length
-          ? `${pending.map((t) => t.name).join(', ')} back on ${tag(release.number)}; cancelled`
-          : `no target had taken the new version; cancelled`,
         message: pending.length
           ? {
               key: 'REVERTED',
@@ -254,9 +251,6 @@ async function deployRelease(
     { state: 'SUCCEEDED' },
     {
       action: 'DEPLOYED',
-      comment: repair
-        ? `${tag(release.number)} restored on ${pending.map((t) => t.name).join(', ')}`
-        : `${tag(release.number)} is live`,
       message: repair
         ? { key: 'RESTORED', params: { version: tag(release.number), targets: pending.map((t) => t.name).join(', ') } }
         : { key: 'LIVE', params: { version: tag(release.number) } },

@@ -36,7 +36,8 @@ export async function finishWith(
         from,
         to,
         actorId: null,
-        comment: transition.comment ?? null,
+        // An event with a message gets its English comment from it (recordEvent).
+        comment: transition.comment,
         message: transition.message ?? null,
         set: transition.set,
       });

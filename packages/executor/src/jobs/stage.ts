@@ -1,6 +1,6 @@
 import { lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ticketChanges } from '@slipway/schema';
+import { type EventMessage, eventSentence, ticketChanges } from '@slipway/schema';
 import { eq } from 'drizzle-orm';
 import { computeChanges } from '../changes.ts';
 import { fingerprint } from '../fingerprint.ts';
@@ -63,15 +63,19 @@ export const stage: JobHandler = {
       if (!staged && !(await gitSucceeds(ledger, ['cat-file', '-e', `v${live.number}:${path}`], context.run)))
         throw new Error(`${path} is neither in the source nor in the live version v${live.number}: check the path`);
     }
-    const what = project.sourceType === 'SVN' ? `revision ${revision}` : `commit ${revision}`;
-    context.sink.system(`staged ${what}: ${changes.length} file(s) differ from v${live.number}`);
+    const message: EventMessage = {
+      key: project.sourceType === 'SVN' ? 'STAGED_REVISION' : 'STAGED_COMMIT',
+      params: { revision },
+    };
+    context.sink.system(
+      `staged ${eventSentence('EN', message)}: ${changes.length} file(s) differ from v${live.number}`,
+    );
     await finishWith(
       context,
       { state: 'SUCCEEDED' },
       {
         action: 'STAGED',
-        comment: what,
-        message: { key: project.sourceType === 'SVN' ? 'STAGED_REVISION' : 'STAGED_COMMIT', params: { revision } },
+        message,
         set: { stagedRevision: revision, stagedFingerprint },
       },
       async (tx) => {

@@ -13,6 +13,7 @@ import {
   timestamp,
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
+import type { EventMessage } from '../event-messages.ts';
 import { projects } from './projects.ts';
 import { users } from './users.ts';
 
@@ -69,15 +70,6 @@ export const tickets = pgTable(
 );
 
 /** The audit trail: append-only, enforced by a trigger in the migrations. */
-/**
- * An executor's event in words of no language: `key` names the sentence (STAGED_REVISION, LIVE, …) and `params` its
- * values (a revision, a version, target names, a time). `comment` keeps the English sentence for other readers.
- */
-export interface EventMessage {
-  key: string;
-  params: Record<string, string>;
-}
-
 export const ticketEvents = pgTable(
   'ticket_events',
   {
@@ -94,7 +86,7 @@ export const ticketEvents = pgTable(
     /** Null for transitions made by the executor. */
     actorId: bigint('actor_id', { mode: 'number' }).references(() => users.id),
     comment: text('comment'),
-    /** What an executor's event says, as a message key and its values, for the console to put in its own words. */
+    /** What an executor's event says, as a message key and its values (see event-messages.ts); `comment` says it in English. */
     message: jsonb('message').$type<EventMessage>(),
     at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
   },
