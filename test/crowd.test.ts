@@ -96,6 +96,33 @@ describe('one log reader per job, shared by every subscriber', () => {
     for (const socket of [watcher, resumed]) socket.close();
   }, 60_000);
 
+  it('sends a shared batch of any size whole (frames under 126 bytes, under 64 KiB and over)', async () => {
+    const jobId = await runningJob();
+    const sockets = await Promise.all([1, 2].map(() => RawGraphqlSocket.open(world.api.url, world.people.lead.token)));
+    for (const socket of sockets) socket.subscribe('log', LOG, { j: jobId, a: 0 });
+    await sleep(200);
+    const sink = new LogSink(world.database.db, jobId, 0);
+    const texts: string[] = [];
+    const print = async (count: number, width: number) => {
+      for (let i = 0; i < count; i++) {
+        const text = `${texts.length + 1} ${'é'.repeat(width)}`;
+        texts.push(text);
+        sink.line('STDOUT', text);
+      }
+      await sink.flush();
+      await Promise.all(sockets.map((s) => s.until(() => linesOf(s, 'log').length === texts.length)));
+    };
+    await print(1, 1);
+    await print(30, 20);
+    await print(1500, 60);
+    await finish(jobId);
+    for (const socket of sockets) {
+      await socket.until(() => socket.of('log').some((m) => m.type === 'complete'));
+      expect(linesOf(socket, 'log').map((l) => l.text)).toEqual(texts);
+      socket.close();
+    }
+  });
+
   it('cuts off a subscriber that stops reading, with the reason, while the others keep up', async () => {
     const jobId = await runningJob();
     const reader = await RawGraphqlSocket.open(world.api.url, world.people.lead.token);

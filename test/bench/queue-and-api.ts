@@ -177,6 +177,11 @@ for (;;) {
   await sleep(20);
 }
 const startMs = performance.now() - startedAt;
+/** CPU seconds (user + system) the server has used so far. */
+const serverCpu = async () => {
+  const fields = (await readFile(`/proc/${server.pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
 const rss = async () => {
   const status = await readFile(`/proc/${server.pid}/status`, 'utf8').catch(() => '');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
@@ -220,9 +225,13 @@ interface CrowdResult {
   received: number[];
   lastLineAt: number;
   errors: number;
+  cpuMs: number;
 }
-/** `pace`: lines per second the job prints (0: as fast as the writer can). */
-async function streamLog(subscribers: number, lines: number, pace: number) {
+/**
+ * `pace`: lines per second the job prints (0: as fast as the writer can). `mode`: how the clients read each message
+ * (`parse` as the console does, `scan` without parsing; see subscribers.ts).
+ */
+async function streamLog(subscribers: number, lines: number, pace: number, mode: 'parse' | 'scan' = 'parse') {
   const [job] = await db.insert(jobs).values({ projectId, kind: 'DEPLOY', state: 'RUNNING', pool: 'none' }).returning();
   const jobId = job?.id as number;
   const processes = Math.min(4, subscribers);
@@ -230,7 +239,7 @@ async function streamLog(subscribers: number, lines: number, pace: number) {
     const mine = Math.floor(subscribers / processes) + (i < subscribers % processes ? 1 : 0);
     return execa(
       'node',
-      ['--import', 'tsx', 'test/bench/subscribers.ts', url, viewers[i] as string, String(jobId), String(mine)],
+      ['--import', 'tsx', 'test/bench/subscribers.ts', url, viewers[i] as string, String(jobId), String(mine), mode],
       {
         cwd: repoRoot,
         buffer: true,
@@ -246,6 +255,7 @@ async function streamLog(subscribers: number, lines: number, pace: number) {
     ),
   );
   await sleep(300);
+  const cpuBefore = await serverCpu();
   const started = Date.now();
   const sink = new LogSink(db, jobId, 0);
   const perTick = pace / 100;
@@ -265,17 +275,26 @@ async function streamLog(subscribers: number, lines: number, pace: number) {
   const lost = results.flatMap((r) => r.received).filter((n) => n !== lines).length;
   const errors = results.reduce((n, r) => n + r.errors, 0);
   const last = Math.max(...results.map((r) => r.lastLineAt));
-  return { perSecond: lines / ((last - started) / 1000), p99: percentile(latencies, 99), lost, errors };
+  // Where the cores went: the server's CPU while the lines went out (to the job's end) and the clients' own.
+  const cpu = `CPU: server ${((await serverCpu()) - cpuBefore).toFixed(2)} s, clients ${(results.reduce((n, r) => n + r.cpuMs, 0) / 1000).toFixed(2)} s`;
+  return { perSecond: lines / ((last - started) / 1000), p99: percentile(latencies, 99), lost, errors, cpu };
 }
 if (runs('crowd')) {
-  progress('crowd burst');
-  const crowdBurst = await streamLog(200, 20_000, 0);
-  rows.push([
-    '20,000-line burst to 200 subscribers (4 client processes)',
-    `${Math.round(crowdBurst.perSecond).toLocaleString('en')} lines/s to each (until the last subscriber has the last line)`,
-    `lost or duplicated: ${crowdBurst.lost + crowdBurst.errors}; goal ≥ 20,000 lines/s`,
-    serverLoad(),
-  ]);
+  const burstRow = async (mode: 'parse' | 'scan', title: string) => {
+    progress(title);
+    const burst = await streamLog(200, 20_000, 0, mode);
+    rows.push([
+      title,
+      `${Math.round(burst.perSecond).toLocaleString('en')} lines/s to each (until the last subscriber has the last line)`,
+      `lost or duplicated: ${burst.lost + burst.errors}; goal ≥ 20,000 lines/s; ${burst.cpu}`,
+      serverLoad(),
+    ]);
+  };
+  await burstRow('parse', '20,000-line burst to 200 subscribers (4 client processes, parsing as the console does)');
+  await burstRow(
+    'scan',
+    '20,000-line burst to 200 subscribers (4 client processes, scanning: the rate the server sends at)',
+  );
   const latencyRow = async (title: string, subscribers: number, lines: number, pace: number) => {
     progress(title);
     const run = await streamLog(subscribers, lines, pace);

@@ -282,7 +282,13 @@ export async function createSlipwayServer({
     });
   });
 
-  const wsServer = new WebSocketServer({ server, path: '/graphql', maxPayload: MAX_BODY_BYTES });
+  // No compression extension: shared log batches are written to the connection as they are (ws-transport.ts).
+  const wsServer = new WebSocketServer({
+    server,
+    path: '/graphql',
+    maxPayload: MAX_BODY_BYTES,
+    perMessageDeflate: false,
+  });
   const access = new SocketAccess(database.db, hub, logger);
   const credentialsEnded = () =>
     new GraphQLError('your session or token has ended: sign in again', { extensions: { code: 'UNAUTHENTICATED' } });
