@@ -12,7 +12,7 @@ import type { TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
 import { ok, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
-import { EXECUTOR_BUNDLE, repoRoot } from './support/slipway.ts';
+import { BUNDLE_ENV, EXECUTOR_BUNDLE, repoRoot } from './support/slipway.ts';
 import { SvnRepo } from './support/svn.ts';
 import { snapshot, tagSnapshot } from './support/tree.ts';
 import { createWorld, type World } from './support/world.ts';
@@ -81,6 +81,7 @@ describe('an executor killed in the middle of an rsync', () => {
     const first = execa('node', EXECUTOR_BUNDLE, {
       cwd: repoRoot,
       env: {
+        ...BUNDLE_ENV,
         DATABASE_URL: database.url,
         SLIPWAY_DATA_DIR: dataDir,
         SLIPWAY_LEASE_SECONDS: '3',

@@ -6,7 +6,7 @@ import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from './support/db.ts';
 import { waitFor } from './support/flow.ts';
-import { graphql, repoRoot, SERVER_BUNDLE, startSlipway } from './support/slipway.ts';
+import { BUNDLE_ENV, EXECUTOR_BUNDLE, graphql, repoRoot, SERVER_BUNDLE, startSlipway } from './support/slipway.ts';
 import { SvnRepo } from './support/svn.ts';
 
 const PATH = process.env.PATH ?? '/usr/bin:/bin';
@@ -15,6 +15,15 @@ const exists = (path: string) =>
     () => true,
     () => false,
   );
+
+describe('what `pnpm start` runs', () => {
+  it('is what these tests start: the same bundle, Node flags and environment', async () => {
+    const { scripts } = JSON.parse(await readFile(join(repoRoot, 'package.json'), 'utf8'));
+    const env = Object.entries(BUNDLE_ENV).map(([name, value]) => `${name}=${value}`);
+    expect(scripts.start).toBe(['node build.mjs &&', ...env, 'node', ...SERVER_BUNDLE].join(' '));
+    expect(scripts.executor).toBe(['node build.mjs &&', ...env, 'node', ...EXECUTOR_BUNDLE].join(' '));
+  });
+});
 
 describe('`pnpm start` on the embedded PostgreSQL', () => {
   let dataDir: string;

@@ -35,7 +35,7 @@ import autocannon from 'autocannon';
 import { eq, sql } from 'drizzle-orm';
 import { execa } from 'execa';
 import { pino } from 'pino';
-import { repoRoot, SERVER_BUNDLE } from '../support/slipway.ts';
+import { BUNDLE_ENV, repoRoot, SERVER_BUNDLE } from '../support/slipway.ts';
 
 const rows: string[][] = [];
 const only = process.env.BENCH_ONLY?.split(',');
@@ -163,6 +163,7 @@ const server = execa('node', [...(process.env.SERVER_NODE_ARGS?.split(' ').filte
     SLIPWAY_EXECUTOR: 'off',
     SLIPWAY_ADMIN_PASSWORD: 'bench password',
     SLIPWAY_LOG_LEVEL: 'warn',
+    ...BUNDLE_ENV,
   },
   reject: false,
 });

@@ -2,7 +2,7 @@ import { type ExecutorConfig, Worker } from '@slipway/executor';
 import { execa, type ResultPromise } from 'execa';
 import { pino } from 'pino';
 import { TEST_SECRET_KEY, type TestDatabase } from './db.ts';
-import { EXECUTOR_BUNDLE, repoRoot } from './slipway.ts';
+import { BUNDLE_ENV, EXECUTOR_BUNDLE, repoRoot } from './slipway.ts';
 
 /** An executor in this process (a real Worker on the test database), started; stop it in afterAll. */
 export async function startTestWorker(
@@ -40,6 +40,7 @@ export function spawnExecutor(env: Record<string, string>): ResultPromise {
   return execa('node', EXECUTOR_BUNDLE, {
     cwd: repoRoot,
     env: {
+      ...BUNDLE_ENV,
       SLIPWAY_LEASE_SECONDS: '3',
       SLIPWAY_POLL_SECONDS: '0.5',
       SLIPWAY_LOG_LEVEL: 'warn',

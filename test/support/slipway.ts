@@ -13,6 +13,8 @@ export interface RunningSlipway {
 
 /** What `pnpm start` runs once it has bundled the sources (the tests' global set-up bundles them). */
 export const SERVER_BUNDLE = ['--max-semi-space-size=8', 'packages/server/dist/main.js'];
+/** The environment `pnpm start` and `pnpm executor` add (glibc's malloc keeps a fixed mmap threshold; see README). */
+export const BUNDLE_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' };
 /** What `pnpm executor` runs. */
 export const EXECUTOR_BUNDLE = ['--max-semi-space-size=8', 'packages/executor/dist/main.js'];
 
@@ -20,7 +22,7 @@ export const EXECUTOR_BUNDLE = ['--max-semi-space-size=8', 'packages/executor/di
 export async function startSlipway(env: Record<string, string>, timeoutMs = 90_000): Promise<RunningSlipway> {
   const child = execa('node', SERVER_BUNDLE, {
     cwd: repoRoot,
-    env: { PORT: '0', SLIPWAY_LOG_LEVEL: 'info', ...env },
+    env: { ...BUNDLE_ENV, PORT: '0', SLIPWAY_LOG_LEVEL: 'info', ...env },
     extendEnv: false,
     reject: false,
     stdin: 'ignore',

@@ -127,6 +127,8 @@ function superviseExecutor(url: string) {
         SLIPWAY_EXECUTOR_POOL: config.executorPool,
         SLIPWAY_LOG_LEVEL: config.logLevel,
         SLIPWAY_PUBLIC_URL: config.publicUrl,
+        // As `pnpm executor` runs it (README, "A crowd watching": memory).
+        MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
         // The executor stops when its parent is no longer this process, however this one dies.
         SLIPWAY_SERVER_PID: String(process.pid),
       },
