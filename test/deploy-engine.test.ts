@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from './support/api.ts';
 import type { TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
-import { ok, type TicketView, ticket, waitFor, waitForState } from './support/flow.ts';
+import { approvedRollback, ok, type TicketView, ticket, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
 import { type Sshd, startSshd } from './support/sshd.ts';
 import { SvnRepo } from './support/svn.ts';
@@ -142,16 +142,7 @@ describe('atomic mode', () => {
       p: projectId,
     });
     const v1 = releases.releases.find((r: { tag: string }) => r.tag === 'v1');
-    const requested = await ok(
-      api,
-      people.dev.token,
-      'mutation($r: ID!) { requestRollback(releaseId: $r, reason: "v2 is slow") { id } }',
-      {
-        r: v1.id,
-      },
-    );
-    const rollbackId = requested.requestRollback.id;
-    await ok(api, people.lead.token, 'mutation($id: ID!) { approveTicket(id: $id) { id } }', { id: rollbackId });
+    const rollbackId = await approvedRollback(api, people.dev.token, people.lead.token, v1.id, 'v2 is slow');
     const rolledBack = await deploy(rollbackId);
     expect(rolledBack.state).toBe('DEPLOYED');
     expect(rolledBack.deployResults.map((r) => [r.outcome, r.bytesSent, r.filesChanged])).toEqual(

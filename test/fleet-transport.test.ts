@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from './support/api.ts';
 import type { TestDatabase } from './support/db.ts';
 import { spawnExecutor, startTestWorker } from './support/executor.ts';
-import { ok, type TicketView, ticket, waitFor, waitForState } from './support/flow.ts';
+import { approvedRollback, ok, type TicketView, ticket, waitFor, waitForState } from './support/flow.ts';
 import { GitRepo } from './support/git.ts';
 import { createReadyProject } from './support/project.ts';
 import { type SshFleet, startSshFleet } from './support/sshd.ts';
@@ -314,14 +314,7 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('changed files only (%s)', (mode)
         p: projectId,
       });
       const v3 = releases.releases.find((r: { tag: string }) => r.tag === 'v3');
-      const requested = await ok(
-        api,
-        people.dev.token,
-        'mutation($r: ID!) { requestRollback(releaseId: $r, reason: "back") { id } }',
-        { r: v3.id },
-      );
-      const id = requested.requestRollback.id;
-      await ok(api, people.lead.token, 'mutation($id: ID!) { approveTicket(id: $id) { id } }', { id });
+      const id = await approvedRollback(api, people.dev.token, people.lead.token, v3.id, 'back');
       await ok(api, people.dev.token, 'mutation($id: ID!) { deployTicket(id: $id) { id } }', { id });
       const done = await waitForState(api, people.dev.token, id, ['DEPLOYED', 'DEPLOY_FAILED']);
       expect(done.state).toBe('DEPLOYED');

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import type { TestApi } from './support/api.ts';
 import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
 import type { TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
-import { ok, waitFor, waitForPort, waitForState } from './support/flow.ts';
+import { approvedRollback, ok, waitFor, waitForPort, waitForState } from './support/flow.ts';
 import { GitRepo } from './support/git.ts';
 import { createReadyProject } from './support/project.ts';
 import { startSshd } from './support/sshd.ts';
@@ -446,4 +446,36 @@ describe('scheduled deploys', () => {
       .where(eq(projects.id, Number(projectId)));
     expect(row?.frozenReason).toBe('release night');
   }, 180_000);
+
+  it('of a rollback ticket rolls back, as its Deploy button would', async () => {
+    await ok(api, people.lead.token, 'mutation($p: ID!) { unfreezeProject(projectId: $p) { id } }', { p: projectId });
+    const target = join(dir, 'targets', 'scheduled', 'www', 'a.txt');
+    const before = await readFile(target, 'utf8');
+    const second = await approved('www/a.txt');
+    await ok(api, people.dev.token, 'mutation($id: ID!) { deployTicket(id: $id) { id } }', { id: second });
+    await waitForState(api, people.dev.token, second, 'DEPLOYED', 60_000);
+    expect(await readFile(target, 'utf8')).not.toBe(before);
+    const { releases } = await ok(api, people.dev.token, 'query($p: ID!) { releases(projectId: $p) { id live } }', {
+      p: projectId,
+    });
+    const previous = releases.find((r: { live: boolean }) => !r.live);
+    const rollback = await approvedRollback(api, people.dev.token, people.lead.token, previous.id, 'back at night');
+    expect((await schedule(rollback, new Date(Date.now() + 2000))).errors).toBeUndefined();
+    const done = await waitForState(api, people.dev.token, rollback, 'DEPLOYED', 60_000);
+    expect(done.events.find((e) => e.action === 'DEPLOY')?.actor?.login).toBe('dev');
+    const kinds = await database.db
+      .select({ kind: jobs.kind, state: jobs.state })
+      .from(jobs)
+      .where(eq(jobs.ticketId, Number(rollback)))
+      .orderBy(jobs.id);
+    expect(kinds).toEqual([
+      { kind: 'DEPLOY_AT', state: 'SUCCEEDED' },
+      { kind: 'ROLLBACK', state: 'SUCCEEDED' },
+    ]);
+    expect(await readFile(target, 'utf8')).toBe(before);
+    const after = await ok(api, people.dev.token, 'query($p: ID!) { releases(projectId: $p) { id live } }', {
+      p: projectId,
+    });
+    expect(after.releases.find((r: { live: boolean }) => r.live)?.id).toBe(previous.id);
+  }, 120_000);
 });

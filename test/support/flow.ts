@@ -30,6 +30,28 @@ export async function submitTicket(
   return data.submitTicket.id as string;
 }
 
+/** Asks for a rollback to `releaseId` as `requester` and has `approver` approve it; answers the ticket's id. */
+export async function approvedRollback(
+  api: TestApi,
+  requester: string,
+  approver: string,
+  releaseId: string,
+  reason: string,
+): Promise<string> {
+  const data = await ok(
+    api,
+    requester,
+    'mutation($r: ID!, $why: String!) { requestRollback(releaseId: $r, reason: $why) { id } }',
+    {
+      r: releaseId,
+      why: reason,
+    },
+  );
+  const id = data.requestRollback.id as string;
+  await ok(api, approver, 'mutation($id: ID!) { approveTicket(id: $id) { id } }', { id });
+  return id;
+}
+
 /** Waits until `read` answers something `done` accepts (a condition, polled; never a fixed sleep). */
 export async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

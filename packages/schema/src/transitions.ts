@@ -1,9 +1,19 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, count, eq, sql } from 'drizzle-orm';
+import { SlipwayError } from './errors.ts';
 import { type EventMessage, eventSentence } from './event-messages.ts';
-import { notificationOf, notifyChannels, notifyWebhooks } from './notify.ts';
-import { CHANNELS, type DbOrTx } from './queue.ts';
+import { activeFreeze, notificationOf, notifyChannels, notifyWebhooks, type ProjectRow } from './notify.ts';
+import { CHANNELS, type DbOrTx, enqueueJob } from './queue.ts';
+import { jobs } from './tables/jobs.ts';
+import { targets } from './tables/projects.ts';
 import { ticketEvents, tickets } from './tables/tickets.ts';
-import { InvalidTransition, type SystemAction, type TicketAction, type TicketState } from './workflow.ts';
+import {
+  InvalidTransition,
+  type JobKind,
+  type SystemAction,
+  type TicketAction,
+  type TicketState,
+  type Transition,
+} from './workflow.ts';
 
 export type TicketRow = typeof tickets.$inferSelect;
 
@@ -57,6 +67,61 @@ export async function recordTransition(tx: DbOrTx, input: TransitionInput): Prom
   if (!ticket) throw new InvalidTransition(input.action as TicketAction, input.from);
   await recordEvent(tx, { ...input, from: input.from });
   return ticket;
+}
+
+/** The job a deploy transition (DEPLOY, RETRY_DEPLOY) starts, as the workflow table says. */
+export function deployJob(transition: Transition): JobKind {
+  if (!transition.enqueues) throw new Error(`the workflow's ${transition.action} starts no job`);
+  return transition.enqueues;
+}
+
+export interface DeployStart extends Omit<TransitionInput, 'set' | 'comment' | 'message'> {
+  /** The ticket and its project as the caller's transaction locked them. */
+  ticket: TicketRow;
+  project: ProjectRow;
+  /** The job the workflow's transition enqueues: DEPLOY for a release, ROLLBACK or REPAIR for those tickets. */
+  kind: JobKind;
+  /** What the job is told (e.g. `{ fullSync: true }`). */
+  payload?: Record<string, unknown>;
+  /** The event's comment or message; `throughFreeze` when an admin's override lets this deploy through a freeze. */
+  say: (throughFreeze: boolean) => Pick<TransitionInput, 'comment' | 'message'>;
+}
+
+/**
+ * A deploy starting (of a release, a rollback or a repair) — a person's DEPLOY or RETRY_DEPLOY, or a schedule coming
+ * due — after the workflow has allowed it: refused when the project has no targets, and while deploys are frozen unless the ticket holds an admin's
+ * override (which this uses up). The transition, with any schedule cleared (and its queued DEPLOY_AT job gone), and
+ * its job, inside the caller's transaction.
+ */
+export async function startDeploy(tx: DbOrTx, input: DeployStart): Promise<TicketRow> {
+  const { ticket, project, kind, payload, say, ...transition } = input;
+  const [{ n } = { n: 0 }] = await tx.select({ n: count() }).from(targets).where(eq(targets.projectId, project.id));
+  if (n === 0) throw new SlipwayError('INVALID_TRANSITION', 'the project has no targets to deploy to');
+  const freeze = activeFreeze(project);
+  if (freeze && !ticket.freezeOverride) {
+    throw new SlipwayError(
+      'FROZEN',
+      `deploys are frozen${freeze.until ? ` until ${freeze.until.toISOString()}` : ''}: ${freeze.reason}`,
+      { reason: freeze.reason, until: freeze.until?.toISOString() ?? null },
+    );
+  }
+  const scheduled = ticket.scheduledAt !== null;
+  const started = await recordTransition(tx, {
+    ...transition,
+    ...say(freeze !== null),
+    set: {
+      // Deployed now: a schedule has nothing left to start.
+      ...(scheduled ? { scheduledAt: null, scheduledById: null } : {}),
+      // An override lets one deploy through.
+      ...(freeze ? { freezeOverride: false } : {}),
+    },
+  });
+  if (scheduled)
+    await tx
+      .delete(jobs)
+      .where(and(eq(jobs.ticketId, ticket.id), eq(jobs.kind, 'DEPLOY_AT'), eq(jobs.state, 'QUEUED')));
+  await enqueueJob(tx, { projectId: project.id, ticketId: ticket.id, kind, pool: project.pool, payload });
+  return started;
 }
 
 /** Appends an audit event (also used where the state stays, e.g. an approval short of the required count). */

@@ -1,12 +1,11 @@
 import {
-  activeFreeze,
   decide,
-  enqueueJob,
+  deployJob,
   memberships,
   projects,
   recordEvent,
-  recordTransition,
   SlipwayError,
+  startDeploy,
   tickets,
 } from '@slipway/schema';
 import { and, eq } from 'drizzle-orm';
@@ -15,8 +14,9 @@ import { finishWith } from './finish.ts';
 
 /**
  * DEPLOY_AT (scheduleDeploy): at the scheduled time the deploy starts as if the one who scheduled it pressed the
- * button — with their rights as they are then, and refused while the project is frozen (the refusal is in the audit
- * trail, which tells the webhooks). A schedule changed or cancelled since makes this job do nothing.
+ * button (startDeploy, as the API does) — with their rights as they are then, refused while the project is frozen or
+ * has no targets (the refusal is in the audit trail, which tells the webhooks); a rollback or repair ticket starts its
+ * rollback or repair. A schedule changed or cancelled since makes this job do nothing.
  */
 export const deployAt: JobHandler = {
   async perform(context) {
@@ -31,23 +31,38 @@ export const deployAt: JobHandler = {
       if (!ticket?.scheduledById || ticket.scheduledAt?.toISOString() !== at) return 'stale';
       const [project] = await tx.select().from(projects).where(eq(projects.id, ticket.projectId)).for('update');
       if (!project) return 'stale';
-      const clear = { scheduledAt: null, scheduledById: null };
       const [member] = await tx
         .select({ role: memberships.role })
         .from(memberships)
         .where(and(eq(memberships.projectId, project.id), eq(memberships.userId, ticket.scheduledById)));
-      const frozen = activeFreeze(project);
-      let why: string | null = null;
-      if (frozen && !ticket.freezeOverride) why = `FROZEN: deploys are frozen: ${frozen.reason}`;
-      else {
-        try {
-          decide('DEPLOY', ticket, { userId: ticket.scheduledById, role: member?.role ?? null }, project);
-        } catch (error) {
-          why = `${error instanceof SlipwayError ? `${error.code}: ` : ''}${(error as Error).message}`;
-        }
-      }
-      if (why) {
-        await tx.update(tickets).set(clear).where(eq(tickets.id, ticket.id));
+      try {
+        const transition = decide(
+          'DEPLOY',
+          ticket,
+          { userId: ticket.scheduledById, role: member?.role ?? null },
+          project,
+        );
+        await startDeploy(tx, {
+          ticketId: ticket.id,
+          projectId: project.id,
+          action: 'DEPLOY',
+          from: ticket.state,
+          to: transition.to,
+          actorId: ticket.scheduledById,
+          ticket,
+          project,
+          kind: deployJob(transition),
+          say: (throughFreeze) => ({
+            message: { key: throughFreeze ? 'SCHEDULED_OVERRIDE' : 'SCHEDULED', params: { at: at ?? '' } },
+          }),
+        });
+        return null;
+      } catch (error) {
+        // Refused (the scheduler's rights now, a freeze, no targets) before anything was written: the schedule ends,
+        // saying why, and the ticket stays as it is. Anything else fails the job.
+        if (!(error instanceof SlipwayError)) throw error;
+        const why = `${error.code}: ${error.message}`;
+        await tx.update(tickets).set({ scheduledAt: null, scheduledById: null }).where(eq(tickets.id, ticket.id));
         await recordEvent(tx, {
           ticketId: ticket.id,
           projectId: project.id,
@@ -59,18 +74,6 @@ export const deployAt: JobHandler = {
         });
         return why;
       }
-      await recordTransition(tx, {
-        ticketId: ticket.id,
-        projectId: project.id,
-        action: 'DEPLOY',
-        from: 'APPROVED',
-        to: 'DEPLOYING',
-        actorId: ticket.scheduledById,
-        message: { key: frozen ? 'SCHEDULED_OVERRIDE' : 'SCHEDULED', params: { at: at ?? '' } },
-        set: { ...clear, ...(frozen ? { freezeOverride: false } : {}) },
-      });
-      await enqueueJob(tx, { projectId: project.id, ticketId: ticket.id, kind: 'DEPLOY', pool: project.pool });
-      return null;
     });
     if (refused === 'stale') context.sink.system('the schedule was changed or cancelled: nothing to start');
     else if (refused) context.sink.system(refused);

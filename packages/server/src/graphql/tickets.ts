@@ -1,10 +1,10 @@
 import {
-  activeFreeze,
   approvals,
   availableActions,
   BadUserInput,
   type Db,
   decide,
+  deployJob,
   deployResults,
   type EventMessage,
   enqueueJob,
@@ -22,6 +22,7 @@ import {
   recordTransition,
   releases,
   SlipwayError,
+  startDeploy,
   type TicketAction,
   type TicketRow,
   type Tx,
@@ -653,40 +654,35 @@ async function act(context: Context, id: string | number, action: TicketAction, 
       return ticket;
     }
 
-    let freezeOverridden = false;
     if (action === 'DEPLOY' || action === 'RETRY_DEPLOY') {
-      const [{ n } = { n: 0 }] = await tx.select({ n: count() }).from(targets).where(eq(targets.projectId, project.id));
-      if (n === 0) throw new SlipwayError('INVALID_TRANSITION', 'the project has no targets to deploy to');
-      const freeze = activeFreeze(project);
-      if (freeze && !locked.freezeOverride) {
-        throw new SlipwayError(
-          'FROZEN',
-          `deploys are frozen${freeze.until ? ` until ${freeze.until.toISOString()}` : ''}: ${freeze.reason}`,
-          { reason: freeze.reason, until: freeze.until?.toISOString() ?? null },
-        );
-      }
-      freezeOverridden = freeze !== null;
+      return startDeploy(tx, {
+        ...base,
+        ticket: locked,
+        project,
+        kind: deployJob(transition),
+        payload: options.payload,
+        say: (throughFreeze) => ({
+          comment: throughFreeze
+            ? `${commentText ?? ''} (through the freeze, by an admin's override)`.trim()
+            : commentText,
+        }),
+      });
     }
 
     const ticket = await recordTransition(tx, {
       ...base,
-      comment: freezeOverridden
-        ? `${commentText ?? ''} (through the freeze, by an admin's override)`.trim()
-        : commentText,
       set:
         action === 'PASS_TEST'
           ? { testedFingerprint: locked.stagedFingerprint }
-          : // Deployed or cancelled by hand: a schedule has nothing left to start.
-            locked.scheduledAt && (action === 'DEPLOY' || action === 'CANCEL')
+          : // Cancelled by hand: a schedule has nothing left to start.
+            locked.scheduledAt && action === 'CANCEL'
             ? { scheduledAt: null, scheduledById: null }
             : undefined,
     });
-    if (locked.scheduledAt && (action === 'DEPLOY' || action === 'CANCEL'))
+    if (locked.scheduledAt && action === 'CANCEL')
       await tx
         .delete(jobs)
         .where(and(eq(jobs.ticketId, ticketId), eq(jobs.kind, 'DEPLOY_AT'), eq(jobs.state, 'QUEUED')));
-    // An override lets one deploy through.
-    if (freezeOverridden) await tx.update(tickets).set({ freezeOverride: false }).where(eq(tickets.id, ticketId));
     if (transition.enqueues) {
       await enqueueJob(tx, {
         projectId: project.id,
