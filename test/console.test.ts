@@ -675,6 +675,20 @@ describe('a team working in 简体中文', () => {
     await expect.poll(() => stateOf(dev.page), { timeout: 30_000 }).toBe('DEPLOYED');
     await expect.poll(() => dev.page.textContent('[data-testid=log-state]')).toBe('已结束');
     await look(dev, 'ticket-deployed');
+    // A staging that fails for a reason Slipway itself names (a path that exists nowhere) says it in Chinese too.
+    await dev.page.goto(`${api.url}/#/projects/${projectId}/tickets/new`);
+    await dev.page.fill('#reason', '拼错的路径');
+    await dev.page.fill('#paths', 'www/nowhere.html');
+    await dev.page.click('button[type=submit]');
+    await dev.page.waitForURL(/#\/tickets\/\d+$/);
+    await expect.poll(() => stateOf(dev.page), { timeout: 20_000 }).toBe('STAGING_FAILED');
+    await expect
+      .poll(() => dev.page.textContent('[data-testid=audit-trail]'))
+      .toContain('www/nowhere.html 既不在源码中，也不在线上版本 v1 中：请检查路径');
+    await look(dev, 'ticket-staging-failed');
+    await ok(api, people.dev.token, 'mutation($id: ID!) { cancelTicket(id: $id) { id } }', {
+      id: dev.page.url().split('/').at(-1),
+    });
     await lead.page.goto(`${api.url}/#/projects/${projectId}/releases`);
     await look(lead, 'releases');
     await lead.page.goto(`${api.url}/#/me`);

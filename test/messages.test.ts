@@ -1,4 +1,4 @@
-import { PROBLEMS, problemOf } from '@slipway/schema';
+import { EVENT_SENTENCES, PROBLEMS, problemOf } from '@slipway/schema';
 import { describe, expect, it } from 'vitest';
 import { en } from '../packages/ui/src/lib/locales/en.ts';
 import { zh } from '../packages/ui/src/lib/locales/zh.ts';
@@ -18,6 +18,21 @@ describe('the console’s messages', () => {
       expect(zh[key], key).toBeTruthy();
       const values = [...template.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
       expect([...en[key].matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort(), key).toEqual(values);
+    }
+  });
+
+  it('say every event the executor records, in both languages, with no value the executor does not give', () => {
+    const placeholders = (text: string) => new Set([...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]));
+    for (const [key, english] of Object.entries(EVENT_SENTENCES.EN)) {
+      const given = placeholders(english);
+      for (const text of [
+        EVENT_SENTENCES.ZH_CN[key as keyof typeof EVENT_SENTENCES.EN],
+        en[`eventMessage.${key}` as keyof typeof en],
+        zh[`eventMessage.${key}` as keyof typeof zh],
+      ]) {
+        expect(text, key).toBeTruthy();
+        for (const name of placeholders(text)) expect(given.has(name), `${key}: {${name}}`).toBe(true);
+      }
     }
   });
 

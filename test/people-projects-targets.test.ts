@@ -141,6 +141,20 @@ describe('staging', () => {
     expect(failed.events.at(-1)?.comment).toMatch(
       /www\/ index\.html is neither in the source nor in the live version v0: check the path/,
     );
+    // The same in words of no language, for the console and Chinese channels to say in theirs.
+    const events = await ok(
+      api(),
+      people().dev.token,
+      'query($id: ID!) { ticket(id: $id) { events { message { key params { name value } } } } }',
+      { id },
+    );
+    expect(events.ticket.events.at(-1).message).toEqual({
+      key: 'PATH_NOT_FOUND',
+      params: [
+        { name: 'path', value: 'www/ index.html' },
+        { name: 'version', value: 'v0' },
+      ],
+    });
     await act(people().dev.token, 'cancelTicket', id);
   });
 });

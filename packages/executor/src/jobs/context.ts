@@ -1,4 +1,4 @@
-import type { Db, JobRow, projects, tickets } from '@slipway/schema';
+import { type Db, EventFailure, type JobRow, type projects, type tickets } from '@slipway/schema';
 import type { Logger } from 'pino';
 import type { LogSink } from '../log-sink.ts';
 import type { RunOptions } from '../tools/run.ts';
@@ -64,10 +64,14 @@ export const TIME_LIMIT_MINUTES: Record<JobRow['kind'], number | null> = {
 };
 
 /** The job ran past its time limit: its commands are killed and it fails, saying so. */
-export class JobTimedOut extends Error {
+export class JobTimedOut extends EventFailure {
   constructor(kind: string, minutes: number) {
-    const limit = minutes >= 1 ? `${minutes}-minute` : `${Math.round(minutes * 60)}-second`;
-    super(`stopped: the ${kind.toLowerCase().replace('_', ' ')} job ran longer than its ${limit} time limit`);
+    const job = kind.toLowerCase().replace('_', ' ');
+    super(
+      minutes >= 1
+        ? { key: 'TIME_LIMIT_MINUTES', params: { job, amount: String(minutes) } }
+        : { key: 'TIME_LIMIT_SECONDS', params: { job, amount: String(Math.round(minutes * 60)) } },
+    );
     this.name = 'JobTimedOut';
   }
 }

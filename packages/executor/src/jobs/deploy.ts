@@ -1,4 +1,4 @@
-import { projects, releases, targets, tickets, users } from '@slipway/schema';
+import { failureRecord, projects, releases, targets, tickets, users } from '@slipway/schema';
 import { and, asc, eq, max, sql } from 'drizzle-orm';
 import { type ComposeResult, composeCommit } from '../compose.ts';
 import { projectDirs, tag } from '../layout.ts';
@@ -289,7 +289,7 @@ async function failDeploy(context: JobContext, error: Error): Promise<void> {
   await finishWith(
     context,
     { state: 'FAILED', error: error.message },
-    deploying ? { action: 'DEPLOY_FAILED', comment: error.message } : undefined,
+    deploying ? { action: 'DEPLOY_FAILED', ...failureRecord(error) } : undefined,
   );
 }
 

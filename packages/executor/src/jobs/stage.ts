@@ -1,6 +1,6 @@
 import { lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type EventMessage, eventSentence, ticketChanges } from '@slipway/schema';
+import { EventFailure, type EventMessage, eventSentence, failureRecord, ticketChanges } from '@slipway/schema';
 import { eq } from 'drizzle-orm';
 import { computeChanges } from '../changes.ts';
 import { fingerprint } from '../fingerprint.ts';
@@ -28,7 +28,7 @@ async function gitStage(context: JobContext, paths: string[]): Promise<string> {
       await git(staging, ['rm', '-r', '-q', '--cached', '--ignore-unmatch', '--', path], options);
       await rm(join(staging, path), { recursive: true, force: true });
     } else {
-      throw new Error(`${path} is not on branch ${branch}`);
+      throw new EventFailure({ key: 'NOT_ON_BRANCH', params: { path, branch } });
     }
   }
   return commit;
@@ -61,7 +61,7 @@ export const stage: JobHandler = {
         () => false,
       );
       if (!staged && !(await gitSucceeds(ledger, ['cat-file', '-e', `v${live.number}:${path}`], context.run)))
-        throw new Error(`${path} is neither in the source nor in the live version v${live.number}: check the path`);
+        throw new EventFailure({ key: 'PATH_NOT_FOUND', params: { path, version: `v${live.number}` } });
     }
     const message: EventMessage = {
       key: project.sourceType === 'SVN' ? 'STAGED_REVISION' : 'STAGED_COMMIT',
@@ -90,7 +90,7 @@ export const stage: JobHandler = {
     await finishWith(
       context,
       { state: 'FAILED', error: error.message },
-      staging ? { action: 'STAGING_FAILED', comment: error.message } : undefined,
+      staging ? { action: 'STAGING_FAILED', ...failureRecord(error) } : undefined,
     );
   },
 };

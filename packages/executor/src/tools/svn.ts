@@ -1,3 +1,4 @@
+import { EventFailure } from '@slipway/schema';
 import { type CommandFailed, type RunOptions, run } from './run.ts';
 
 const base = ['--non-interactive', '--trust-server-cert-failures=unknown-ca,cn-mismatch,expired,not-yet-valid,other'];
@@ -105,7 +106,7 @@ export async function svnUpdate(
     settings.auth,
   );
   const skipped = /^Skipped '([^']+)'/m.exec(output);
-  if (skipped) throw new Error(`${skipped[1]} is not in the repository`);
+  if (skipped) throw new EventFailure({ key: 'NOT_IN_REPOSITORY', params: { path: skipped[1] as string } });
   const revisions = [...output.matchAll(/(?:Updated to|At) revision (\d+)\./g)].map((m) => m[1]);
   const revision = revisions.at(-1);
   if (!revision) throw new Error('svn update did not report a revision');

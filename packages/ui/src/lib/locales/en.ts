@@ -551,4 +551,9 @@ export const en = {
   'eventMessage.SCHEDULED': 'as scheduled for {at}',
   'eventMessage.SCHEDULED_OVERRIDE': "as scheduled for {at}, through the freeze by an admin's override",
   'eventMessage.SCHEDULE_NOT_STARTED': 'the deploy scheduled for {at} did not start: {why}',
+  'eventMessage.PATH_NOT_FOUND': '{path} is neither in the source nor in the live version {version}: check the path',
+  'eventMessage.NOT_IN_REPOSITORY': '{path} is not in the repository',
+  'eventMessage.NOT_ON_BRANCH': '{path} is not on branch {branch}',
+  'eventMessage.TIME_LIMIT_MINUTES': 'stopped: the job ran longer than its {amount}-minute time limit',
+  'eventMessage.TIME_LIMIT_SECONDS': 'stopped: the job ran longer than its {amount}-second time limit',
 } as const;

@@ -541,4 +541,9 @@ export const zh: Record<keyof typeof en, string> = {
   'eventMessage.SCHEDULED': '按计划于 {at} 发布',
   'eventMessage.SCHEDULED_OVERRIDE': '按计划于 {at} 发布（管理员越过了封版）',
   'eventMessage.SCHEDULE_NOT_STARTED': '计划于 {at} 的发布没有开始：{why}',
+  'eventMessage.PATH_NOT_FOUND': '{path} 既不在源码中，也不在线上版本 {version} 中：请检查路径',
+  'eventMessage.NOT_IN_REPOSITORY': '{path} 不在仓库中',
+  'eventMessage.NOT_ON_BRANCH': '{path} 不在分支 {branch} 上',
+  'eventMessage.TIME_LIMIT_MINUTES': '已停止：任务运行超过了 {amount} 分钟的时限',
+  'eventMessage.TIME_LIMIT_SECONDS': '已停止：任务运行超过了 {amount} 秒的时限',
 };
