@@ -129,10 +129,14 @@ export class Rollout {
   }
 
   /** rsync from the release tree to a target, over the job's connection to it. */
-  async sync(target: TargetRow, options: RsyncOptions): Promise<RsyncStats & { output: string }> {
+  async sync(
+    target: TargetRow,
+    { checksum, ...options }: RsyncOptions & { checksum?: boolean },
+  ): Promise<RsyncStats & { output: string }> {
     const extra = [...(options.extra ?? [])];
     if (this.project.bandwidthLimit) extra.push(`--bwlimit=${this.project.bandwidthLimit}`);
-    if (this.options.checksum && !extra.includes('--checksum')) extra.push('--checksum');
+    // Every file compared by content: on every target of a repair, or on a target that drifted from its base.
+    if (checksum || this.options.checksum) extra.push('--checksum');
     const controlPath = await this.shell(target).controlPath();
     return rsync(await this.options.tree(), target, this.project, this.project.excludes, {
       ...this.context.run,
@@ -333,8 +337,7 @@ export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchS
       // --delay-updates keeps a live site whole while files arrive; on an empty target it only costs (a rename each).
       const empty = plan.versionUnknown && (await shell.isEmpty());
       if (empty) rollout.log.system(`${target.name}: the path is empty: files go straight in`);
-      const extra = [...(empty ? [] : ['--delay-updates']), ...(plan.checksum ? ['--checksum'] : [])];
-      const stats = await rollout.sync(target, { extra });
+      const stats = await rollout.sync(target, { extra: empty ? [] : ['--delay-updates'], checksum: plan.checksum });
       rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: itemizedChanges(stats.output) });
       if (postDeploy) await shell.hook('postDeploy', postDeploy, target.path);
     }
@@ -408,10 +411,10 @@ async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
     // Unchanged files become hard links to the release the target is recorded on (rsync skips a missing one).
     const recorded = target.releaseId ? await rollout.tagOf(target.releaseId) : undefined;
     const extra = recorded && recorded !== version ? [`--link-dest=../${recorded}`] : [];
-    // A drifted base: a file there is linked only when its content is the release's.
-    if (plan.transfer === 'FULL' && plan.checksum) extra.push('--checksum');
     try {
       const stats = await rollout.sync(target, {
+        // A drifted base: a file there is linked only when its content is the release's.
+        checksum: plan.transfer === 'FULL' && plan.checksum,
         destinationPath,
         extra,
         rsyncPath: target.host ? shell.fullUploadCommand(version) : undefined,
