@@ -4,13 +4,13 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Worker } from '@slipway/executor';
-import { jobLogLines, jobs } from '@slipway/schema';
-import { asc, eq } from 'drizzle-orm';
+import { jobLogLines, jobs, notificationChannels, SecretBox, sealStoredSecrets } from '@slipway/schema';
+import { asc, eq, inArray } from 'drizzle-orm';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from './support/api.ts';
 import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
-import type { TestDatabase } from './support/db.ts';
+import { TEST_SECRET_KEY, type TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
 import { ok, submitTicket, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject } from './support/project.ts';
@@ -243,6 +243,64 @@ describe('notification channels', () => {
       .orderBy(asc(jobLogLines.seq));
     expect(log.map((l) => l.text)).toContainEqual(expect.stringContaining('answered 200: {"errcode":310000'));
     expect(at('/bad')[0]?.body.markdown.title).toBe('[notified] Test message from Slipway');
+  });
+
+  it('keep signing secrets sealed at rest, and sign with one stored in plain text before they were', async () => {
+    const given = await database.db
+      .select({ name: notificationChannels.name, secret: notificationChannels.secret })
+      .from(notificationChannels)
+      .where(inArray(notificationChannels.name, ['dingtalk', 'feishu']));
+    expect(given).toHaveLength(2);
+    for (const { secret } of given) {
+      expect(secret).toMatch(/^v1:/);
+      for (const plain of [DINGTALK_SECRET, FEISHU_SECRET]) expect(secret).not.toContain(plain);
+    }
+    // A channel an earlier version stored with its secret as given.
+    const [legacy] = await database.db
+      .insert(notificationChannels)
+      .values({
+        projectId: Number(projectId),
+        kind: 'DINGTALK',
+        name: 'stored before sealing',
+        url: `${receiverUrl}/legacy`,
+        secret: 'SEClegacy',
+        events: ['DEPLOYED'],
+      })
+      .returning();
+    const signs = async () => {
+      const started = await ok(
+        api,
+        people.lead.token,
+        'mutation($id: ID!) { testNotificationChannel(id: $id) { id } }',
+        {
+          id: legacy?.id,
+        },
+      );
+      const [job] = await waitFor(
+        () =>
+          database.db
+            .select()
+            .from(jobs)
+            .where(eq(jobs.id, Number(started.testNotificationChannel.id))),
+        ([row]) => row?.state === 'FAILED' || row?.state === 'SUCCEEDED',
+      );
+      expect(job?.state).toBe('SUCCEEDED');
+      const last = at('/legacy').at(-1);
+      const timestamp = last?.query.get('timestamp');
+      return (
+        last?.query.get('sign') === createHmac('sha256', 'SEClegacy').update(`${timestamp}\nSEClegacy`).digest('base64')
+      );
+    };
+    expect(await signs()).toBe(true);
+    // The server's start seals it (here called as the start calls it), and it signs the same.
+    expect(await sealStoredSecrets(database.db, SecretBox.fromPassphrase(TEST_SECRET_KEY))).toBe(1);
+    const [row] = await database.db
+      .select({ secret: notificationChannels.secret })
+      .from(notificationChannels)
+      .where(eq(notificationChannels.id, legacy?.id as number));
+    expect(row?.secret).toMatch(/^v1:/);
+    expect(await signs()).toBe(true);
+    expect(at('/legacy')).toHaveLength(2);
   });
 });
 

@@ -222,6 +222,7 @@ export class Worker {
         signal: controller.signal,
         run: { sink, signal: controller.signal },
         connections,
+        secrets: this.secrets as SecretBox,
         sourceAuth: null,
         mail: { smtpUrl: this.config.smtpUrl, from: this.config.mailFrom },
         faultAt: this.config.faultAt,

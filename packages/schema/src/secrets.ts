@@ -1,12 +1,15 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { and, eq, isNotNull, like, not } from 'drizzle-orm';
+import type { Db } from './db.ts';
 import { ConfigError } from './environment.ts';
+import { notificationChannels, webhooks } from './tables/projects.ts';
 
 const PREFIX = 'v1:';
 
 /**
- * Secrets at rest (repository passwords and tokens): AES-256-GCM, a fresh 12-byte IV each time, stored as
+ * Secrets at rest (repository passwords and tokens, the signing secrets of channels and webhooks): AES-256-GCM, a fresh 12-byte IV each time, stored as
  * `v1:` + base64(iv ‖ tag ‖ ciphertext). A value changed in the database, or read with another key, fails to open.
  */
 export class SecretBox {
@@ -37,6 +40,35 @@ export class SecretBox {
       );
     }
   }
+}
+
+/**
+ * A stored secret opened: sealed ones with the key; one stored before secrets of its kind were sealed (a channel's or
+ * webhook's signing secret) is still plain text until the server's next start seals it (sealStoredSecrets).
+ */
+export function openStored(box: SecretBox, stored: string): string {
+  return stored.startsWith(PREFIX) ? box.open(stored) : stored;
+}
+
+/** Seals the signing secrets of notification channels and webhooks stored before they were sealed; answers how many. */
+export async function sealStoredSecrets(db: Db, box: SecretBox): Promise<number> {
+  let sealed = 0;
+  for (const table of [notificationChannels, webhooks]) {
+    const plain = await db
+      .select({ id: table.id, secret: table.secret })
+      .from(table)
+      .where(and(isNotNull(table.secret), not(like(table.secret, `${PREFIX}%`))));
+    for (const row of plain) {
+      // Only a value still plain is replaced: a secret changed meanwhile is left as it was written.
+      const done = await db
+        .update(table)
+        .set({ secret: box.seal(row.secret as string) })
+        .where(and(eq(table.id, row.id), eq(table.secret, row.secret as string)))
+        .returning({ id: table.id });
+      sealed += done.length;
+    }
+  }
+  return sealed;
 }
 
 export const SECRET_KEY_FILE = 'secret.key';

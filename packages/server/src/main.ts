@@ -8,6 +8,7 @@ import {
   isPrivilegedRole,
   loadSecretBox,
   migrate,
+  sealStoredSecrets,
   startEmbeddedPostgres,
 } from '@slipway/schema';
 import type { ResultPromise } from 'execa';
@@ -73,6 +74,9 @@ if (admin.generated) {
 
 // Made before the executor starts, so both read the same key file (when SLIPWAY_SECRET_KEY is not set).
 const secrets = await loadSecretBox(config.dataDir, config.secretKey);
+// Signing secrets stored before they were sealed are sealed now (the executor reads either meanwhile).
+const resealed = await sealStoredSecrets(database.db, secrets);
+if (resealed > 0) logger.info({ secrets: resealed }, 'sealed the signing secrets stored in plain text');
 let directory: Directory | undefined;
 if (config.directory) {
   directory = new Directory(config.directory);

@@ -1,4 +1,4 @@
-import { type Db, EventFailure, type JobRow, type projects, type tickets } from '@slipway/schema';
+import { type Db, EventFailure, type JobRow, type projects, type SecretBox, type tickets } from '@slipway/schema';
 import type { Logger } from 'pino';
 import type { LogSink } from '../log-sink.ts';
 import type { RunOptions } from '../tools/run.ts';
@@ -27,6 +27,8 @@ export interface JobContext {
   connections: JobConnections;
   /** E-mail channels: SLIPWAY_SMTP_URL and SLIPWAY_MAIL_FROM. */
   mail: { smtpUrl: string | undefined; from: string | undefined };
+  /** The executor's key, to open the secrets stored sealed (signing secrets of channels and webhooks). */
+  secrets: SecretBox;
   /** The project's source credentials, opened (jobs that read the source: init and stage); null: none. */
   sourceAuth: SourceAuth | null;
   /** Fault injection for tests: the executor kills itself outright at this named step (SLIPWAY_FAULT_AT). */

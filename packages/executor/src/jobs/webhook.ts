@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import {
   finishJob,
   notificationChannels,
+  openStored,
   projects,
   releases,
   retryJobLater,
@@ -117,7 +118,8 @@ async function deliverToChannel(context: JobContext, payload: ChannelPayload): P
       context.sink.system(`the mail server answered: ${answer.body}`);
     }
   } else {
-    const request = chatRequest(channel, message);
+    const secret = channel.secret && openStored(context.secrets, channel.secret);
+    const request = chatRequest({ ...channel, secret }, message);
     const shown = receiverOf(request.url);
     context.sink.system(`POST ${shown} (${channel.kind.toLowerCase()}): ${message.title}`);
     let response: Response;
@@ -158,8 +160,10 @@ export const deliverWebhook: JobHandler = {
       return;
     }
     const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'Slipway' };
-    if (hook.secret)
-      headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', hook.secret).update(body).digest('hex')}`;
+    if (hook.secret) {
+      const key = openStored(context.secrets, hook.secret);
+      headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
+    }
     // Many receivers carry their secret in the URL: the log and the job's error name the host only.
     const shown = receiverOf(hook.url);
     context.sink.system(`POST ${shown}`);

@@ -100,6 +100,12 @@ export interface Context {
   forget(): void;
 }
 
+/** A secret sealed with the server's key, to be stored (repository credentials, signing secrets). */
+export function sealed(context: Pick<Context, 'secrets'>, plain: string): string {
+  if (!context.secrets) throw new Error('no secret key is configured on this server');
+  return context.secrets.seal(plain);
+}
+
 export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'loaders' | 'forget'>): Context {
   const roles = new Map<number, Promise<Role | null>>();
   const roleIn = (projectId: number) => {

@@ -14,7 +14,7 @@ import {
 import { asc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { builder } from './builder.ts';
-import type { Context } from './context.ts';
+import { type Context, sealed } from './context.ts';
 import { parseId } from './ids.ts';
 import { JobRef } from './jobs.ts';
 import { loadProject, ProjectRef } from './projects.ts';
@@ -79,12 +79,13 @@ async function loadChannel(context: Context, id: number): Promise<ChannelRow> {
   return row;
 }
 
-function values(input: z.output<typeof channelInput>) {
+/** The row a channel's input makes; its signing secret sealed with the server's key. */
+function values(context: Context, input: z.output<typeof channelInput>) {
   return {
     kind: input.kind,
     name: input.name,
     url: input.kind === 'EMAIL' ? null : (input.url ?? null),
-    secret: input.secret ?? null,
+    secret: input.secret ? sealed(context, input.secret) : null,
     events: [...new Set(input.events)],
     language: input.language ?? 'EN',
     emailTo: input.kind === 'EMAIL' ? (input.emailTo ?? []) : [],
@@ -119,7 +120,7 @@ builder.mutationFields((t) => ({
       await loadProject(context, projectId);
       const [row] = await context.db
         .insert(notificationChannels)
-        .values({ projectId, ...values(input) })
+        .values({ projectId, ...values(context, input) })
         .returning();
       if (!row) throw new Error('insert returned no row');
       return row;
@@ -134,7 +135,7 @@ builder.mutationFields((t) => ({
       const id = parseId(args.id, 'id');
       const input = parseInput(channelInput, args.input, 'input');
       const current = await loadChannel(context, id);
-      const next = values(input);
+      const next = values(context, input);
       const [row] = await context.db
         .update(notificationChannels)
         .set({ ...next, secret: input.secret === undefined ? current.secret : next.secret })

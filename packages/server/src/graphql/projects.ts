@@ -34,7 +34,7 @@ import {
 import { and, asc, count, eq, inArray, isNull, max, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { builder } from './builder.ts';
-import type { Context } from './context.ts';
+import { type Context, sealed } from './context.ts';
 import { parseId } from './ids.ts';
 import { loadUser, UserRef } from './users.ts';
 
@@ -471,16 +471,15 @@ builder.mutationFields((t) => ({
       const projectId = parseId(args.projectId, 'projectId');
       const username = parseInput(credentialUser, args.username, 'username');
       const secret = parseInput(credentialSecret, args.secret, 'secret');
-      if (!context.secrets) throw new Error('no secret key is configured on this server');
-      const sealed = context.secrets.seal(secret);
+      const stored = sealed(context, secret);
       const project = await loadProject(context, projectId);
       return context.db.transaction(async (tx) => {
         await tx
           .insert(sourceCredentials)
-          .values({ projectId, username, secret: sealed })
+          .values({ projectId, username, secret: stored })
           .onConflictDoUpdate({
             target: sourceCredentials.projectId,
-            set: { username, secret: sealed, updatedAt: sql`now()` },
+            set: { username, secret: stored, updatedAt: sql`now()` },
           });
         return remember(context, await initAgainIfFailed(tx, project));
       });

@@ -1,6 +1,7 @@
 import { httpUrl, NotFound, parseInput, textLine, webhooks } from '@slipway/schema';
 import { asc, eq } from 'drizzle-orm';
 import { builder } from './builder.ts';
+import { sealed } from './context.ts';
 import { parseId } from './ids.ts';
 import { loadProject, ProjectRef } from './projects.ts';
 
@@ -35,7 +36,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, context) => {
       const projectId = parseId(args.projectId, 'projectId');
       const url = parseInput(httpUrl, args.url, 'url');
-      const secret = args.secret == null ? null : parseInput(textLine(200), args.secret, 'secret');
+      const secret = args.secret == null ? null : sealed(context, parseInput(textLine(200), args.secret, 'secret'));
       await loadProject(context, projectId);
       const [row] = await context.db.insert(webhooks).values({ projectId, url, secret }).returning();
       if (!row) throw new Error('insert returned no row');
