@@ -13,7 +13,7 @@ import { builder } from './builder.ts';
 import { parseId } from './ids.ts';
 import { JobRef } from './jobs.ts';
 import { loadProject, TargetRef } from './projects.ts';
-import { ChangeKindEnum, loadRelease, ReleaseRef } from './tickets.ts';
+import { ChangeKindEnum, loadRelease, ReleaseRef } from './releases.ts';
 
 type VerificationRow = Omit<typeof targetVerifications.$inferSelect, 'checkedAt'> & { checkedAt: Date | null };
 

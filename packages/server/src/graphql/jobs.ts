@@ -1,5 +1,4 @@
 import {
-  BadUserInput,
   deployPreviews,
   jobKind,
   jobLogLines,
@@ -15,7 +14,6 @@ import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
 import { loadProject, ProjectRef } from './projects.ts';
-import { loadTicket, TicketEventRef, type TicketEventRow, TicketRef } from './tickets.ts';
 
 type JobRow = typeof jobs.$inferSelect;
 type LogLineRow = typeof jobLogLines.$inferSelect;
@@ -81,11 +79,6 @@ JobRef.implement({
     startedAt: t.expose('startedAt', { type: 'DateTime', nullable: true }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
     project: t.field({ type: ProjectRef, resolve: (job, _args, context) => loadProject(context, job.projectId) }),
-    ticket: t.field({
-      type: TicketRef,
-      nullable: true,
-      resolve: (job, _args, context) => (job.ticketId ? loadTicket(context, job.ticketId) : null),
-    }),
     preview: t.field({
       type: [DeployPreviewRef],
       description: 'For a PREVIEW job: what rsync would change on each target',
@@ -133,7 +126,7 @@ builder.queryField('job', (t) =>
  * A subscription fed by one of the replica's shared feeds (one reader per job or project, however many follow):
  * it ends when the feed does, when the client goes away, or with FORBIDDEN once the viewer loses the project.
  */
-function followFeed<T>(
+export function followFeed<T>(
   context: Context,
   projectId: number,
   start: (signal: AbortSignal) => AsyncGenerator<T>,
@@ -191,24 +184,5 @@ builder.subscriptionFields((t) => ({
       return followFeed<JobRow>(context, projectId, (signal) => context.feeds.jobState(jobId, read, signal));
     },
     resolve: (job) => job,
-  }),
-  ticketEvents: t.field({
-    type: TicketEventRef,
-    description:
-      'Every ticket event (transition) in a project as it is recorded: from now on, or after afterEventId first ' +
-      '(the last id a client received, to resume after a reconnect without a gap)',
-    args: { projectId: t.arg.id({ required: true }), afterEventId: t.arg.id() },
-    authScopes: (_root, args) => ({
-      $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'VIEWER' } },
-    }),
-    subscribe: (_root, args, context) => {
-      const projectId = parseId(args.projectId, 'projectId');
-      const last: number | null = args.afterEventId == null ? null : Number(args.afterEventId);
-      if (last !== null && !Number.isSafeInteger(last)) throw new BadUserInput('afterEventId', 'is not a valid id');
-      return followFeed(context, projectId, (signal) =>
-        context.feeds.ticketEvents(projectId, last, signal),
-      ) as unknown as Repeater<TicketEventRow>;
-    },
-    resolve: (event) => event,
   }),
 }));

@@ -36,7 +36,7 @@ import { z } from 'zod';
 import { builder } from './builder.ts';
 import { type Context, sealed } from './context.ts';
 import { parseId } from './ids.ts';
-import { loadUser, UserRef } from './users.ts';
+import { isSelfOrAdmin, loadUser, UserRef } from './users.ts';
 
 export type ProjectRow = typeof projects.$inferSelect;
 export type TargetRow = typeof targets.$inferSelect;
@@ -168,15 +168,7 @@ ProjectRef.implement({
     }),
     members: t.field({
       type: [MembershipRef],
-      resolve: async (project, _args, { db }) => {
-        const rows = await db
-          .select({ membership: memberships })
-          .from(memberships)
-          .innerJoin(users, eq(users.id, memberships.userId))
-          .where(eq(memberships.projectId, project.id))
-          .orderBy(asc(users.login));
-        return rows.map((r) => r.membership);
-      },
+      resolve: (project, _args, { db }) => membershipsOf(db, { projectId: project.id }),
     }),
   }),
 });
@@ -201,6 +193,37 @@ TargetRef.implement({
     project: t.field({ type: ProjectRef, resolve: (target, _args, context) => loadProject(context, target.projectId) }),
   }),
 });
+
+/** A project's members (by login), or a user's projects (by project name). */
+async function membershipsOf(
+  db: Context['db'],
+  of: { projectId: number } | { userId: number },
+): Promise<MembershipRow[]> {
+  const rows =
+    'projectId' in of
+      ? await db
+          .select({ membership: memberships })
+          .from(memberships)
+          .innerJoin(users, eq(users.id, memberships.userId))
+          .where(eq(memberships.projectId, of.projectId))
+          .orderBy(asc(users.login))
+      : await db
+          .select({ membership: memberships })
+          .from(memberships)
+          .innerJoin(projects, eq(projects.id, memberships.projectId))
+          .where(eq(memberships.userId, of.userId))
+          .orderBy(asc(projects.name));
+  return rows.map((r) => r.membership);
+}
+
+builder.objectField(UserRef, 'memberships', (t) =>
+  t.field({
+    type: [MembershipRef],
+    description: "The user's projects and roles (the user themself and admins only)",
+    authScopes: (user, _args, context) => isSelfOrAdmin(user, context),
+    resolve: (user, _args, { db }) => membershipsOf(db, { userId: user.id }),
+  }),
+);
 
 MembershipRef.implement({
   fields: (t) => ({

@@ -3,50 +3,34 @@ import {
   availableActions,
   BadUserInput,
   type Db,
-  decide,
-  deployJob,
   deployResults,
   type EventMessage,
-  enqueueJob,
-  InvalidTransition,
   jobs,
   memberships,
-  minimumRole,
-  multilineText,
   NotFound,
-  OPEN_STATES,
-  parseInput,
-  pathsConflict,
   projects,
-  recordEvent,
-  recordTransition,
   releases,
-  SlipwayError,
-  startDeploy,
-  type TicketAction,
   type TicketRow,
-  type Tx,
   targets,
   ticketChanges,
   ticketEvents,
   ticketKind,
-  ticketPaths,
   ticketState,
   tickets,
   users,
 } from '@slipway/schema';
-import { and, asc, count, desc, eq, inArray, isNull, lt, ne, sql } from 'drizzle-orm';
-import { z } from 'zod';
+import { and, asc, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import type { Repeater } from 'graphql-yoga';
 import { prepared } from '../prepared.ts';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
-import { JobRef, type PathChange, PathChangeRef, TransferEnum } from './jobs.ts';
-import { loadProject, ProjectRef, type ProjectRow, TargetRef } from './projects.ts';
+import { followFeed, JobRef, type PathChange, PathChangeRef, TransferEnum } from './jobs.ts';
+import { loadProject, ProjectRef, TargetRef } from './projects.ts';
+import { loadRelease, ReleaseRef, type ReleaseRow, TicketChangeRef } from './releases.ts';
 import { loadUser, UserRef } from './users.ts';
 
 export type TicketEventRow = typeof ticketEvents.$inferSelect;
-export type ReleaseRow = typeof releases.$inferSelect;
 type ApprovalRow = typeof approvals.$inferSelect;
 type DeployResultRow = typeof deployResults.$inferSelect;
 
@@ -71,29 +55,12 @@ const TargetOutcomeEnum = builder.enumType('TargetOutcome', { values: ['OK', 'FA
 
 export const TicketRef = builder.objectRef<TicketRow>('Ticket');
 export const TicketEventRef = builder.objectRef<TicketEventRow>('TicketEvent');
-export const ReleaseRef = builder.objectRef<ReleaseRow>('Release');
 const ApprovalRef = builder.objectRef<ApprovalRow>('Approval');
 const DeployResultRef = builder.objectRef<DeployResultRow>('DeployResult');
-export const ChangeKindEnum = builder.enumType('ChangeKind', { values: ['ADDED', 'MODIFIED', 'DELETED'] as const });
-const TicketChangeRef = builder.objectRef<typeof ticketChanges.$inferSelect>('TicketChange').implement({
-  fields: (t) => ({
-    path: t.exposeString('path'),
-    change: t.expose('change', { type: ChangeKindEnum }),
-    binary: t.exposeBoolean('binary', { description: 'A binary file: named, not diffed' }),
-    diff: t.exposeString('diff', { nullable: true, description: 'Unified diff (text files up to 256 KiB)' }),
-    truncated: t.exposeBoolean('truncated', { description: 'Too large (or too many files) to show a diff' }),
-  }),
-});
 
 export async function loadTicket(context: Context, id: number): Promise<TicketRow> {
   const [row] = await context.db.select().from(tickets).where(eq(tickets.id, id));
   if (!row) throw new NotFound('ticket', id);
-  return row;
-}
-
-export async function loadRelease(context: Context, id: number): Promise<ReleaseRow> {
-  const [row] = await context.db.select().from(releases).where(eq(releases.id, id));
-  if (!row) throw new NotFound('release', id);
   return row;
 }
 
@@ -252,32 +219,6 @@ DeployResultRef.implement({
   }),
 });
 
-ReleaseRef.implement({
-  description: 'A released version: the ledger tag v{number}; v0 is the baseline taken when the project was created',
-  fields: (t) => ({
-    id: t.exposeID('id'),
-    number: t.exposeInt('number'),
-    tag: t.string({ resolve: (r) => `v${r.number}` }),
-    commit: t.exposeString('commit'),
-    ticket: t.field({
-      type: TicketRef,
-      nullable: true,
-      resolve: (r, _args, context) => (r.ticketId ? loadTicket(context, r.ticketId) : null),
-    }),
-    project: t.field({ type: ProjectRef, resolve: (r, _args, context) => loadProject(context, r.projectId) }),
-    createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    rolledBackAt: t.expose('rolledBackAt', { type: 'DateTime', nullable: true }),
-    bad: t.boolean({
-      description: 'A rollback took this version off the targets',
-      resolve: (r) => r.rolledBackAt !== null,
-    }),
-    live: t.boolean({
-      description: 'Whether this is the version on the targets now',
-      resolve: async (r, _args, context) => (await loadProject(context, r.projectId)).liveReleaseId === r.id,
-    }),
-  }),
-});
-
 const TicketEdge = builder.objectRef<{ cursor: string; node: TicketRow }>('TicketEdge').implement({
   fields: (t) => ({
     cursor: t.exposeString('cursor'),
@@ -302,13 +243,6 @@ const TicketConnection = builder
     }),
   });
 
-const reason = multilineText(4000)
-  .transform((s) => s.trim())
-  .refine((s) => s.length > 0, { message: 'must not be empty' })
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: tabs and newlines are fine, other control characters are not
-  .refine((s) => !/[\u0000-\u0008\u000b-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
-const comment = reason.optional();
-
 const cursorOf = (id: number) => Buffer.from(`ticket:${id}`).toString('base64url');
 function parseCursor(cursor: string): number {
   const match = /^ticket:(\d{1,16})$/.exec(Buffer.from(cursor, 'base64url').toString());
@@ -316,7 +250,7 @@ function parseCursor(cursor: string): number {
   return Number(match[1]);
 }
 
-async function projectIdOfTicket(context: Context, id: string | number): Promise<number> {
+export async function projectIdOfTicket(context: Context, id: string | number): Promise<number> {
   return (await loadTicket(context, parseId(id, 'id'))).projectId;
 }
 
@@ -520,579 +454,43 @@ builder.queryFields((t) => ({
     }),
     resolve: (_root, args, context) => loadTicket(context, parseId(args.id, 'id')),
   }),
-  releases: t.field({
-    type: [ReleaseRef],
-    description: "A project's released versions, newest first",
-    args: { projectId: t.arg.id({ required: true }) },
-    authScopes: (_root, args) => ({
-      $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'VIEWER' } },
-    }),
-    resolve: (_root, args, { db }) =>
-      db
-        .select()
-        .from(releases)
-        .where(eq(releases.projectId, parseId(args.projectId, 'projectId')))
-        .orderBy(desc(releases.number)),
-  }),
 }));
 
-/** Rule 3: refuses paths that overlap an open ticket's; the caller holds the project row lock. */
-async function assertPathsFree(tx: Tx, projectId: number, paths: string[], exceptTicketId?: number): Promise<void> {
-  const open = await tx
-    .select({ id: tickets.id, paths: tickets.paths, state: tickets.state })
-    .from(tickets)
-    .where(
-      and(
-        eq(tickets.projectId, projectId),
-        inArray(tickets.state, [...OPEN_STATES]),
-        exceptTicketId ? ne(tickets.id, exceptTicketId) : undefined,
-      ),
-    );
-  for (const other of open) {
-    for (const held of other.paths) {
-      const mine = paths.find((p) => pathsConflict(p, held));
-      if (mine !== undefined) {
-        throw new SlipwayError(
-          'PATH_LOCKED',
-          `${mine} overlaps ${held}, held by ticket #${other.id} (${other.state})`,
-          { path: mine, heldPath: held, heldBy: other.id, heldState: other.state },
-        );
-      }
-    }
-  }
-}
-
-async function loadProjectIn(tx: Tx, projectId: number): Promise<ProjectRow> {
-  const [project] = await tx.select().from(projects).where(eq(projects.id, projectId));
-  if (!project) throw new NotFound('project', projectId);
-  return project;
-}
-
-/** The project, locked against concurrent changes, for work that makes a ticket: an archived one takes none. */
-async function lockProject(tx: Tx, projectId: number): Promise<ProjectRow> {
-  const [project] = await tx.select().from(projects).where(eq(projects.id, projectId)).for('update');
-  if (!project) throw new NotFound('project', projectId);
-  if (project.archivedAt) throw new BadUserInput('projectId', 'the project is archived: an admin can unarchive it');
-  return project;
-}
-
-interface ActOptions {
-  comment?: string | null;
-  reason?: string;
-  paths?: string[];
-  /** What the job the transition enqueues is told (e.g. `{ fullSync: true }`). */
-  payload?: Record<string, unknown>;
-}
-
-/** Every person's transition: lock the ticket, let the workflow table decide, write state + audit + job at once. */
-async function act(context: Context, id: string | number, action: TicketAction, options: ActOptions = {}) {
-  const ticketId = parseId(id, 'id');
-  const viewer = context.viewer;
-  if (!viewer) throw new SlipwayError('UNAUTHENTICATED', 'sign in first');
-  const commentText = parseInput(comment, options.comment ?? undefined, 'comment') ?? null;
-  // Everything read outside the row locks is read before the transaction: a transaction never waits for a
-  // second pooled connection (under load that would exhaust the pool).
-  const projectId = (await loadTicket(context, ticketId)).projectId;
-  const role = await context.roleIn(projectId);
-  return context.db.transaction(async (tx) => {
-    const [locked] = await tx.select().from(tickets).where(eq(tickets.id, ticketId)).for('update');
-    if (!locked) throw new NotFound('ticket', ticketId);
-    const project = action === 'RESUBMIT' ? await lockProject(tx, projectId) : await loadProjectIn(tx, projectId);
-    const transition = decide(action, locked, { userId: viewer.id, role }, project);
-    if (transition.comment === 'required' && !commentText) throw new BadUserInput('comment', 'is required');
-    if (locked.state === 'DEPLOY_FAILED') {
-      // A cancel under way (its REVERT job) decides the ticket: nothing else may start meanwhile.
-      const [reverting] = await tx
-        .select({ id: jobs.id })
-        .from(jobs)
-        .where(and(eq(jobs.ticketId, ticketId), eq(jobs.kind, 'REVERT'), inArray(jobs.state, ['QUEUED', 'RUNNING'])));
-      if (reverting)
-        throw new SlipwayError(
-          'INVALID_TRANSITION',
-          'the ticket is being cancelled: its targets are going back to the live version',
-          { action, state: locked.state, reason: 'REVERTING' },
-        );
-    }
-    const base = {
-      ticketId,
-      projectId: project.id,
-      action,
-      from: locked.state,
-      to: transition.to,
-      actorId: viewer.id,
-      comment: commentText,
-    };
-
-    if (action === 'APPROVE') {
-      const inserted = await tx
-        .insert(approvals)
-        .values({ ticketId, approverId: viewer.id, comment: commentText })
-        .onConflictDoNothing()
-        .returning({ id: approvals.id });
-      if (inserted.length === 0) throw new InvalidTransition(action, locked.state);
-      const [{ n } = { n: 0 }] = await tx
-        .select({ n: count() })
-        .from(approvals)
-        .where(eq(approvals.ticketId, ticketId));
-      if (n < project.requiredApprovals) {
-        await recordEvent(tx, { ...base, to: locked.state });
-        return locked;
-      }
-      return recordTransition(tx, base);
-    }
-
-    if (action === 'RESUBMIT') {
-      const paths = options.paths ? parseInput(ticketPaths, options.paths, 'paths') : locked.paths;
-      const newReason = options.reason !== undefined ? parseInput(reason, options.reason, 'reason') : locked.reason;
-      await assertPathsFree(tx, project.id, paths, ticketId);
-      await tx.delete(approvals).where(eq(approvals.ticketId, ticketId));
-      const ticket = await recordTransition(tx, {
-        ...base,
-        set: { paths, reason: newReason, stagedRevision: null, stagedFingerprint: null, testedFingerprint: null },
-      });
-      await enqueueJob(tx, { projectId: project.id, ticketId, kind: 'STAGE', pool: project.pool });
-      return ticket;
-    }
-
-    if (action === 'DEPLOY' || action === 'RETRY_DEPLOY') {
-      return startDeploy(tx, {
-        ...base,
-        ticket: locked,
-        project,
-        kind: deployJob(transition),
-        payload: options.payload,
-        say: (throughFreeze) => ({
-          comment: throughFreeze
-            ? `${commentText ?? ''} (through the freeze, by an admin's override)`.trim()
-            : commentText,
-        }),
-      });
-    }
-
-    const ticket = await recordTransition(tx, {
-      ...base,
-      set:
-        action === 'PASS_TEST'
-          ? { testedFingerprint: locked.stagedFingerprint }
-          : // Cancelled by hand: a schedule has nothing left to start.
-            locked.scheduledAt && action === 'CANCEL'
-            ? { scheduledAt: null, scheduledById: null }
-            : undefined,
-    });
-    if (locked.scheduledAt && action === 'CANCEL')
-      await tx
-        .delete(jobs)
-        .where(and(eq(jobs.ticketId, ticketId), eq(jobs.kind, 'DEPLOY_AT'), eq(jobs.state, 'QUEUED')));
-    if (transition.enqueues) {
-      await enqueueJob(tx, {
-        projectId: project.id,
-        ticketId,
-        kind: transition.enqueues,
-        pool: project.pool,
-        payload: options.payload,
-      });
-    }
-    return ticket;
-  });
-}
-
-const SubmitTicketInput = builder.inputType('SubmitTicketInput', {
-  fields: (t) => ({
-    projectId: t.id({ required: true }),
-    reason: t.string({ required: true }),
-    paths: t.stringList({ required: true, description: 'Paths relative to the working copy, e.g. "www/index.php"' }),
-  }),
-});
-
-const submitInput = z.object({ projectId: z.union([z.string(), z.number()]), reason, paths: ticketPaths });
-
-/** The scope of a ticket mutation: the least role any rule of the action needs, in the ticket's project. */
-const ticketScope =
-  (action: TicketAction) => async (_root: unknown, args: { id: string | number }, context: Context) => ({
-    member: { projectId: await projectIdOfTicket(context, args.id), role: minimumRole(action) },
-  });
-
-builder.mutationFields((t) => ({
-  submitTicket: t.field({
-    type: TicketRef,
-    description: 'Files a release ticket; the executor then updates staging (PENDING_STAGING → AWAITING_TEST)',
-    args: { input: t.arg({ type: SubmitTicketInput, required: true }) },
-    authScopes: (_root, args) => ({
-      member: { projectId: parseId(args.input.projectId, 'input.projectId'), role: minimumRole('SUBMIT') },
-    }),
-    resolve: async (_root, args, context) => {
-      const input = parseInput(submitInput, args.input, 'input');
-      const projectId = parseId(input.projectId, 'input.projectId');
-      const viewer = context.viewer as { id: number };
-      const role = await context.roleIn(projectId);
-      return context.db.transaction(async (tx) => {
-        const project = await lockProject(tx, projectId);
-        decide('SUBMIT', { kind: 'RELEASE', state: null, authorId: null }, { userId: viewer.id, role }, project);
-        await assertPathsFree(tx, projectId, input.paths);
-        const [ticket] = await tx
-          .insert(tickets)
-          .values({
-            projectId,
-            kind: 'RELEASE',
-            state: 'PENDING_STAGING',
-            reason: input.reason,
-            paths: input.paths,
-            authorId: viewer.id,
-          })
-          .returning();
-        if (!ticket) throw new Error('insert returned no row');
-        await recordEvent(tx, {
-          ticketId: ticket.id,
-          projectId,
-          action: 'SUBMIT',
-          from: null,
-          to: ticket.state,
-          actorId: viewer.id,
-          comment: null,
-        });
-        await enqueueJob(tx, { projectId, ticketId: ticket.id, kind: 'STAGE', pool: project.pool });
-        return ticket;
-      });
-    },
-  }),
-  resubmitTicket: t.field({
-    type: TicketRef,
-    description: 'Stages a returned or failed ticket again, optionally with new paths or reason; clears approvals',
-    args: {
-      id: t.arg.id({ required: true }),
-      reason: t.arg.string(),
-      paths: t.arg.stringList(),
-      comment: t.arg.string({ description: 'Said in the audit trail (what changed since it came back)' }),
-    },
-    authScopes: ticketScope('RESUBMIT'),
-    resolve: (_root, args, context) =>
-      act(context, args.id, 'RESUBMIT', {
-        reason: args.reason ?? undefined,
-        paths: args.paths ?? undefined,
-        comment: args.comment,
-      }),
-  }),
-  returnTicket: t.field({
-    type: TicketRef,
-    args: { id: t.arg.id({ required: true }), comment: t.arg.string() },
-    authScopes: ticketScope('RETURN'),
-    resolve: (_root, args, context) => act(context, args.id, 'RETURN', { comment: args.comment }),
-  }),
-  passTest: t.field({
-    type: TicketRef,
-    description: 'Records that staging was tested; what was staged is what will be deployed (rule 4)',
-    args: { id: t.arg.id({ required: true }), comment: t.arg.string() },
-    authScopes: ticketScope('PASS_TEST'),
-    resolve: (_root, args, context) => act(context, args.id, 'PASS_TEST', { comment: args.comment }),
-  }),
-  approveTicket: t.field({
-    type: TicketRef,
-    description: 'Counts an approval; the ticket is APPROVED once the project’s required approvals are reached',
-    args: { id: t.arg.id({ required: true }), comment: t.arg.string() },
-    authScopes: ticketScope('APPROVE'),
-    resolve: (_root, args, context) => act(context, args.id, 'APPROVE', { comment: args.comment }),
-  }),
-  rejectTicket: t.field({
-    type: TicketRef,
-    args: { id: t.arg.id({ required: true }), comment: t.arg.string({ required: true }) },
-    authScopes: ticketScope('REJECT'),
-    resolve: (_root, args, context) => act(context, args.id, 'REJECT', { comment: args.comment }),
-  }),
-  deployTicket: t.field({
-    type: TicketRef,
-    description:
-      'Deploys an approved ticket. Targets on a known version get only the files that changed since it, unless ' +
-      'fullSync (or the project’s alwaysFullSync) sends every file to every target',
-    args: { id: t.arg.id({ required: true }), fullSync: t.arg.boolean({ defaultValue: false }) },
-    authScopes: ticketScope('DEPLOY'),
-    resolve: (_root, args, context) =>
-      act(context, args.id, 'DEPLOY', { payload: args.fullSync ? { fullSync: true } : undefined }),
-  }),
-  retryDeploy: t.field({
-    type: TicketRef,
-    description: 'Deploys a failed ticket again to the targets not yet on its version (fullSync: every file)',
-    args: { id: t.arg.id({ required: true }), fullSync: t.arg.boolean({ defaultValue: false }) },
-    authScopes: ticketScope('RETRY_DEPLOY'),
-    resolve: (_root, args, context) =>
-      act(context, args.id, 'RETRY_DEPLOY', { payload: args.fullSync ? { fullSync: true } : undefined }),
-  }),
-  cancelTicket: t.field({
-    type: TicketRef,
-    args: { id: t.arg.id({ required: true }), comment: t.arg.string() },
-    authScopes: ticketScope('CANCEL'),
-    resolve: (_root, args, context) => act(context, args.id, 'CANCEL', { comment: args.comment }),
-  }),
-  overrideFreeze: t.field({
-    type: TicketRef,
-    description:
-      'Lets this ticket deploy once while its project is frozen (admins; the reason goes in the audit trail)',
-    args: { id: t.arg.id({ required: true }), reason: t.arg.string({ required: true }) },
-    authScopes: { admin: true },
-    resolve: async (_root, args, context) => {
-      const ticketId = parseId(args.id, 'id');
-      const text = parseInput(reason, args.reason, 'reason');
-      return context.db.transaction(async (tx) => {
-        const [ticket] = await tx
-          .update(tickets)
-          .set({ freezeOverride: true, updatedAt: sql`now()` })
-          .where(eq(tickets.id, ticketId))
-          .returning();
-        if (!ticket) throw new NotFound('ticket', ticketId);
-        await recordEvent(tx, {
-          ticketId,
-          projectId: ticket.projectId,
-          action: 'OVERRIDE_FREEZE',
-          from: ticket.state,
-          to: ticket.state,
-          actorId: context.viewer?.id ?? null,
-          comment: text,
-        });
-        return ticket;
-      });
-    },
-  }),
-  previewDeploy: t.field({
-    type: JobRef,
-    description:
-      'Asks the executor what a deploy of this ticket would change on each target (rsync --dry-run); read the ' +
-      'answer from the job’s `preview` once it has finished',
-    args: { id: t.arg.id({ required: true }), fullSync: t.arg.boolean({ defaultValue: false }) },
-    authScopes: async (_root, args, context) => ({
-      $any: { admin: true, member: { projectId: await projectIdOfTicket(context, args.id), role: 'DEVELOPER' } },
-    }),
-    resolve: async (_root, args, context) => {
-      const ticket = await loadTicket(context, parseId(args.id, 'id'));
-      const project = await loadProject(context, ticket.projectId);
-      if (
-        ticket.kind === 'RELEASE' &&
-        !['AWAITING_TEST', 'AWAITING_APPROVAL', 'APPROVED', 'DEPLOY_FAILED'].includes(ticket.state)
-      ) {
-        throw new SlipwayError('INVALID_TRANSITION', `a ticket that is ${ticket.state} has nothing staged to preview`);
-      }
-      return context.db.transaction((tx) =>
-        enqueueJob(tx, {
-          projectId: project.id,
-          ticketId: ticket.id,
-          kind: 'PREVIEW',
-          pool: project.pool,
-          payload: args.fullSync ? { fullSync: true } : undefined,
-        }),
-      );
-    },
-  }),
-  compareReleases: t.field({
-    type: JobRef,
-    description:
-      'Asks the executor what turns one release into another (files and diffs, from the ledger); read `comparison` from the job once it has finished',
-    args: { fromReleaseId: t.arg.id({ required: true }), toReleaseId: t.arg.id({ required: true }) },
-    authScopes: async (_root, args, context) => {
-      const release = await loadRelease(context, parseId(args.fromReleaseId, 'fromReleaseId'));
-      return { $any: { admin: true, member: { projectId: release.projectId, role: 'VIEWER' as const } } };
-    },
-    resolve: async (_root, args, context) => {
-      const from = await loadRelease(context, parseId(args.fromReleaseId, 'fromReleaseId'));
-      const to = await loadRelease(context, parseId(args.toReleaseId, 'toReleaseId'));
-      if (to.projectId !== from.projectId)
-        throw new BadUserInput('toReleaseId', 'is not a release of the same project');
-      const project = await loadProject(context, from.projectId);
-      return enqueueJob(context.db, {
-        projectId: project.id,
-        kind: 'COMPARE',
-        pool: project.pool,
-        payload: { fromReleaseId: from.id, toReleaseId: to.id },
-      });
-    },
-  }),
-  requestRollback: t.field({
-    type: TicketRef,
-    description: 'Files a rollback ticket to a released version; it goes through approval like a release',
-    args: { releaseId: t.arg.id({ required: true }), reason: t.arg.string({ required: true }) },
-    authScopes: async (_root, args, context) => ({
-      member: {
-        projectId: (await loadRelease(context, parseId(args.releaseId, 'releaseId'))).projectId,
-        role: minimumRole('REQUEST_ROLLBACK'),
-      },
-    }),
-    resolve: async (_root, args, context) => {
-      const release = await loadRelease(context, parseId(args.releaseId, 'releaseId'));
-      const text = parseInput(reason, args.reason, 'reason');
-      const viewer = context.viewer as { id: number };
-      const role = await context.roleIn(release.projectId);
-      return context.db.transaction(async (tx) => {
-        const project = await lockProject(tx, release.projectId);
-        decide(
-          'REQUEST_ROLLBACK',
-          { kind: 'ROLLBACK', state: null, authorId: null },
-          { userId: viewer.id, role },
-          project,
-        );
-        if (project.liveReleaseId === release.id)
-          throw new BadUserInput('releaseId', `v${release.number} is already live`);
-        const [ticket] = await tx
-          .insert(tickets)
-          .values({
-            projectId: project.id,
-            kind: 'ROLLBACK',
-            state: 'AWAITING_APPROVAL',
-            reason: text,
-            paths: [],
-            authorId: viewer.id,
-            releaseId: release.id,
-          })
-          .returning();
-        if (!ticket) throw new Error('insert returned no row');
-        await recordEvent(tx, {
-          ticketId: ticket.id,
-          projectId: project.id,
-          action: 'REQUEST_ROLLBACK',
-          from: null,
-          to: ticket.state,
-          actorId: viewer.id,
-          comment: null,
-        });
-        return ticket;
-      });
-    },
-  }),
-}));
-
-builder.mutationField('requestRepair', (t) =>
+builder.objectField(ReleaseRef, 'ticket', (t) =>
   t.field({
     type: TicketRef,
-    description:
-      'Files a repair of drifted targets: once approved like a rollback, deploying it syncs the live release to those ' +
-      'targets only, every file compared by checksum (no new tag)',
-    args: {
-      projectId: t.arg.id({ required: true }),
-      targetIds: t.arg.idList({ required: true }),
-      reason: t.arg.string({ required: true }),
-    },
-    authScopes: (_root, args) => ({
-      member: { projectId: parseId(args.projectId, 'projectId'), role: minimumRole('REQUEST_REPAIR') },
-    }),
-    resolve: async (_root, args, context) => {
-      const projectId = parseId(args.projectId, 'projectId');
-      const text = parseInput(reason, args.reason, 'reason');
-      if (args.targetIds.length === 0) throw new BadUserInput('targetIds', 'must name at least one target');
-      if (args.targetIds.length > 1000) throw new BadUserInput('targetIds', 'must name at most 1,000 targets');
-      const ids = [...new Set(args.targetIds.map((id, i) => parseId(id, `targetIds.${i}`)))];
-      const viewer = context.viewer as { id: number };
-      const role = await context.roleIn(projectId);
-      return context.db.transaction(async (tx) => {
-        const project = await lockProject(tx, projectId);
-        decide('REQUEST_REPAIR', { kind: 'REPAIR', state: null, authorId: null }, { userId: viewer.id, role }, project);
-        if (!project.liveReleaseId) throw new BadUserInput('projectId', 'the project has no live release to restore');
-        const found = await tx
-          .select({ id: targets.id, releaseId: targets.releaseId, name: targets.name })
-          .from(targets)
-          .where(and(eq(targets.projectId, projectId), inArray(targets.id, ids)));
-        const missing = ids.filter((id) => !found.some((f) => f.id === id));
-        if (missing.length > 0) throw new BadUserInput('targetIds', `the project has no target ${missing.join(', ')}`);
-        const elsewhere = found.filter((f) => f.releaseId !== project.liveReleaseId);
-        if (elsewhere.length > 0)
-          throw new BadUserInput(
-            'targetIds',
-            `${elsewhere.map((f) => f.name).join(', ')} ${elsewhere.length === 1 ? 'is' : 'are'} not on the live release: deploy or roll back instead`,
-          );
-        const [ticket] = await tx
-          .insert(tickets)
-          .values({
-            projectId,
-            kind: 'REPAIR',
-            state: 'AWAITING_APPROVAL',
-            reason: text,
-            paths: [],
-            authorId: viewer.id,
-            releaseId: project.liveReleaseId,
-            repairTargetIds: ids,
-          })
-          .returning();
-        if (!ticket) throw new Error('insert returned no row');
-        await recordEvent(tx, {
-          ticketId: ticket.id,
-          projectId,
-          action: 'REQUEST_REPAIR',
-          from: null,
-          to: ticket.state,
-          actorId: viewer.id,
-          comment: `repair of ${found.map((f) => f.name).join(', ')}`,
-        });
-        return ticket;
-      });
-    },
+    nullable: true,
+    resolve: (r, _args, context) => (r.ticketId ? loadTicket(context, r.ticketId) : null),
   }),
 );
 
-/** How far ahead a deploy may be scheduled. */
-const MAX_SCHEDULE_DAYS = 90;
-
-/** Schedules (or reschedules, or with `at` null cancels) the ticket's deploy, in one transaction with its audit event. */
-async function setSchedule(context: Context, id: string, at: Date | null): Promise<TicketRow> {
-  const ticketId = parseId(id, 'id');
-  const viewer = context.viewer;
-  if (!viewer) throw new SlipwayError('UNAUTHENTICATED', 'sign in first');
-  if (at) {
-    if (at.getTime() <= Date.now()) throw new BadUserInput('at', 'must be in the future');
-    if (at.getTime() > Date.now() + MAX_SCHEDULE_DAYS * 86_400_000)
-      throw new BadUserInput('at', `must be within ${MAX_SCHEDULE_DAYS} days`);
-  }
-  const projectId = (await loadTicket(context, ticketId)).projectId;
-  const role = await context.roleIn(projectId);
-  return context.db.transaction(async (tx) => {
-    const [locked] = await tx.select().from(tickets).where(eq(tickets.id, ticketId)).for('update');
-    if (!locked) throw new NotFound('ticket', ticketId);
-    const project = await loadProjectIn(tx, projectId);
-    // Whoever may deploy the ticket now may schedule its deploy (and cancel a schedule).
-    decide('DEPLOY', locked, { userId: viewer.id, role }, project);
-    if (!at && !locked.scheduledAt) throw new BadUserInput('id', 'no deploy of this ticket is scheduled');
-    await tx.delete(jobs).where(and(eq(jobs.ticketId, ticketId), eq(jobs.kind, 'DEPLOY_AT'), eq(jobs.state, 'QUEUED')));
-    const [ticket] = await tx
-      .update(tickets)
-      .set({ scheduledAt: at, scheduledById: at ? viewer.id : null, updatedAt: sql`now()` })
-      .where(eq(tickets.id, ticketId))
-      .returning();
-    if (at) {
-      await enqueueJob(tx, {
-        projectId,
-        ticketId,
-        kind: 'DEPLOY_AT',
-        pool: project.pool,
-        runAfter: at,
-        payload: { at: at.toISOString() },
-      });
-    }
-    await recordEvent(tx, {
-      ticketId,
-      projectId,
-      action: at ? 'SCHEDULE_DEPLOY' : 'UNSCHEDULE_DEPLOY',
-      from: locked.state,
-      to: locked.state,
-      actorId: viewer.id,
-      comment: at ? `deploy at ${at.toISOString()}` : `the deploy at ${locked.scheduledAt?.toISOString()} is cancelled`,
-    });
-    return ticket as TicketRow;
-  });
-}
-
-builder.mutationFields((t) => ({
-  scheduleDeploy: t.field({
+builder.objectField(JobRef, 'ticket', (t) =>
+  t.field({
     type: TicketRef,
-    description:
-      'Deploys an approved ticket at `at` (within 90 days), as if its scheduler pressed deploy then; again: reschedules',
-    args: { id: t.arg.id({ required: true }), at: t.arg({ type: 'DateTime', required: true }) },
-    authScopes: async (_root, args, context) => ({
-      member: { projectId: (await loadTicket(context, parseId(args.id, 'id'))).projectId, role: minimumRole('DEPLOY') },
-    }),
-    resolve: (_root, args, context) => setSchedule(context, args.id, args.at),
+    nullable: true,
+    resolve: (job, _args, context) => (job.ticketId ? loadTicket(context, job.ticketId) : null),
   }),
-  unscheduleDeploy: t.field({
-    type: TicketRef,
-    description: 'Cancels the scheduled deploy of a ticket (it stays approved)',
-    args: { id: t.arg.id({ required: true }) },
-    authScopes: async (_root, args, context) => ({
-      member: { projectId: (await loadTicket(context, parseId(args.id, 'id'))).projectId, role: minimumRole('DEPLOY') },
+);
+
+builder.subscriptionFields((t) => ({
+  ticketEvents: t.field({
+    type: TicketEventRef,
+    description:
+      'Every ticket event (transition) in a project as it is recorded: from now on, or after afterEventId first ' +
+      '(the last id a client received, to resume after a reconnect without a gap)',
+    args: { projectId: t.arg.id({ required: true }), afterEventId: t.arg.id() },
+    authScopes: (_root, args) => ({
+      $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'VIEWER' } },
     }),
-    resolve: (_root, args, context) => setSchedule(context, args.id, null),
+    subscribe: (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const last: number | null = args.afterEventId == null ? null : Number(args.afterEventId);
+      if (last !== null && !Number.isSafeInteger(last)) throw new BadUserInput('afterEventId', 'is not a valid id');
+      return followFeed(context, projectId, (signal) =>
+        context.feeds.ticketEvents(projectId, last, signal),
+      ) as unknown as Repeater<TicketEventRow>;
+    },
+    resolve: (event) => event,
   }),
 }));
 
@@ -1122,30 +520,6 @@ builder.objectField(TicketRef, 'repairTargets', (t) =>
             .where(inArray(targets.id, ticket.repairTargetIds))
             .orderBy(asc(targets.position), asc(targets.name))
         : [],
-  }),
-);
-
-interface Comparison {
-  fromReleaseId: number;
-  toReleaseId: number;
-  changes: (typeof ticketChanges.$inferSelect)[];
-}
-
-const ComparisonRef = builder.objectRef<Comparison>('Comparison').implement({
-  description: 'What turns one release into another: files added, modified and deleted, with diffs of text files',
-  fields: (t) => ({
-    from: t.field({ type: ReleaseRef, resolve: (c, _args, context) => loadRelease(context, c.fromReleaseId) }),
-    to: t.field({ type: ReleaseRef, resolve: (c, _args, context) => loadRelease(context, c.toReleaseId) }),
-    changes: t.field({ type: [TicketChangeRef], resolve: (c) => c.changes }),
-  }),
-});
-
-builder.objectField(JobRef, 'comparison', (t) =>
-  t.field({
-    type: ComparisonRef,
-    nullable: true,
-    description: 'For a COMPARE job that finished: what differs between the two releases',
-    resolve: (job) => (job.kind === 'COMPARE' && job.result ? (job.result as Comparison) : null),
   }),
 );
 
@@ -1197,23 +571,5 @@ builder.objectField(ProjectRef, 'liveHistory', (t) =>
         .orderBy(desc(ticketEvents.id))
         .limit(last);
     },
-  }),
-);
-
-builder.objectField(ProjectRef, 'liveRelease', (t) =>
-  t.field({
-    type: ReleaseRef,
-    nullable: true,
-    description: 'The version on the targets now (v0, the baseline, until the first release)',
-    resolve: (project, _args, context) => (project.liveReleaseId ? loadRelease(context, project.liveReleaseId) : null),
-  }),
-);
-
-builder.objectField(TargetRef, 'release', (t) =>
-  t.field({
-    type: ReleaseRef,
-    nullable: true,
-    description: 'The version Slipway last made live on this target',
-    resolve: (target, _args, context) => (target.releaseId ? loadRelease(context, target.releaseId) : null),
   }),
 );

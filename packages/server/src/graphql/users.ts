@@ -4,10 +4,8 @@ import {
   BadUserInput,
   emailAddress,
   identifierName,
-  memberships,
   NotFound,
   parseInput,
-  projects,
   sessions,
   textLine,
   Unauthenticated,
@@ -30,7 +28,6 @@ import {
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
-import { MembershipRef, type MembershipRow } from './projects.ts';
 
 export type UserRow = typeof users.$inferSelect;
 export type ApiTokenRow = typeof apiTokens.$inferSelect;
@@ -38,7 +35,8 @@ export type ApiTokenRow = typeof apiTokens.$inferSelect;
 export const UserRef = builder.objectRef<UserRow>('User');
 export const ApiTokenRef = builder.objectRef<ApiTokenRow>('ApiToken');
 
-const isSelfOrAdmin = (user: UserRow, context: Context) =>
+/** The user themself, or an admin: who may read a user's contact details and memberships. */
+export const isSelfOrAdmin = (user: UserRow, context: Context) =>
   context.viewer !== null && (context.viewer.isAdmin || context.viewer.id === user.id);
 
 UserRef.implement({
@@ -65,20 +63,6 @@ UserRef.implement({
       description: 'A disabled user cannot sign in; their sessions, tokens and subscriptions ended when it was set',
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
-    memberships: t.field({
-      type: [MembershipRef],
-      description: "The user's projects and roles (the user themself and admins only)",
-      authScopes: (user, _args, context) => isSelfOrAdmin(user, context),
-      resolve: async (user, _args, { db }) => {
-        const rows = await db
-          .select({ membership: memberships })
-          .from(memberships)
-          .innerJoin(projects, eq(projects.id, memberships.projectId))
-          .where(eq(memberships.userId, user.id))
-          .orderBy(asc(projects.name));
-        return rows.map((r): MembershipRow => r.membership);
-      },
-    }),
     apiTokens: t.field({
       type: [ApiTokenRef],
       description: "The user's API tokens that are not revoked (the user themself only)",
