@@ -1,7 +1,8 @@
-import { EVENT_SENTENCES, PROBLEMS, problemOf } from '@slipway/schema';
+import { EVENT_SENTENCES, PROBLEMS, problemOf, SYSTEM_TRANSITIONS, TICKET_ACTIONS, ticketState } from '@slipway/schema';
 import { describe, expect, it } from 'vitest';
 import { en } from '../packages/ui/src/lib/locales/en.ts';
 import { zh } from '../packages/ui/src/lib/locales/zh.ts';
+import { ALL_STATES } from '../packages/ui/src/lib/states.ts';
 
 describe('the console’s messages', () => {
   it('exist in both languages, with the same placeholders', () => {
@@ -33,6 +34,20 @@ describe('the console’s messages', () => {
         expect(text, key).toBeTruthy();
         for (const name of placeholders(text)) expect(given.has(name), `${key}: {${name}}`).toBe(true);
       }
+    }
+  });
+
+  it('name every state and action of the workflow, as the schema lists them', () => {
+    // The console keeps its own list of states (its bundle imports nothing from the server's packages): the same.
+    expect([...ALL_STATES].sort()).toEqual([...ticketState.enumValues].sort());
+    for (const state of ticketState.enumValues) {
+      expect(en[`state.${state}` as keyof typeof en], state).toBeTruthy();
+      expect(zh[`state.${state}` as keyof typeof zh], state).toBeTruthy();
+    }
+    // Every action a person or the executor takes has its line in the audit trail.
+    for (const action of [...TICKET_ACTIONS, ...Object.keys(SYSTEM_TRANSITIONS)]) {
+      expect(en[`event.${action}` as keyof typeof en], action).toBeTruthy();
+      expect(zh[`event.${action}` as keyof typeof zh], action).toBeTruthy();
     }
   });
 

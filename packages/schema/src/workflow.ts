@@ -7,18 +7,20 @@ export type TicketKind = (typeof ticketKind.enumValues)[number];
 export type JobKind = (typeof jobKind.enumValues)[number];
 
 /** What a person may do to a ticket (the executor's own transitions are in SYSTEM_TRANSITIONS). */
-export type TicketAction =
-  | 'SUBMIT'
-  | 'RETURN'
-  | 'RESUBMIT'
-  | 'PASS_TEST'
-  | 'APPROVE'
-  | 'REJECT'
-  | 'DEPLOY'
-  | 'RETRY_DEPLOY'
-  | 'CANCEL'
-  | 'REQUEST_ROLLBACK'
-  | 'REQUEST_REPAIR';
+export const TICKET_ACTIONS = [
+  'SUBMIT',
+  'RETURN',
+  'RESUBMIT',
+  'PASS_TEST',
+  'APPROVE',
+  'REJECT',
+  'DEPLOY',
+  'RETRY_DEPLOY',
+  'CANCEL',
+  'REQUEST_ROLLBACK',
+  'REQUEST_REPAIR',
+] as const;
+export type TicketAction = (typeof TICKET_ACTIONS)[number];
 
 export type SystemAction = 'STAGED' | 'STAGING_FAILED' | 'DEPLOYED' | 'DEPLOY_FAILED' | 'STAGING_CHANGED' | 'REVERTED';
 

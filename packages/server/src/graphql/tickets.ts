@@ -10,6 +10,7 @@ import {
   NotFound,
   projects,
   releases,
+  TICKET_ACTIONS,
   type TicketRow,
   targets,
   ticketChanges,
@@ -36,21 +37,7 @@ type DeployResultRow = typeof deployResults.$inferSelect;
 
 export const TicketStateEnum = builder.enumType('TicketState', { values: ticketState.enumValues });
 const TicketKindEnum = builder.enumType('TicketKind', { values: ticketKind.enumValues });
-const TicketActionEnum = builder.enumType('TicketAction', {
-  values: [
-    'SUBMIT',
-    'RETURN',
-    'RESUBMIT',
-    'PASS_TEST',
-    'APPROVE',
-    'REJECT',
-    'DEPLOY',
-    'RETRY_DEPLOY',
-    'CANCEL',
-    'REQUEST_ROLLBACK',
-    'REQUEST_REPAIR',
-  ] as const,
-});
+const TicketActionEnum = builder.enumType('TicketAction', { values: TICKET_ACTIONS });
 const TargetOutcomeEnum = builder.enumType('TargetOutcome', { values: ['OK', 'FAILED', 'SKIPPED'] as const });
 
 export const TicketRef = builder.objectRef<TicketRow>('Ticket');
