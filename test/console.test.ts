@@ -438,10 +438,12 @@ describe('the console, as three people in three browsers', () => {
       await trigger.focus();
       await page.keyboard.press('Enter');
       await page.waitForSelector('[data-testid=dialog]');
-      for (let tab = 0; tab < 5; tab++) {
-        const inside = await page.evaluate(() => Boolean(document.activeElement?.closest('[data-testid=dialog]')));
-        expect(inside, `${label}: focus inside the dialog after ${tab} Tab(s)`).toBe(true);
+      const inside = () => page.evaluate(() => Boolean(document.activeElement?.closest('[data-testid=dialog]')));
+      // The dialog takes focus as it opens (a frame after it is in the page), then keeps it.
+      await expect.poll(inside, { message: `${label}: focus moves into the dialog` }).toBe(true);
+      for (let tab = 1; tab <= 5; tab++) {
         await page.keyboard.press('Tab');
+        expect(await inside(), `${label}: focus inside the dialog after ${tab} Tab(s)`).toBe(true);
       }
       await page.keyboard.press('Escape');
       await expect.poll(() => page.locator('[data-testid=dialog]').count()).toBe(0);
@@ -684,7 +686,7 @@ describe('a team working in 简体中文', () => {
     await expect.poll(() => stateOf(dev.page), { timeout: 20_000 }).toBe('STAGING_FAILED');
     await expect
       .poll(() => dev.page.textContent('[data-testid=audit-trail]'))
-      .toContain('www/nowhere.html 既不在源码中，也不在线上版本 v1 中：请检查路径');
+      .toMatch(/www\/nowhere\.html 既不在源码中，也不在线上版本 v\d+ 中：请检查路径/);
     await look(dev, 'ticket-staging-failed');
     await ok(api, people.dev.token, 'mutation($id: ID!) { cancelTicket(id: $id) { id } }', {
       id: dev.page.url().split('/').at(-1),

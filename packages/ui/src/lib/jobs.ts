@@ -1,12 +1,28 @@
-import { query } from './client.ts';
-import { JobState } from './queries.ts';
+import { query, subscribe } from './client.ts';
+import { JobState, JobUpdated } from './queries.ts';
 
-/** Reads a job's state until it has ended (verifications and test messages take seconds); answers how it ended. */
-export async function jobOutcome(id: string): Promise<{ state: string; error: string | null }> {
-  for (;;) {
-    const job = (await query(JobState, { id })).data?.job;
-    if (!job) return { state: 'GONE', error: null };
-    if (job.state === 'SUCCEEDED' || job.state === 'FAILED') return { state: job.state, error: job.error ?? null };
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+type Outcome = { state: string; error: string | null };
+
+/**
+ * Waits until a job has ended (a target check, a preview, a comparison, a test message: seconds), as the jobUpdated
+ * subscription tells it; answers how it ended. A read every 5 s is the backstop while the socket is down.
+ */
+export function jobOutcome(id: string): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let ended = false;
+    let stop = () => {};
+    const check = (job: { state: string; error?: string | null } | null | undefined) => {
+      if (ended || job === undefined) return;
+      if (job !== null && job.state !== 'SUCCEEDED' && job.state !== 'FAILED') return;
+      ended = true;
+      stop();
+      clearInterval(poll);
+      resolve(job ? { state: job.state, error: job.error ?? null } : { state: 'GONE', error: null });
+    };
+    const poll = setInterval(async () => {
+      const { data, error } = await query(JobState, { id });
+      if (!error) check(data?.job ?? null);
+    }, 5000);
+    stop = subscribe(JobUpdated, { id }, (data) => check(data.jobUpdated));
+  });
 }

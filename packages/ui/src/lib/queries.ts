@@ -114,6 +114,7 @@ export const VerifyTargets = graphql(
   `mutation VerifyTargets($projectId: ID!) { verifyTargets(projectId: $projectId) { id state } }`,
 );
 export const JobState = graphql(`query JobState($id: ID!) { job(id: $id) { id state error } }`);
+export const JobUpdated = graphql(`subscription JobUpdated($id: ID!) { jobUpdated(jobId: $id) { id state error } }`);
 export const RequestRepair = graphql(`
   mutation RequestRepair($projectId: ID!, $targetIds: [ID!]!, $reason: String!) {
     requestRepair(projectId: $projectId, targetIds: $targetIds, reason: $reason) { id }
