@@ -89,9 +89,9 @@ export interface DeployStart extends Omit<TransitionInput, 'set' | 'comment' | '
 
 /**
  * A deploy starting (of a release, a rollback or a repair) — a person's DEPLOY or RETRY_DEPLOY, or a schedule coming
- * due — after the workflow has allowed it: refused when the project has no targets, and while deploys are frozen unless the ticket holds an admin's
- * override (which this uses up). The transition, with any schedule cleared (and its queued DEPLOY_AT job gone), and
- * its job, inside the caller's transaction.
+ * due — after the workflow has allowed it: refused when the project has no targets, and while deploys are frozen
+ * unless the ticket holds an admin's override (which this uses up). The transition, with any schedule cleared (and its
+ * queued DEPLOY_AT job gone), and its job, inside the caller's transaction.
  */
 export async function startDeploy(tx: DbOrTx, input: DeployStart): Promise<TicketRow> {
   const { ticket, project, kind, payload, say, ...transition } = input;
