@@ -245,16 +245,33 @@ describe('notification channels', () => {
     expect(at('/bad')[0]?.body.markdown.title).toBe('[notified] Test message from Slipway');
   });
 
-  it('keep signing secrets sealed at rest, and sign with one stored in plain text before they were', async () => {
+  it('keep URLs and signing secrets sealed at rest, and use ones stored in plain text before they were', async () => {
     const given = await database.db
-      .select({ name: notificationChannels.name, secret: notificationChannels.secret })
+      .select({ name: notificationChannels.name, url: notificationChannels.url, secret: notificationChannels.secret })
       .from(notificationChannels)
       .where(inArray(notificationChannels.name, ['dingtalk', 'feishu']));
     expect(given).toHaveLength(2);
-    for (const { secret } of given) {
-      expect(secret).toMatch(/^v1:/);
-      for (const plain of [DINGTALK_SECRET, FEISHU_SECRET]) expect(secret).not.toContain(plain);
+    for (const { url, secret } of given) {
+      // The URL too: a robot's URL carries its key (access_token=abc).
+      for (const value of [url, secret]) {
+        expect(value).toMatch(/^v1:/);
+        for (const plain of [DINGTALK_SECRET, FEISHU_SECRET, 'access_token', receiverUrl])
+          expect(value).not.toContain(plain);
+      }
     }
+    // Leads read them as they were given.
+    const listed = await ok(
+      api,
+      people.lead.token,
+      'query($id: ID!) { project(id: $id) { notificationChannels { name url } } }',
+      {
+        id: projectId,
+      },
+    );
+    expect(listed.project.notificationChannels).toContainEqual({
+      name: 'dingtalk',
+      url: `${receiverUrl}/dingtalk?access_token=abc`,
+    });
     // A channel an earlier version stored with its secret as given.
     const [legacy] = await database.db
       .insert(notificationChannels)
@@ -293,11 +310,12 @@ describe('notification channels', () => {
     };
     expect(await signs()).toBe(true);
     // The server's start seals it (here called as the start calls it), and it signs the same.
-    expect(await sealStoredSecrets(database.db, SecretBox.fromPassphrase(TEST_SECRET_KEY))).toBe(1);
+    expect(await sealStoredSecrets(database.db, SecretBox.fromPassphrase(TEST_SECRET_KEY))).toBe(2);
     const [row] = await database.db
-      .select({ secret: notificationChannels.secret })
+      .select({ url: notificationChannels.url, secret: notificationChannels.secret })
       .from(notificationChannels)
       .where(eq(notificationChannels.id, legacy?.id as number));
+    expect(row?.url).toMatch(/^v1:/);
     expect(row?.secret).toMatch(/^v1:/);
     expect(await signs()).toBe(true);
     expect(at('/legacy')).toHaveLength(2);

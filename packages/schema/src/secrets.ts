@@ -45,26 +45,35 @@ export class SecretBox {
 
 /**
  * A stored secret opened: sealed ones with the key; one stored before secrets of its kind were sealed (a channel's or
- * webhook's signing secret) is still plain text until the server's next start seals it (sealStoredSecrets).
+ * webhook's URL or signing secret) is still plain text until the server's next start seals it (sealStoredSecrets).
  */
 export function openStored(box: SecretBox, stored: string): string {
   return stored.startsWith(PREFIX) ? box.open(stored) : stored;
 }
 
-/** Seals the signing secrets of notification channels and webhooks stored before they were sealed; answers how many. */
+/**
+ * Seals what notification channels and webhooks hold that was stored before it was sealed — their signing secrets and
+ * their URLs (a robot's URL carries its key); answers how many values.
+ */
 export async function sealStoredSecrets(db: Db, box: SecretBox): Promise<number> {
   let sealed = 0;
-  for (const table of [notificationChannels, webhooks]) {
+  const columns = [
+    [notificationChannels, notificationChannels.url, 'url'],
+    [notificationChannels, notificationChannels.secret, 'secret'],
+    [webhooks, webhooks.url, 'url'],
+    [webhooks, webhooks.secret, 'secret'],
+  ] as const;
+  for (const [table, column, name] of columns) {
     const plain = await db
-      .select({ id: table.id, secret: table.secret })
+      .select({ id: table.id, value: column })
       .from(table)
-      .where(and(isNotNull(table.secret), not(like(table.secret, `${PREFIX}%`))));
-    for (const row of plain) {
-      // Only a value still plain is replaced: a secret changed meanwhile is left as it was written.
+      .where(and(isNotNull(column), not(like(column, `${PREFIX}%`))));
+    for (const { id, value } of plain) {
+      // Only a value still plain is replaced: one changed meanwhile is left as it was written.
       const done = await db
         .update(table)
-        .set({ secret: box.seal(row.secret as string) })
-        .where(and(eq(table.id, row.id), eq(table.secret, row.secret as string)))
+        .set({ [name]: box.seal(value as string) })
+        .where(and(eq(table.id, id), eq(column, value as string)))
         .returning({ id: table.id });
       sealed += done.length;
     }

@@ -118,8 +118,14 @@ async function deliverToChannel(context: JobContext, payload: ChannelPayload): P
       context.sink.system(`the mail server answered: ${answer.body}`);
     }
   } else {
-    const secret = channel.secret && openStored(context.secrets, channel.secret);
-    const request = chatRequest({ ...channel, secret }, message);
+    const request = chatRequest(
+      {
+        ...channel,
+        url: channel.url && openStored(context.secrets, channel.url),
+        secret: channel.secret && openStored(context.secrets, channel.secret),
+      },
+      message,
+    );
     const shown = receiverOf(request.url);
     context.sink.system(`POST ${shown} (${channel.kind.toLowerCase()}): ${message.title}`);
     let response: Response;
@@ -165,11 +171,12 @@ export const deliverWebhook: JobHandler = {
       headers[SIGNATURE_HEADER] = `sha256=${createHmac('sha256', key).update(body).digest('hex')}`;
     }
     // Many receivers carry their secret in the URL: the log and the job's error name the host only.
-    const shown = receiverOf(hook.url);
+    const url = openStored(context.secrets, hook.url);
+    const shown = receiverOf(url);
     context.sink.system(`POST ${shown}`);
     let response: Response;
     try {
-      response = await fetch(hook.url, {
+      response = await fetch(url, {
         method: 'POST',
         headers,
         body,
@@ -180,7 +187,7 @@ export const deliverWebhook: JobHandler = {
       if (context.signal.aborted) throw error;
       const cause = (error as Error & { cause?: Error & { code?: string } }).cause;
       const why = cause?.code ?? cause?.message ?? (error as Error).message;
-      throw new Error(`POST ${shown} failed: ${why.replaceAll(hook.url, shown)}`);
+      throw new Error(`POST ${shown} failed: ${why.replaceAll(url, shown)}`);
     }
     await response.body?.cancel();
     if (response.status < 200 || response.status >= 300) throw new Error(`${shown} answered ${response.status}`);

@@ -1,6 +1,7 @@
 import {
   type Db,
   memberships,
+  openStored,
   projects,
   type Role,
   roleAtLeast,
@@ -104,6 +105,12 @@ export interface Context {
 export function sealed(context: Pick<Context, 'secrets'>, plain: string): string {
   if (!context.secrets) throw new Error('no secret key is configured on this server');
   return context.secrets.seal(plain);
+}
+
+/** A stored secret opened with the server's key (a value stored before its kind was sealed reads as it is). */
+export function opened(context: Pick<Context, 'secrets'>, stored: string): string {
+  if (!context.secrets) throw new Error('no secret key is configured on this server');
+  return openStored(context.secrets, stored);
 }
 
 export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'loaders' | 'forget'>): Context {

@@ -14,7 +14,7 @@ import {
 import { asc, eq } from 'drizzle-orm';
 import { z } from 'zod';
 import { builder } from './builder.ts';
-import { type Context, sealed } from './context.ts';
+import { type Context, opened, sealed } from './context.ts';
 import { parseId } from './ids.ts';
 import { JobRef } from './jobs.ts';
 import { loadProject, ProjectRef } from './projects.ts';
@@ -32,7 +32,11 @@ const ChannelRef = builder.objectRef<ChannelRow>('NotificationChannel').implemen
     id: t.exposeID('id'),
     kind: t.expose('kind', { type: NotificationKindEnum }),
     name: t.exposeString('name'),
-    url: t.exposeString('url', { nullable: true, description: 'Often carries the robot’s key' }),
+    url: t.string({
+      nullable: true,
+      description: 'Often carries the robot’s key',
+      resolve: (c, _args, context) => (c.url ? opened(context, c.url) : null),
+    }),
     signed: t.boolean({ description: 'Whether a signing secret is stored', resolve: (c) => c.secret !== null }),
     events: t.field({ type: [NotificationEventEnum], resolve: (c) => c.events }),
     language: t.expose('language', { type: MessageLanguageEnum }),
@@ -84,7 +88,8 @@ function values(context: Context, input: z.output<typeof channelInput>) {
   return {
     kind: input.kind,
     name: input.name,
-    url: input.kind === 'EMAIL' ? null : (input.url ?? null),
+    // Sealed too: a robot's URL carries its key.
+    url: input.kind === 'EMAIL' || !input.url ? null : sealed(context, input.url),
     secret: input.secret ? sealed(context, input.secret) : null,
     events: [...new Set(input.events)],
     language: input.language ?? 'EN',

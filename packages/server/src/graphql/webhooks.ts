@@ -1,7 +1,7 @@
 import { httpUrl, NotFound, parseInput, textLine, webhooks } from '@slipway/schema';
 import { asc, eq } from 'drizzle-orm';
 import { builder } from './builder.ts';
-import { sealed } from './context.ts';
+import { opened, sealed } from './context.ts';
 import { parseId } from './ids.ts';
 import { loadProject, ProjectRef } from './projects.ts';
 
@@ -12,7 +12,7 @@ const WebhookRef = builder.objectRef<WebhookRow>('Webhook').implement({
     'A JSON POST on every ticket event, signed (X-Slipway-Signature: sha256=HMAC of the body) when it has a secret',
   fields: (t) => ({
     id: t.exposeID('id'),
-    url: t.exposeString('url'),
+    url: t.string({ resolve: (w, _args, context) => opened(context, w.url) }),
     signed: t.boolean({ resolve: (w) => w.secret !== null }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
   }),
@@ -38,7 +38,10 @@ builder.mutationFields((t) => ({
       const url = parseInput(httpUrl, args.url, 'url');
       const secret = args.secret == null ? null : sealed(context, parseInput(textLine(200), args.secret, 'secret'));
       await loadProject(context, projectId);
-      const [row] = await context.db.insert(webhooks).values({ projectId, url, secret }).returning();
+      const [row] = await context.db
+        .insert(webhooks)
+        .values({ projectId, url: sealed(context, url), secret })
+        .returning();
       if (!row) throw new Error('insert returned no row');
       return row;
     },
