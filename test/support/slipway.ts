@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { BUNDLE_ENV } from '@slipway/server/config';
 import { execa, type ResultPromise } from 'execa';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -13,8 +14,8 @@ export interface RunningSlipway {
 
 /** What `pnpm start` runs once it has bundled the sources (the tests' global set-up bundles them). */
 export const SERVER_BUNDLE = ['--max-semi-space-size=8', 'packages/server/dist/main.js'];
-/** The environment `pnpm start` and `pnpm executor` add (glibc's malloc keeps a fixed mmap threshold; see README). */
-export const BUNDLE_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' };
+/** The environment `pnpm start` and `pnpm executor` add (the server's own definition). */
+export { BUNDLE_ENV };
 /** What `pnpm executor` runs. */
 export const EXECUTOR_BUNDLE = ['--max-semi-space-size=8', 'packages/executor/dist/main.js'];
 

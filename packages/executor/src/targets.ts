@@ -359,12 +359,15 @@ function remoteRsync(before: string, after = ''): string {
   return `sh -c ${shellQuote(`${before}\nrsync "$@" || exit $?\n${after}`)} slipway-rsync`;
 }
 
+/** Where a target keeps its spare link copy of a release (spareCopy makes it, linkCopy uses it). */
+const spareOf = (version: string) => `releases/.${version}.spare`;
+
 /**
  * Makes `tmp` a hard-link copy of `releases/<from>`: the spare copy of it when one is ready (see spareCopy: a rename,
  * no linking while the deploy waits), else `cp -al` (one link per file: ~0.2 s of kernel time for 10,000 files).
  */
 function linkCopy(from: string, tmp: string, useSpare: boolean): string {
-  const spare = `releases/.${from}.spare`;
+  const spare = spareOf(from);
   const link = `cp -al releases/${from} ${tmp}`;
   return `rm -rf -- ${tmp}
 ${useSpare ? `if [ -d ${spare} ] && mv -T -- ${spare} ${tmp} 2>/dev/null; then :; else ${link}; fi` : link}`;
@@ -396,7 +399,7 @@ after_deploy() {
  * keeps in excluded paths of its release must come along as they are at the deploy, so those link while it waits.
  */
 function spareCopy(version: string, make: boolean): string {
-  const spare = `releases/.${version}.spare`;
+  const spare = spareOf(version);
   const part = `${spare}.part.$$`;
   const prune = `for s in releases/.v*.spare releases/.v*.spare.part.*; do
   ${make ? `case "$s" in ${spare}|${spare}.part.*) continue ;; esac\n  ` : ''}if [ -d "$s" ]; then mv -- "$s" "$s.pruned"; fi

@@ -9,9 +9,9 @@ import { notificationChannels, webhooks } from './tables/projects.ts';
 const PREFIX = 'v1:';
 
 /**
- * Secrets at rest (repository passwords and tokens, the signing secrets of channels and webhooks): AES-256-GCM, a
- * fresh 12-byte IV each time, stored as `v1:` + base64(iv ‖ tag ‖ ciphertext). A value changed in the database, or
- * read with another key, fails to open.
+ * Secrets at rest (repository passwords and tokens; the URLs and signing secrets of channels and webhooks):
+ * AES-256-GCM, a fresh 12-byte IV each time, stored as `v1:` + base64(iv ‖ tag ‖ ciphertext). A value changed in the
+ * database, or read with another key, fails to open.
  */
 export class SecretBox {
   private constructor(private readonly key: Buffer) {}

@@ -5,6 +5,12 @@ import type { DirectoryConfig } from './auth/directory.ts';
 
 export { ConfigError } from '@slipway/schema';
 
+/**
+ * The environment `pnpm start` and `pnpm executor` give the bundles (and the server its executor): glibc's malloc keeps
+ * a fixed mmap threshold, so the 19 MiB of a password hash go back to the system when freed (README, memory).
+ */
+export const BUNDLE_ENV = { MALLOC_MMAP_THRESHOLD_: '131072' } as const;
+
 const environment = z.object({
   ...environmentFields,
   DATABASE_URL: environmentFields.DATABASE_URL.optional(),

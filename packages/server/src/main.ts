@@ -15,7 +15,7 @@ import type { ResultPromise } from 'execa';
 import { pino } from 'pino';
 import { ensureAdmin } from './auth/bootstrap.ts';
 import { Directory } from './auth/directory.ts';
-import { ConfigError, loadConfig } from './config.ts';
+import { BUNDLE_ENV, ConfigError, loadConfig } from './config.ts';
 import { createSlipwayServer } from './http.ts';
 
 const startedAt = performance.now();
@@ -74,9 +74,11 @@ if (admin.generated) {
 
 // Made before the executor starts, so both read the same key file (when SLIPWAY_SECRET_KEY is not set).
 const secrets = await loadSecretBox(config.dataDir, config.secretKey);
-// Signing secrets stored before they were sealed are sealed now (the executor reads either meanwhile).
+// Channel and webhook URLs and signing secrets stored before they were sealed are sealed now (the executor reads
+// either meanwhile).
 const resealed = await sealStoredSecrets(database.db, secrets);
-if (resealed > 0) logger.info({ secrets: resealed }, 'sealed the signing secrets stored in plain text');
+if (resealed > 0)
+  logger.info({ values: resealed }, 'sealed the channel and webhook URLs and secrets stored in plain text');
 let directory: Directory | undefined;
 if (config.directory) {
   directory = new Directory(config.directory);
@@ -131,8 +133,8 @@ function superviseExecutor(url: string) {
         SLIPWAY_EXECUTOR_POOL: config.executorPool,
         SLIPWAY_LOG_LEVEL: config.logLevel,
         SLIPWAY_PUBLIC_URL: config.publicUrl,
-        // As `pnpm executor` runs it (README, "A crowd watching": memory).
-        MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
+        // As `pnpm executor` runs it, unless this server was given another value.
+        MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? BUNDLE_ENV.MALLOC_MMAP_THRESHOLD_,
         // The executor stops when its parent is no longer this process, however this one dies.
         SLIPWAY_SERVER_PID: String(process.pid),
       },

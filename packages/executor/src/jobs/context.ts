@@ -27,7 +27,7 @@ export interface JobContext {
   connections: JobConnections;
   /** E-mail channels: SLIPWAY_SMTP_URL and SLIPWAY_MAIL_FROM. */
   mail: { smtpUrl: string | undefined; from: string | undefined };
-  /** The executor's key, to open the secrets stored sealed (signing secrets of channels and webhooks). */
+  /** The executor's key, to open what is stored sealed (the URLs and signing secrets of channels and webhooks). */
   secrets: SecretBox;
   /** The project's source credentials, opened (jobs that read the source: init and stage); null: none. */
   sourceAuth: SourceAuth | null;

@@ -101,7 +101,7 @@ export interface Context {
   forget(): void;
 }
 
-/** A secret sealed with the server's key, to be stored (repository credentials, signing secrets). */
+/** A secret sealed with the server's key, to be stored (repository credentials, channel and webhook URLs, secrets). */
 export function sealed(context: Pick<Context, 'secrets'>, plain: string): string {
   if (!context.secrets) throw new Error('no secret key is configured on this server');
   return context.secrets.seal(plain);

@@ -83,7 +83,7 @@ async function loadChannel(context: Context, id: number): Promise<ChannelRow> {
   return row;
 }
 
-/** The row a channel's input makes; its signing secret sealed with the server's key. */
+/** The row a channel's input makes; its URL and signing secret sealed with the server's key. */
 function values(context: Context, input: z.output<typeof channelInput>) {
   return {
     kind: input.kind,

@@ -199,21 +199,18 @@ async function membershipsOf(
   db: Context['db'],
   of: { projectId: number } | { userId: number },
 ): Promise<MembershipRow[]> {
-  const rows =
+  const rows = db.select({ membership: memberships }).from(memberships);
+  const found =
     'projectId' in of
-      ? await db
-          .select({ membership: memberships })
-          .from(memberships)
+      ? await rows
           .innerJoin(users, eq(users.id, memberships.userId))
           .where(eq(memberships.projectId, of.projectId))
           .orderBy(asc(users.login))
-      : await db
-          .select({ membership: memberships })
-          .from(memberships)
+      : await rows
           .innerJoin(projects, eq(projects.id, memberships.projectId))
           .where(eq(memberships.userId, of.userId))
           .orderBy(asc(projects.name));
-  return rows.map((r) => r.membership);
+  return found.map((r) => r.membership);
 }
 
 builder.objectField(UserRef, 'memberships', (t) =>
