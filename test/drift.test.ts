@@ -11,7 +11,7 @@ import type { TestApi } from './support/api.ts';
 import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
 import type { TestDatabase } from './support/db.ts';
 import { startTestWorker } from './support/executor.ts';
-import { ok, type TicketView, waitFor, waitForState } from './support/flow.ts';
+import { ok, type TicketView, ticket, waitFor, waitForState } from './support/flow.ts';
 import { GitRepo } from './support/git.ts';
 import { createReadyProject } from './support/project.ts';
 import { type SshFleet, startSshFleet } from './support/sshd.ts';
@@ -369,10 +369,24 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('drift (%s)', (mode) => {
     );
     expect(self.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
     await ok(api, people.lead2.token, 'mutation($id: ID!) { approveTicket(id: $id) { id } }', { id: repair.id });
-    await ok(api, people.lead.token, 'mutation($id: ID!) { deployTicket(id: $id) { id } }', { id: repair.id });
+    // The file added by hand on t1 was put there by no release: the repair deletes it only when asked to.
+    const refused = await api.gql(
+      'mutation($id: ID!) { deployTicket(id: $id) { id } }',
+      { id: repair.id },
+      { token: people.lead.token },
+    );
+    expect(refused.errors?.[0]?.extensions).toMatchObject({
+      code: 'UNKNOWN_FILES',
+      targets: [{ name: 't1', count: 1, paths: ['www/hotfix.php'] }],
+    });
+    expect((await ticket(api, people.lead.token, repair.id)).state).toBe('APPROVED');
+    expect(await readFile(join(served(1), 'www/hotfix.php'), 'utf8')).toBeTruthy();
+    await ok(api, people.lead.token, 'mutation($id: ID!) { deployTicket(id: $id, deleteUnknown: true) { id } }', {
+      id: repair.id,
+    });
     const done = await waitForState(api, people.lead.token, repair.id, ['DEPLOYED', 'DEPLOY_FAILED'], 120_000);
     expect(done.state, JSON.stringify(done.jobs)).toBe('DEPLOYED');
-    expect(done.jobs.map((j) => j.kind).filter((k) => k !== 'WEBHOOK')).toEqual(['REPAIR']);
+    expect(done.jobs.map((j) => j.kind).filter((k) => k !== 'WEBHOOK')).toEqual(['PREVIEW', 'REPAIR']);
     expect(done.events.map((e) => e.action)).toEqual(['REQUEST_REPAIR', 'APPROVE', 'DEPLOY', 'DEPLOYED']);
     expect(done.events.at(-1)?.comment).toBe('v2 restored on t0, t1, t2');
 

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +12,12 @@ export interface Sshd {
   /** A known_hosts file naming this server's host key, for the project's knownHostsPath. */
   knownHostsPath: string;
   user: string;
+  /** The file the server reads the keys it accepts from (at each sign-in). */
+  authorizedKeysPath: string;
+  /** The fingerprint of the server's host key (`SHA256:…`), as an admin would read it on the server. */
+  hostKeyFingerprint(): Promise<string>;
+  /** Gives the server a new host key (as a reinstalled server has) and starts it again; answers its fingerprint. */
+  newHostKey(): Promise<string>;
   stop(): Promise<void>;
   /** Starts the same server again (same port and keys) after stop(). */
   restart(): Promise<void>;
@@ -42,12 +48,18 @@ async function serverHome(home: string) {
     // `pyenv rehash` (~0.5 s). A deploy user on a real server has a plain one: so has the test server's.
     `SetEnv HOME=${home}`,
   ];
-  return { home, hostPub, keyPath, serverConfig };
+  return { home, hostKey, hostPub, keyPath, authorized, serverConfig };
+}
+
+/** `SHA256:…` of a key file, as `ssh-keygen -lf` prints it. */
+async function fingerprintOf(keyFile: string): Promise<string> {
+  const { stdout } = await execa('ssh-keygen', ['-lf', keyFile]);
+  return stdout.split(' ')[1] as string;
 }
 
 /** A real OpenSSH server on 127.0.0.1 and a free port, accepting one generated client key. */
 export async function startSshd(dir: string): Promise<Sshd> {
-  const { home, hostPub, keyPath, serverConfig } = await serverHome(join(dir, 'sshd'));
+  const { home, hostKey, hostPub, keyPath, authorized, serverConfig } = await serverHome(join(dir, 'sshd'));
   const port = await freePort();
   const config = join(home, 'sshd_config');
   await writeFile(
@@ -65,28 +77,40 @@ export async function startSshd(dir: string): Promise<Sshd> {
   const knownHostsPath = join(home, 'known_hosts');
   await writeFile(knownHostsPath, `[127.0.0.1]:${port} ${hostPub}\n`);
   let server = (await launch(config, port)).child;
+  const startAgain = async () => {
+    // The port may take a moment to be free again after a kill; try for a few seconds.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        server = (await launch(config, port)).child;
+        return;
+      } catch (error) {
+        if (attempt >= 30) throw error;
+        await sleep(200);
+      }
+    }
+  };
   const { stdout: user } = await execa('id', ['-un']);
   return {
     port,
     keyPath,
     knownHostsPath,
     user: user.trim(),
+    authorizedKeysPath: authorized,
+    hostKeyFingerprint: () => fingerprintOf(hostKey),
+    newHostKey: async () => {
+      server.kill('SIGTERM');
+      await server;
+      await rm(hostKey, { force: true });
+      await rm(`${hostKey}.pub`, { force: true });
+      await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', hostKey]);
+      await startAgain();
+      return fingerprintOf(hostKey);
+    },
     stop: async () => {
       server.kill('SIGTERM');
       await server;
     },
-    restart: async () => {
-      // The port may take a moment to be free again after a kill; try for a few seconds.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          server = (await launch(config, port)).child;
-          return;
-        } catch (error) {
-          if (attempt >= 30) throw error;
-          await sleep(200);
-        }
-      }
-    },
+    restart: startAgain,
     drop: async () => {
       const tree = await descendants(server.pid as number);
       for (const pid of [server.pid as number, ...tree]) {

@@ -86,6 +86,7 @@ export class VerifyTree {
 
 export interface VerifySettings {
   deployMode: 'IN_PLACE' | 'ATOMIC';
+  /** What is never compared: the project's excludes and its shared paths (shippingExcludes). */
   excludes: string[];
   sshKeyPath: string | null;
   knownHostsPath: string | null;

@@ -208,8 +208,11 @@ ${rmdirs('.', emptied)}
     );
   }
 
-  /** Atomic, phase 1: the upload is whole: `releases/.vN.tmp` becomes `releases/vN`; then the preDeploy hook in it. */
-  finishRelease(version: string, preDeploy: Hook | null): Promise<TargetReport> {
+  /**
+   * Atomic, phase 1: the upload is whole: `releases/.vN.tmp` becomes `releases/vN`, its shared paths are linked; then
+   * the preDeploy hook in it.
+   */
+  finishRelease(version: string, preDeploy: Hook | null, shared: string[]): Promise<TargetReport> {
     assertRelease(version);
     const tmp = shellQuote(`releases/.${version}.tmp`);
     return this.run(
@@ -217,6 +220,7 @@ ${rmdirs('.', emptied)}
 cd ${this.base}
 if [ -d ${tmp} ]; then rm -rf -- releases/${version}; mv -- ${tmp} releases/${version}; fi
 test -d releases/${version}
+${shareScript(version, shared)}
 ${hookScript('preDeploy', preDeploy, `${this.target.path}/releases/${version}`)}
 ${this.report()}`,
       `finish releases/${version}${preDeploy ? ', preDeploy hook' : ''}`,
@@ -236,6 +240,7 @@ ${this.report()}`,
     keep: number,
     promote: boolean,
     spare: boolean,
+    shared: string[],
   ) {
     assertRelease(version);
     // The shell's own expansion: the release `current` pointed at before the switch.
@@ -248,6 +253,7 @@ ${promote ? `if [ -d ${tmp} ]; then rm -rf -- releases/${version}; mv -- ${tmp} 
 prev=$(readlink current 2>/dev/null || true)
 echo "${REPORT}previous $prev"
 if [ ! -d releases/${version} ]; then echo ${REPORT}missing; ${this.report()}; exit 0; fi
+${shareScript(version, shared)}
 ${hookScript('preDeploy', hooks.preDeploy, `${this.target.path}/releases/${version}`)}
 ln -sfn releases/${version} .current-$$ && mv -Tf .current-$$ current
 echo ${REPORT}switched
@@ -369,8 +375,11 @@ const spareOf = (version: string) => `releases/.${version}.spare`;
 function linkCopy(from: string, tmp: string, useSpare: boolean): string {
   const spare = spareOf(from);
   const link = `cp -al releases/${from} ${tmp}`;
+  // A spare copy lacks what was added to the release (or removed from it) after it began — an upload the application
+  // wrote into the live release: a directory of the release modified since (its time is the spare's) makes it stale.
+  const fresh = `[ -d ${spare} ] && [ -z "$(find releases/${from} -type d -newer ${spare} -print -quit 2>/dev/null)" ]`;
   return `rm -rf -- ${tmp}
-${useSpare ? `if [ -d ${spare} ] && mv -T -- ${spare} ${tmp} 2>/dev/null; then :; else ${link}; fi` : link}`;
+${useSpare ? `if ${fresh} && mv -T -- ${spare} ${tmp} 2>/dev/null; then :; else ${link}; fi` : link}`;
 }
 
 /**
@@ -405,14 +414,48 @@ function spareCopy(version: string, make: boolean): string {
   ${make ? `case "$s" in ${spare}|${spare}.part.*) continue ;; esac\n  ` : ''}if [ -d "$s" ]; then mv -- "$s" "$s.pruned"; fi
 done`;
   if (!make) return prune;
+  // The spare's own time is when the copy began (cp -a gives it the release's): see linkCopy.
   return `${prune}
 if [ ! -d ${spare} ]; then
-  ( (after_deploy; slipway_idle cp -al releases/${version} ${part} && mv -T -- ${part} ${spare} || rm -rf -- ${part}) </dev/null >/dev/null 2>&1 & )
+  ( (after_deploy; began=$(date +%s.%N); slipway_idle cp -al releases/${version} ${part} && touch -d "@$began" ${part} && mv -T -- ${part} ${spare} || rm -rf -- ${part}) </dev/null >/dev/null 2>&1 & )
 fi`;
 }
 
 function assertRelease(name: string): void {
   if (!RELEASE.test(name)) throw new Error(`not a release: ${name}`);
+}
+
+/**
+ * Atomic: links each shared path of `releases/<version>` to `shared/<path>`, where what the servers write there (uploads,
+ * logs) stays across releases and rollbacks (Capistrano's linked_dirs). A shared path made the first time starts as a
+ * copy of what the live release holds there, so nothing is lost when a project begins to share it; anything a release
+ * itself held at a shared path is moved aside to `shared/.superseded/<version>/`, never deleted. Links are relative
+ * (`../../shared/uploads`), so the tree can move.
+ */
+function shareScript(version: string, paths: string[]): string {
+  if (paths.length === 0) return '';
+  const calls = paths.map(
+    (p) =>
+      `slipway_share ${version} ${shellQuote(p)} ${shellQuote(`${'../'.repeat(p.split('/').length + 1)}shared/${p}`)}`,
+  );
+  return `slipway_share() {
+  s="shared/$2"; r="releases/$1/$2"
+  if [ ! -e "$s" ] && [ ! -L "$s" ]; then
+    mkdir -p -- "$(dirname -- "$s")"
+    if [ -d "current/$2" ] && [ ! -L "current/$2" ]; then cp -a -- "current/$2" "$s.part.$$" && mv -T -- "$s.part.$$" "$s"
+    else mkdir -p -- "$s"; fi
+  fi
+  if [ -L "$r" ]; then
+    if [ "$(readlink -- "$r")" = "$3" ]; then return 0; fi
+    rm -f -- "$r"
+  elif [ -e "$r" ]; then
+    mkdir -p -- "$(dirname -- "shared/.superseded/$1/$2")"
+    mv -T -- "$r" "shared/.superseded/$1/$2.$$"
+  fi
+  mkdir -p -- "$(dirname -- "$r")"
+  ln -s -- "$3" "$r"
+}
+${calls.join('\n')}`;
 }
 
 /** Removes directories (deepest first) where they are empty; a directory holding excluded files stays, as rsync keeps it. */

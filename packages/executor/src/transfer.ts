@@ -10,6 +10,15 @@ export interface PathChange {
   change: ChangeKind;
 }
 
+/**
+ * What never reaches a target from a release, and what rsync never deletes there: the project's excludes and its shared
+ * paths (anchored at the root: `uploads` is `/uploads`, not any `uploads` below). Shared paths are validated to hold no
+ * pattern characters.
+ */
+export function shippingExcludes(project: { excludes: string[]; sharedPaths: string[] }): string[] {
+  return [...project.excludes, ...project.sharedPaths.map((path) => `/${path}`)];
+}
+
 /** What turns one tree of the ledger into another, as a changed-files transfer needs it. */
 export interface TreeDiff {
   /** Files and links added, modified (content, mode or type) and deleted; excluded paths left out. */

@@ -5,20 +5,25 @@ import {
   CHANNELS,
   claimJob,
   type Database,
+  EventFailure,
   enqueueDueVerifications,
+  ensureSshIdentity,
   heartbeatJob,
   type JobLane,
   type JobRow,
   jobLogLines,
   loadSecretBox,
   projects,
+  publishSshIdentity,
   type SecretBox,
   sourceCredentials,
+  sshFiles,
   tickets,
 } from '@slipway/schema';
 import { eq, max } from 'drizzle-orm';
 import type { Logger } from 'pino';
 import type { ExecutorConfig } from './config.ts';
+import { writeKnownHosts } from './host-keys.ts';
 import { compare } from './jobs/compare.ts';
 import { type JobContext, type JobHandler, JobTimedOut, LeaseLost, TIME_LIMIT_MINUTES } from './jobs/context.ts';
 import { deploy, repair, revert, rollback } from './jobs/deploy.ts';
@@ -30,11 +35,34 @@ import { testTarget } from './jobs/test-target.ts';
 import { verify } from './jobs/verify.ts';
 import { deliverWebhook } from './jobs/webhook.ts';
 import { LogSink } from './log-sink.ts';
-import { ControlDirectory, JobConnections, sourceSshEnv } from './tools/ssh.ts';
+import { ControlDirectory, JobConnections, type SshSettings, sourceSshEnv } from './tools/ssh.ts';
 import type { SourceAuth } from './tools/svn.ts';
 
 /** Jobs that sign in to the project's source (when it has credentials). */
 const READS_SOURCE = new Set<JobRow['kind']>(['INIT_PROJECT', 'STAGE']);
+
+/** Jobs that reach targets (over ssh, for ssh targets): Slipway's known_hosts is brought up to date before them. */
+const REACHES_TARGETS = new Set<JobRow['kind']>([
+  'DEPLOY',
+  'ROLLBACK',
+  'REPAIR',
+  'REVERT',
+  'PREVIEW',
+  'VERIFY',
+  'TEST_TARGET',
+]);
+
+/**
+ * How jobs reach a project's targets over ssh: the project's key and known_hosts when it names them, else Slipway's own
+ * (`<data dir>/ssh/id_ed25519`, and `known_hosts` holding the host keys admins trusted).
+ */
+export function targetSsh(
+  project: { sshKeyPath: string | null; knownHostsPath: string | null },
+  dataDir: string,
+): SshSettings {
+  const own = sshFiles(dataDir);
+  return { sshKeyPath: project.sshKeyPath ?? own.key, knownHostsPath: project.knownHostsPath ?? own.knownHosts };
+}
 
 const handlers: Record<JobRow['kind'], JobHandler> = {
   INIT_PROJECT: initProject,
@@ -79,6 +107,10 @@ export class Worker {
   async start(): Promise<void> {
     this.control = await ControlDirectory.create(this.config.sshControlDir);
     this.secrets = await loadSecretBox(this.config.dataDir, this.config.secretKey);
+    // Slipway's own ssh key (made on first start) and the line admins install on targets.
+    const identity = await ensureSshIdentity(this.config.dataDir);
+    await publishSshIdentity(this.database.db, this.config.pool, identity);
+    this.logger.info({ fingerprint: identity.fingerprint, pool: this.config.pool }, 'ssh key ready');
     const listening = await this.database.sql.listen(
       CHANNELS.jobQueued,
       (pool) => {
@@ -208,7 +240,10 @@ export class Worker {
       const [project] = await db.select().from(projects).where(eq(projects.id, job.projectId));
       if (!project) throw new Error(`project ${job.projectId} does not exist`);
       const [ticket] = job.ticketId ? await db.select().from(tickets).where(eq(tickets.id, job.ticketId)) : [];
-      connections = new JobConnections((this.control as ControlDirectory).path, job.id, project);
+      const ssh = targetSsh(project, this.config.dataDir);
+      connections = new JobConnections((this.control as ControlDirectory).path, job.id, ssh);
+      if (REACHES_TARGETS.has(job.kind) && !project.knownHostsPath)
+        await writeKnownHosts(db, sshFiles(this.config.dataDir).knownHosts);
       const context: JobContext = {
         db,
         job,
@@ -222,6 +257,7 @@ export class Worker {
         signal: controller.signal,
         run: { sink, signal: controller.signal },
         connections,
+        ssh,
         secrets: this.secrets as SecretBox,
         sourceAuth: null,
         mail: { smtpUrl: this.config.smtpUrl, from: this.config.mailFrom },
@@ -258,6 +294,7 @@ export class Worker {
         // its class: the handler tells a changed staging from a failed deploy by it).
         const failure = error as Error;
         failure.message = sink.redact(failure.message);
+        if (failure instanceof EventFailure) failure.output = failure.output.map((line) => sink.redact(line));
         log.warn({ err: failure }, 'job failed');
         sink.system(`failed: ${failure.message}`);
         await handler.fail(context, failure);

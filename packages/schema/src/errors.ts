@@ -8,7 +8,8 @@ export type ErrorCode =
   | 'PATH_LOCKED'
   | 'STAGING_CHANGED'
   | 'FROZEN'
-  | 'RATE_LIMITED';
+  | 'RATE_LIMITED'
+  | 'UNKNOWN_FILES';
 
 /** An expected failure whose message is safe to show to the user. */
 export class SlipwayError extends Error {
@@ -93,6 +94,16 @@ export const PROBLEMS = {
   noTestAddress: 'the channel has no fixed addresses and your profile has no e-mail to test with',
   otherProject: 'is not a release of the same project',
   notValid: 'is not valid',
+  notPattern: 'must be a path, not a pattern (no *, ?, [ or \\)',
+  supersededPath: 'is where Slipway keeps what shared paths replaced',
+  overlapsPath: 'overlaps {path}',
+  sharedPath: '{path} is a shared path of the project ({shared}): it belongs to the servers and is never shipped',
+  semicolon: 'must not contain ";"',
+  localTarget: 'is a local path: it has no host key',
+  ownKnownHosts:
+    "the project names its own known_hosts file ({path}): add the key there, or clear the project's knownHostsPath to use Slipway's",
+  testFirst: 'test the connection to {target} first: Slipway trusts only a key the target has shown it',
+  notShownKey: 'is not the host key {target} shows ({shown}): test the connection again and compare',
 } as const;
 export type Problem = keyof typeof PROBLEMS;
 

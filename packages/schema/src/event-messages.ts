@@ -8,6 +8,8 @@ export const EVENT_SENTENCES = {
   EN: {
     STAGED_REVISION: 'revision {revision}',
     STAGED_COMMIT: 'commit {revision}',
+    STAGED_REVISION_UNCHANGED: 'revision {revision}: this ticket changes nothing (its paths are as in {version})',
+    STAGED_COMMIT_UNCHANGED: 'commit {revision}: this ticket changes nothing (its paths are as in {version})',
     LIVE: '{version} is live',
     RESTORED: '{version} restored on {targets}',
     REVERTED: '{targets} back on {version}; cancelled',
@@ -20,10 +22,22 @@ export const EVENT_SENTENCES = {
     NOT_ON_BRANCH: '{path} is not on branch {branch}',
     TIME_LIMIT_MINUTES: 'stopped: the {job} job ran longer than its {amount}-minute time limit',
     TIME_LIMIT_SECONDS: 'stopped: the {job} job ran longer than its {amount}-second time limit',
+    SOURCE_CERTIFICATE:
+      "the source's TLS certificate could not be verified ({detail}): if its server uses a private CA, set the project's sourceCaFile to that CA's certificate (a PEM file on the executor host)",
+    SOURCE_CREDENTIALS_NEEDED:
+      "the repository wants a username and password: an admin sets them as the project's source credentials",
+    SOURCE_CREDENTIALS_REFUSED:
+      "the repository refused the project's source credentials (user {username}): an admin can correct them",
+    SOURCE_HOST_KEY:
+      "ssh does not know the source's host key (or it changed): put it in the project's knownHostsPath file (ssh-keyscan shows it) or in the executor user's known_hosts",
+    SOURCE_KEY_REFUSED:
+      "the source's ssh server refused the key: set the project's sourceSshKeyPath to a private key on the executor host that the server accepts",
   },
   ZH_CN: {
     STAGED_REVISION: '版本 r{revision}',
     STAGED_COMMIT: '提交 {revision}',
+    STAGED_REVISION_UNCHANGED: '版本 r{revision}：此工单没有改动任何文件（这些路径与 {version} 相同）',
+    STAGED_COMMIT_UNCHANGED: '提交 {revision}：此工单没有改动任何文件（这些路径与 {version} 相同）',
     LIVE: '{version} 已上线',
     RESTORED: '已在 {targets} 上恢复 {version}',
     REVERTED: '{targets} 已回到 {version}；工单已取消',
@@ -36,6 +50,13 @@ export const EVENT_SENTENCES = {
     NOT_ON_BRANCH: '{path} 不在分支 {branch} 上',
     TIME_LIMIT_MINUTES: '已停止：任务运行超过了 {amount} 分钟的时限',
     TIME_LIMIT_SECONDS: '已停止：任务运行超过了 {amount} 秒的时限',
+    SOURCE_CERTIFICATE:
+      '无法验证源码服务器的 TLS 证书（{detail}）：如果服务器使用私有 CA，请把项目的 sourceCaFile 设为该 CA 的证书（执行器主机上的 PEM 文件）',
+    SOURCE_CREDENTIALS_NEEDED: '仓库需要用户名和密码：请管理员设置项目的源码凭据',
+    SOURCE_CREDENTIALS_REFUSED: '仓库拒绝了项目的源码凭据（用户 {username}）：请管理员更正',
+    SOURCE_HOST_KEY:
+      'ssh 不认识源码服务器的主机密钥（或密钥已变）：把它加入项目的 knownHostsPath 文件（ssh-keyscan 可以显示），或执行器用户的 known_hosts',
+    SOURCE_KEY_REFUSED: '源码的 ssh 服务器拒绝了密钥：把项目的 sourceSshKeyPath 设为服务器接受的私钥（在执行器主机上）',
   },
 } as const;
 
@@ -57,13 +78,27 @@ export function eventSentence(language: keyof typeof EVENT_SENTENCES, message: E
  * Chinese channels say it in their own words. Any other error is recorded as it reads (command output, mostly).
  */
 export class EventFailure extends Error {
-  constructor(readonly eventMessage: EventMessage) {
+  constructor(
+    readonly eventMessage: EventMessage,
+    /** What the command that failed said (its last lines on stderr), shown below the sentence. */
+    public output: string[] = [],
+  ) {
     super(eventSentence('EN', eventMessage));
     this.name = 'EventFailure';
   }
+
+  /** The sentence, then the command's own words on the lines below it. */
+  get withOutput(): string {
+    return [this.message, ...this.output].join('\n');
+  }
 }
 
-/** How a failure is recorded on its ticket's event: its key and values when it has them, else its text. */
+/**
+ * How a failure is recorded on its ticket's event: its key and values when it has them (the comment: the English
+ * sentence with the command's output below it), else its text.
+ */
 export function failureRecord(error: Error): { comment?: string; message?: EventMessage } {
-  return error instanceof EventFailure ? { message: error.eventMessage } : { comment: error.message };
+  return error instanceof EventFailure
+    ? { message: error.eventMessage, comment: error.withOutput }
+    : { comment: error.message };
 }

@@ -6,6 +6,7 @@ export * from './notify.ts';
 export * from './queue.ts';
 export * from './roles.ts';
 export * from './secrets.ts';
+export * from './ssh-identity.ts';
 export * from './tables.ts';
 export * from './transitions.ts';
 export * from './validation.ts';

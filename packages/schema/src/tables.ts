@@ -1,3 +1,4 @@
+export * from './tables/hosts.ts';
 export * from './tables/jobs.ts';
 export * from './tables/projects.ts';
 export * from './tables/tickets.ts';

@@ -145,3 +145,26 @@ export const ticketPaths = z
 export function pathsConflict(a: string, b: string): boolean {
   return a === b || a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
 }
+
+/**
+ * A shared path (uploads, logs: the servers', not the releases'): a ticket path that is also a literal rsync pattern
+ * (no `*`, `?`, `[` or a backslash), not Slipway's own `.superseded`.
+ */
+export const sharedPath = ticketPath
+  .refine((p) => !/[*?[\\]/.test(p), { message: 'must be a path, not a pattern (no *, ?, [ or \\)' })
+  .refine((p) => p.split('/')[0] !== '.superseded', { message: 'is where Slipway keeps what shared paths replaced' });
+
+export const sharedPaths = z
+  .array(sharedPath)
+  .max(50, 'must have at most 50 entries')
+  .transform((paths) => [...new Set(paths)].sort())
+  .superRefine((paths, ctx) => {
+    for (const [i, a] of paths.entries())
+      for (const b of paths.slice(i + 1))
+        if (pathsConflict(a, b)) ctx.addIssue({ code: 'custom', path: [i], message: `overlaps ${b}` });
+  });
+
+/** Whether a ticket path lies at or under a shared path (or holds one): such paths are never shipped. */
+export function sharedPathOf(path: string, shared: string[]): string | undefined {
+  return shared.find((s) => pathsConflict(path, s));
+}

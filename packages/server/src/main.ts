@@ -5,9 +5,11 @@ import {
   connect,
   EMBEDDED_APP_ROLE,
   type EmbeddedPostgres,
+  ensureSshIdentity,
   isPrivilegedRole,
   loadSecretBox,
   migrate,
+  publishSshIdentity,
   sealStoredSecrets,
   startEmbeddedPostgres,
 } from '@slipway/schema';
@@ -79,6 +81,12 @@ const secrets = await loadSecretBox(config.dataDir, config.secretKey);
 const resealed = await sealStoredSecrets(database.db, secrets);
 if (resealed > 0)
   logger.info({ values: resealed }, 'sealed the channel and webhook URLs and secrets stored in plain text');
+// The executor this server starts uses Slipway's own ssh key: made (and its public half published) before anyone can
+// ask for it, so an admin reads the key at once.
+if (config.startExecutor) {
+  const identity = await ensureSshIdentity(config.dataDir);
+  await publishSshIdentity(database.db, config.executorPool, identity);
+}
 let directory: Directory | undefined;
 if (config.directory) {
   directory = new Directory(config.directory);

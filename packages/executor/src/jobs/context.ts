@@ -2,7 +2,7 @@ import { type Db, EventFailure, type JobRow, type projects, type SecretBox, type
 import type { Logger } from 'pino';
 import type { LogSink } from '../log-sink.ts';
 import type { RunOptions } from '../tools/run.ts';
-import type { JobConnections } from '../tools/ssh.ts';
+import type { JobConnections, SshSettings } from '../tools/ssh.ts';
 import type { SourceAuth } from '../tools/svn.ts';
 
 export type ProjectRow = typeof projects.$inferSelect;
@@ -25,6 +25,8 @@ export interface JobContext {
   run: RunOptions;
   /** The job's ssh connections, one per target, closed when the job ends. */
   connections: JobConnections;
+  /** How ssh reaches the targets: the project's key and known_hosts, else Slipway's own (targetSsh). */
+  ssh: SshSettings;
   /** E-mail channels: SLIPWAY_SMTP_URL and SLIPWAY_MAIL_FROM. */
   mail: { smtpUrl: string | undefined; from: string | undefined };
   /** The executor's key, to open what is stored sealed (the URLs and signing secrets of channels and webhooks). */

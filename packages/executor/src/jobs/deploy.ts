@@ -163,11 +163,13 @@ async function deployRelease(
     .where(eq(targets.projectId, project.id))
     .orderBy(asc(targets.position), asc(targets.name));
   const repair = kind === 'REPAIR';
-  const fullSync = repair || (context.job.payload as { fullSync?: boolean }).fullSync === true;
+  const payload = context.job.payload as { fullSync?: boolean; deleteUnknown?: boolean };
+  const fullSync = repair || payload.fullSync === true;
   const rollout = new Rollout(context, release, {
     isRollback: kind !== 'DEPLOY',
     fullSync,
     checksum: repair,
+    deleteUnknown: payload.deleteUnknown === true,
     ledger: dirs.ledger,
     tree,
   });

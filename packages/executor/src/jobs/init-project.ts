@@ -1,6 +1,6 @@
 import { access, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { projects, releases } from '@slipway/schema';
+import { EventFailure, projects, releases } from '@slipway/schema';
 import { and, eq, sql } from 'drizzle-orm';
 import { projectDirs } from '../layout.ts';
 import { git, gitClone, gitOutput, gitSucceeds } from '../tools/git.ts';
@@ -52,7 +52,7 @@ async function prepareStaging(context: JobContext): Promise<void> {
     return;
   }
   if (!(await isEmptyOrMissing(staging))) throw new Error(`${staging} exists and is not a git working copy`);
-  await gitClone(project.sourceUrl, branch, staging, options, context.sourceAuth);
+  await gitClone(project.sourceUrl, branch, staging, options, context.sourceAuth, project.sourceCaFile);
 }
 
 /** The ledger: a git repository whose tag v0 is the staging tree as it was when the project was created. */
@@ -97,6 +97,7 @@ export const initProject: JobHandler = {
         .set({
           ready: true,
           initError: null,
+          initFailure: null,
           liveReleaseId: sql`coalesce(${projects.liveReleaseId}, ${baseline?.id ?? null})`,
           updatedAt: sql`now()`,
         })
@@ -104,8 +105,14 @@ export const initProject: JobHandler = {
     });
   },
   async fail(context, error) {
-    await finishWith(context, { state: 'FAILED', error: error.message }, undefined, async (tx) => {
-      await tx.update(projects).set({ initError: error.message }).where(eq(projects.id, context.project.id));
+    // A failure Slipway can say in words of its own keeps its key (the console says it in the admin's language) and
+    // the command's output below the sentence.
+    const text = error instanceof EventFailure ? error.withOutput : error.message;
+    await finishWith(context, { state: 'FAILED', error: text }, undefined, async (tx) => {
+      await tx
+        .update(projects)
+        .set({ initError: text, initFailure: error instanceof EventFailure ? error.eventMessage : null })
+        .where(eq(projects.id, context.project.id));
     });
   },
 };

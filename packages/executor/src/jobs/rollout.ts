@@ -5,9 +5,10 @@ import { checkHealth } from '../health.ts';
 import { tag } from '../layout.ts';
 import { inParallel } from '../parallel.ts';
 import { type Hook, type TargetRow, TargetShell } from '../targets.ts';
+import { gitOutput } from '../tools/git.ts';
 import { itemizedChanges, type RsyncOptions, type RsyncStats, rsync } from '../tools/rsync.ts';
 import { CommandFailed } from '../tools/run.ts';
-import { diffTrees, type PathChange, type TreeDiff } from '../transfer.ts';
+import { diffTrees, type PathChange, shippingExcludes, type TreeDiff } from '../transfer.ts';
 import type { JobContext } from './context.ts';
 import { faultPoint } from './faults.ts';
 import { recordVerifications, verifyOne, verifyTreeOf } from './verify.ts';
@@ -42,6 +43,8 @@ export interface RolloutOptions {
   fullSync: boolean;
   /** Files are compared by content, not size and time (a repair: a drifted file may keep its size and time). */
   checksum?: boolean;
+  /** A full sync may delete unknown files (put there by no release); else a target that has some is refused. */
+  deleteUnknown?: boolean;
   /** The ledger (for the diffs) and the release tree (the source of every sync), checked out on first need. */
   ledger: string;
   tree: () => Promise<string>;
@@ -84,7 +87,7 @@ export class Rollout {
   shell(target: TargetRow): TargetShell {
     let shell = this.shells.get(target.id);
     if (!shell) {
-      shell = new TargetShell(target, this.project, this.context.connections, this.context.run);
+      shell = new TargetShell(target, this.context.ssh, this.context.connections, this.context.run);
       this.shells.set(target.id, shell);
     }
     return shell;
@@ -120,6 +123,23 @@ export class Rollout {
     return this.planner.diffFrom(base);
   }
 
+  /**
+   * Before a sync that deletes what the release lacks at `root` (a full sync, a repair): refuses the target, changing
+   * nothing, when that would delete unknown files — unless the deploy was asked to (deleteUnknown).
+   */
+  async guardUnknown(target: TargetRow, root: string): Promise<void> {
+    if (this.options.deleteUnknown) return;
+    const { unknown } = await plannedDeletions(
+      this.context,
+      this.planner,
+      target,
+      await this.options.tree(),
+      root,
+      await this.shell(target).controlPath(),
+    );
+    if (unknown.length > 0) throw new UnknownFiles(target.name, unknown);
+  }
+
   plan(target: TargetRow): Promise<Plan> {
     return this.planner.plan(target);
   }
@@ -138,7 +158,7 @@ export class Rollout {
     // Every file compared by content: on every target of a repair, or on a target that drifted from its base.
     if (checksum || this.options.checksum) extra.push('--checksum');
     const controlPath = await this.shell(target).controlPath();
-    return rsync(await this.options.tree(), target, this.project, this.project.excludes, {
+    return rsync(await this.options.tree(), target, this.context.ssh, shippingExcludes(this.project), {
       ...this.context.run,
       ...options,
       extra,
@@ -239,6 +259,7 @@ export class Rollout {
  */
 export class TransferPlanner {
   private readonly diffs = new Map<string, Promise<TreeDiff>>();
+  private readonly files = new Map<string, Promise<Set<string>>>();
   private releaseTags: Promise<Map<number, string>> | null = null;
   private verifyTree: VerifyTree | null = null;
 
@@ -247,13 +268,39 @@ export class TransferPlanner {
     private readonly ledger: string,
     private readonly to: string,
     private readonly fullSync: boolean,
+    /** With the project's verifyBeforeDeploy, whether a target is verified before it is planned (not in a quick check). */
+    private readonly verifyFirst = true,
   ) {}
+
+  /** The files (and links) of a release of the ledger: what Slipway put on a target that holds it. */
+  releaseFiles(ref: string): Promise<Set<string>> {
+    let files = this.files.get(ref);
+    if (!files) {
+      files = gitOutput(this.ledger, ['ls-tree', '-r', '-z', '--name-only', ref], {
+        ...this.context.run,
+        quietStdout: true,
+      }).then((listing) => new Set(listing.split('\0').filter(Boolean)));
+      this.files.set(ref, files);
+    }
+    return files;
+  }
+
+  /**
+   * Of paths a sync would delete on a target, those no release put there (unknown files): every one of them on a
+   * target Slipway has not deployed to, else those the release it is recorded on does not have.
+   */
+  async unknownOf(target: TargetRow, deleted: string[]): Promise<string[]> {
+    const recorded = target.releaseId ? await this.tagOf(target.releaseId) : undefined;
+    const known = recorded ? await this.releaseFiles(recorded) : new Set<string>();
+    const shipped = await this.releaseFiles(this.to);
+    return deleted.filter((path) => !known.has(path) && !rsyncLeftover(path, shipped));
+  }
 
   /** The changes from a release of the ledger to `to` (computed once per base). */
   diffFrom(base: string): Promise<TreeDiff> {
     let diff = this.diffs.get(base);
     if (!diff) {
-      diff = diffTrees(this.ledger, base, this.to, this.context.project.excludes, this.context.run);
+      diff = diffTrees(this.ledger, base, this.to, shippingExcludes(this.context.project), this.context.run);
       this.diffs.set(base, diff);
     }
     return diff;
@@ -279,7 +326,7 @@ export class TransferPlanner {
     if (this.context.project.alwaysFullSync) return full('the project always syncs in full');
     const from = target.releaseId ? await this.tagOf(target.releaseId) : undefined;
     if (!from || !target.releaseId) return full('its version is not known: Slipway has not deployed to it yet', true);
-    if (this.context.project.verifyBeforeDeploy) {
+    if (this.context.project.verifyBeforeDeploy && this.verifyFirst) {
       // Changed files only is right on a target that holds exactly `from`: checked first, by checksum.
       this.verifyTree ??= verifyTreeOf(this.context);
       const found = await verifyOne(this.context, this.verifyTree, target, { releaseId: target.releaseId, tag: from });
@@ -316,6 +363,9 @@ export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchS
     rollout.begin(target);
     const shell = rollout.shell(target);
     const plan = await rollout.plan(target);
+    // A full sync deletes what the release lacks: refused before anything runs when that includes unknown files.
+    const empty = plan.transfer === 'FULL' && plan.versionUnknown && (await shell.isEmpty());
+    if (plan.transfer === 'FULL' && !empty) await rollout.guardUnknown(target, target.path);
     const preDeploy = rollout.hook(target, 'preDeploy', target.path);
     if (preDeploy) await shell.hook('preDeploy', preDeploy, target.path);
     const postDeploy = rollout.hook(target, 'postDeploy', target.path);
@@ -335,7 +385,6 @@ export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchS
       } else await shell.finishInPlace(deleted, emptied, postDeploy);
     } else {
       // --delay-updates keeps a live site whole while files arrive; on an empty target it only costs (a rename each).
-      const empty = plan.versionUnknown && (await shell.isEmpty());
       if (empty) rollout.log.system(`${target.name}: the path is empty: files go straight in`);
       const stats = await rollout.sync(target, { extra: empty ? [] : ['--delay-updates'], checksum: plan.checksum });
       rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: itemizedChanges(stats.output) });
@@ -408,6 +457,8 @@ async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
     }
   }
   if (full) {
+    // What `current` holds and the new release lacks leaves the site with the switch: unknown files are refused.
+    await rollout.guardUnknown(target, `${target.path}/current`);
     // Unchanged files become hard links to the release the target is recorded on (rsync skips a missing one).
     const recorded = target.releaseId ? await rollout.tagOf(target.releaseId) : undefined;
     const extra = recorded && recorded !== version ? [`--link-dest=../${recorded}`] : [];
@@ -433,7 +484,7 @@ async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
     }
   }
   const preDeploy = rollout.hook(target, 'preDeploy', `${target.path}/releases/${version}`);
-  if (preDeploy) await shell.finishRelease(version, preDeploy);
+  if (preDeploy) await shell.finishRelease(version, preDeploy, rollout.project.sharedPaths);
 }
 
 /** Atomic, phase 2 on one target: the switch (with its hooks and pruning), the health check, back if it fails. */
@@ -448,7 +499,14 @@ async function switchOne(rollout: Rollout, target: TargetRow, keep: number, uplo
     postDeploy: rollout.hook(target, 'postDeploy', `${target.path}/current`),
   };
   // A deploy's upload may still be named releases/.vN.tmp: the switch makes it vN first.
-  const report = await shell.switchTo(version, hooks, keep, uploaded || !rollout.options.isRollback, rollout.spares);
+  const report = await shell.switchTo(
+    version,
+    hooks,
+    keep,
+    uploaded || !rollout.options.isRollback,
+    rollout.spares,
+    rollout.project.sharedPaths,
+  );
   if (report.marks.has('missing')) {
     if (uploaded) throw new Error(`${version} is still not on the target after its upload`);
     // A rollback to a release this target no longer holds: upload it, then switch.
@@ -509,6 +567,7 @@ export async function repairAtomic(rollout: Rollout, pending: TargetRow[], keep:
   const { version } = rollout;
   await rollout.each(pending, async (target) => {
     rollout.begin(target);
+    await rollout.guardUnknown(target, `${target.path}/releases/${version}`);
     rollout.log.system(`${target.name}: full sync of releases/${version}`);
     const stats = await rollout.sync(target, {
       destinationPath: `${target.path}/releases/${version}`,
@@ -517,4 +576,68 @@ export async function repairAtomic(rollout: Rollout, pending: TargetRow[], keep:
     rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: itemizedChanges(stats.output) });
     return switchOne(rollout, target, keep);
   });
+}
+
+/**
+ * What an rsync of Slipway's that was killed leaves behind: a temporary file (`.name.XXXXXX` beside a file the release
+ * ships) or --delay-updates' `.~tmp~` directory. Slipway's own, not unknown files: the next sync removes them.
+ */
+export function rsyncLeftover(path: string, shipped: Set<string>): boolean {
+  if (/(^|\/)\.~tmp~\//.test(path)) return true;
+  const temp = /^(.*\/)?\.([^/]+)\.[A-Za-z0-9]{6}$/.exec(path);
+  return temp !== null && shipped.has(`${temp[1] ?? ''}${temp[2]}`);
+}
+
+/** How many unknown files a refusal names (the count is always whole). */
+export const UNKNOWN_NAMED = 20;
+
+/**
+ * A sync refused on a target because it would delete files no release put there (uploads, logs, hand-made files):
+ * nothing was changed there. `deleteUnknown` lets it delete them; a shared path keeps them for good.
+ */
+export class UnknownFiles extends Error {
+  constructor(
+    readonly targetName: string,
+    readonly paths: string[],
+  ) {
+    const named = paths.slice(0, UNKNOWN_NAMED).join(', ');
+    super(
+      `UNKNOWN_FILES: ${paths.length} file(s) here were not put there by Slipway and this deploy would delete them: ` +
+        `${named}${paths.length > UNKNOWN_NAMED ? ', …' : ''}. Nothing was changed. Deploy again with "delete unknown ` +
+        'files" to delete them, or make the directory they are in a shared path of the project to keep them',
+    );
+    this.name = 'UnknownFiles';
+  }
+}
+
+/**
+ * What a sync of `source` to `root` on a target would delete there — rsync's dry run with --delete that sends and
+ * compares nothing (--existing --ignore-existing), the excludes and shared paths respected — and which of those are
+ * unknown files (see TransferPlanner.unknownOf).
+ */
+export async function plannedDeletions(
+  context: JobContext,
+  planner: TransferPlanner,
+  target: TargetRow,
+  source: string,
+  root: string,
+  controlPath: string | undefined,
+): Promise<{ deleted: string[]; unknown: string[] }> {
+  const { output } = await rsync(source, target, context.ssh, shippingExcludes(context.project), {
+    ...context.run,
+    extra: ['--dry-run', '--existing', '--ignore-existing'],
+    destinationPath: root,
+    controlPath,
+    quietStdout: true,
+    shownAs: `${target.name}: what would a full sync delete in ${root}? (rsync --dry-run)`,
+  });
+  const deleted = itemizedChanges(output)
+    .filter((c) => c.change === 'DELETED')
+    .map((c) => c.path)
+    .sort();
+  const unknown = await planner.unknownOf(target, deleted);
+  context.sink.system(
+    `${target.name}: a full sync deletes ${deleted.length} file(s) there${deleted.length ? `, ${unknown.length} of them unknown (put there by no release)` : ''}`,
+  );
+  return { deleted, unknown };
 }

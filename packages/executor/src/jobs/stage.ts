@@ -17,7 +17,13 @@ async function gitStage(context: JobContext, paths: string[]): Promise<string> {
   const { project, run: options } = context;
   const staging = project.stagingPath;
   const branch = project.branch ?? 'main';
-  await gitRemote(staging, ['fetch', '--no-tags', 'origin', '--', branch], options, context.sourceAuth);
+  await gitRemote(
+    staging,
+    ['fetch', '--no-tags', 'origin', '--', branch],
+    options,
+    context.sourceAuth,
+    project.sourceCaFile,
+  );
   const commit = await gitOutput(staging, ['rev-parse', '--verify', 'FETCH_HEAD^{commit}'], options);
   for (const path of paths) {
     if (await gitSucceeds(staging, ['cat-file', '-e', `${commit}:${path}`], options)) {
@@ -63,10 +69,14 @@ export const stage: JobHandler = {
       if (!staged && !(await gitSucceeds(ledger, ['cat-file', '-e', `v${live.number}:${path}`], context.run)))
         throw new EventFailure({ key: 'PATH_NOT_FOUND', params: { path, version: `v${live.number}` } });
     }
-    const message: EventMessage = {
-      key: project.sourceType === 'SVN' ? 'STAGED_REVISION' : 'STAGED_COMMIT',
-      params: { revision },
-    };
+    // A ticket whose paths are as they are live is said to change nothing, before anyone spends a test on it.
+    const unchanged = changes.length === 0;
+    const message: EventMessage = unchanged
+      ? {
+          key: project.sourceType === 'SVN' ? 'STAGED_REVISION_UNCHANGED' : 'STAGED_COMMIT_UNCHANGED',
+          params: { revision, version: `v${live.number}` },
+        }
+      : { key: project.sourceType === 'SVN' ? 'STAGED_REVISION' : 'STAGED_COMMIT', params: { revision } };
     context.sink.system(
       `staged ${eventSentence('EN', message)}: ${changes.length} file(s) differ from v${live.number}`,
     );

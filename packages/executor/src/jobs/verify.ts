@@ -4,6 +4,7 @@ import { type Verification, VerifyTree, verifyTarget } from '../drift.ts';
 import { projectDirs, tag } from '../layout.ts';
 import { inParallel } from '../parallel.ts';
 import { type TargetRow, TargetShell } from '../targets.ts';
+import { shippingExcludes } from '../transfer.ts';
 import type { JobContext, JobHandler } from './context.ts';
 import { finishWith } from './finish.ts';
 
@@ -20,8 +21,10 @@ export function verifyOne(
   target: TargetRow,
   expected: { releaseId: number; tag: string },
 ): Promise<Verification> {
-  const shell = new TargetShell(target, context.project, context.connections, context.run);
-  return tree.with(expected.tag, (dir) => verifyTarget(target, expected, dir, shell, context.project, context.run));
+  const { project } = context;
+  const shell = new TargetShell(target, context.ssh, context.connections, context.run);
+  const settings = { deployMode: project.deployMode, excludes: shippingExcludes(project), ...context.ssh };
+  return tree.with(expected.tag, (dir) => verifyTarget(target, expected, dir, shell, settings, context.run));
 }
 
 function describe(result: Verification, tag: string | null): string {

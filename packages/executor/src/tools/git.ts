@@ -38,6 +38,16 @@ export async function gitSucceeds(repo: string, args: string[], options: RunOpti
 }
 
 /**
+ * TLS for a git source over https: the certificate is always verified (set on the command line, so no config file can
+ * switch it off; GIT_SSL_NO_VERIFY never reaches git, see run), against the system's CAs or the project's CA file —
+ * given in GIT_SSL_CAINFO as well, which would otherwise win over the command line. Pure, for testing.
+ */
+export function gitTls(caFile: string | null | undefined): { args: string[]; env: Record<string, string> } {
+  if (!caFile) return { args: ['-c', 'http.sslVerify=true'], env: {} };
+  return { args: ['-c', 'http.sslVerify=true', '-c', `http.sslCAInfo=${caFile}`], env: { GIT_SSL_CAINFO: caFile } };
+}
+
+/**
  * Signing in to the source (https): a credential helper that answers from the environment, so the token is never
  * on a command line nor in a URL (nor in a log); other helpers are switched off, nothing is stored. Pure, for testing.
  */
@@ -62,24 +72,48 @@ export async function gitClone(
   path: string,
   options: RunOptions,
   auth?: SourceAuth | null,
+  caFile?: string | null,
 ): Promise<void> {
   const signIn = gitAuth(auth);
+  const tls = gitTls(caFile);
   await explainSignIn(
-    run('git', [...identity, ...signIn.args, 'clone', '--no-recurse-submodules', '--branch', branch, '--', url, path], {
-      ...options,
-      env: { ...options.env, ...signIn.env },
-    }),
+    run(
+      'git',
+      [
+        ...identity,
+        ...tls.args,
+        ...signIn.args,
+        'clone',
+        '--no-recurse-submodules',
+        '--branch',
+        branch,
+        '--',
+        url,
+        path,
+      ],
+      {
+        ...options,
+        env: { ...options.env, ...tls.env, ...signIn.env },
+      },
+    ),
     auth,
   );
 }
 
 /** A git command that talks to the source (fetch), signed in when the project has credentials. */
-export function gitRemote(repo: string, args: string[], options: RunOptions, auth?: SourceAuth | null) {
+export function gitRemote(
+  repo: string,
+  args: string[],
+  options: RunOptions,
+  auth?: SourceAuth | null,
+  caFile?: string | null,
+) {
   const signIn = gitAuth(auth);
+  const tls = gitTls(caFile);
   return explainSignIn(
-    run('git', ['-C', repo, ...identity, ...signIn.args, ...args], {
+    run('git', ['-C', repo, ...identity, ...tls.args, ...signIn.args, ...args], {
       ...options,
-      env: { ...options.env, ...signIn.env },
+      env: { ...options.env, ...tls.env, ...signIn.env },
     }),
     auth,
   );

@@ -63,7 +63,8 @@ export async function run(file: string, args: string[], options: RunOptions): Pr
   const reports: string[] = [];
   const child = execa(file, args, {
     cwd: options.cwd,
-    env: { LC_ALL: 'C.UTF-8', GIT_TERMINAL_PROMPT: '0', ...options.env },
+    // GIT_SSL_NO_VERIFY in the executor's environment would switch git's certificate checks off: never passed on.
+    env: { LC_ALL: 'C.UTF-8', GIT_TERMINAL_PROMPT: '0', GIT_SSL_NO_VERIFY: undefined, ...options.env },
     cancelSignal: options.signal,
     // A shell script's children (a hook's commands) are killed with it: it leads a process group of its own.
     detached: options.processGroup === true,

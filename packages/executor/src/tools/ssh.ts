@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
+import { describeHostKey, judgeHostKey, knownKeysFor, scanHostKeys } from '../host-keys.ts';
 import { type RunOptions, run } from './run.ts';
 
 /** Where a target is reached: no host means a local path on the executor host. */
@@ -12,10 +13,18 @@ export interface RemoteTarget {
   user: string | null;
 }
 
-/** The project's ssh settings: files on the executor host (keys are never stored in the database). */
+/**
+ * How ssh reaches targets: files on the executor host (keys are never stored in the database) — the project's own,
+ * else Slipway's (`<data dir>/ssh/id_ed25519` and `known_hosts`, see targetSsh).
+ */
 export interface SshSettings {
   sshKeyPath: string | null;
   knownHostsPath: string | null;
+}
+
+/** The files ssh reads host keys from with these settings (besides the user's, which a set file replaces). */
+export function knownHostsFiles(ssh: SshSettings): string[] {
+  return [...(ssh.knownHostsPath ? [ssh.knownHostsPath] : []), '/etc/ssh/ssh_known_hosts'];
 }
 
 /** Quotes one word for the remote POSIX shell (ssh always hands the remote side a command line). */
@@ -241,12 +250,32 @@ export class JobConnections {
         options.sink.system(`${target.name}: ssh connection open${attempt > 1 ? ` (attempt ${attempt})` : ''}`);
         return controlPath;
       }
-      const failure = classifySshFailure(where, await readFile(log, 'utf8').catch(() => ''));
+      let failure = classifySshFailure(where, await readFile(log, 'utf8').catch(() => ''));
+      if (failure.reason === 'HOST_KEY') failure = await this.explainHostKey(target, where, failure, options.signal);
       const delay = RETRY_DELAYS_MS[attempt - 1];
       if (!failure.transient || delay === undefined) throw failure;
       options.sink.system(`${failure.message}; retrying in ${delay} ms`);
       await sleep(delay + Math.floor(Math.random() * delay * 0.3), undefined, { signal: options.signal });
     }
+  }
+
+  /**
+   * A host key ssh refused, said with its fingerprints: the one the host shows now and, when it changed, the one
+   * known before — never replaced silently.
+   */
+  private async explainHostKey(
+    target: ConnectionKey,
+    where: string,
+    failure: SshConnectFailed,
+    signal: AbortSignal,
+  ): Promise<SshConnectFailed> {
+    const [scan, known] = await Promise.all([
+      scanHostKeys(target.host as string, target.port, signal),
+      knownKeysFor(knownHostsFiles(this.ssh), target.host as string, target.port),
+    ]);
+    const report = judgeHostKey(scan.keys, known);
+    if (!report || report.known) return failure;
+    return new SshConnectFailed(describeHostKey(where, report), false, 'HOST_KEY');
   }
 
   /** Ends every connection of the job (and forgets them). */

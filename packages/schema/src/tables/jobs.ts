@@ -35,10 +35,26 @@ export const targetOutcome = pgEnum('target_outcome', ['OK', 'FAILED', 'SKIPPED'
 /** How a target got a release: only the files changed since its version, or all of them. */
 export const transferKind = pgEnum('transfer_kind', ['INCREMENTAL', 'FULL']);
 
+/** A host key a target showed (TEST_TARGET), against what Slipway's (or the project's) known_hosts holds. */
+export interface HostKeyCheck {
+  /** ED25519, ECDSA, RSA. */
+  type: string;
+  fingerprint: string;
+  known: boolean;
+  /** The fingerprint known before, when the host now shows another key (it changed). */
+  changedFrom: string | null;
+}
+
 /** What a TEST_TARGET job found (its `result`); null for a check not made because an earlier one failed. */
 export interface TargetCheck {
   targetId: number;
+  /** Where the target was checked (trustHostKey trusts a key only for the host and port it was shown at). */
+  host?: string | null;
+  port?: number | null;
   reachable: boolean | null;
+  hostKey?: HostKeyCheck | null;
+  /** Every host key the target showed: `{ keyType, key, fingerprint }` (what trustHostKey may trust). */
+  hostKeys?: { keyType: string; key: string; fingerprint: string }[];
   hostKeyKnown: boolean | null;
   signedIn: boolean | null;
   rsyncPresent: boolean | null;
@@ -131,8 +147,14 @@ export const deployPreviews = pgTable(
       .notNull()
       .references(() => jobs.id),
     targetName: text('target_name').notNull(),
-    /** What the deploy would change: `{ path, change }` with change one of ADDED, MODIFIED, DELETED. */
+    /**
+     * What the deploy would change: `{ path, change, unknown }` with change one of ADDED, MODIFIED, DELETED; `unknown`:
+     * a deletion of a file no release put there. A check for unknown files (payload `check`) keeps only those, the first
+     * 1,000.
+     */
     items: jsonb('items').notNull(),
+    /** How many unknown files the deploy would delete there (the count is whole). */
+    unknownCount: integer('unknown_count').notNull().default(0),
     /** How the deploy would reach the target. */
     transfer: transferKind('transfer'),
     error: text('error'),

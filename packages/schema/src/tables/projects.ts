@@ -6,6 +6,7 @@ import {
   check,
   index,
   integer,
+  jsonb,
   pgEnum,
   pgTable,
   primaryKey,
@@ -43,6 +44,10 @@ export const projects = pgTable(
     knownHostsPath: text('known_hosts_path'),
     /** The key staging signs in to an svn+ssh:// or ssh git source with (a file on the executor host). */
     sourceSshKeyPath: text('source_ssh_key_path'),
+    /** A CA certificate file (PEM, on the executor host) the source's https server is verified with, besides the system's. */
+    sourceCaFile: text('source_ca_file'),
+    /** Paths that belong to the servers, not to releases (uploads, logs): never shipped, never deleted, kept across releases. */
+    sharedPaths: text('shared_paths').array().notNull().default(sql`'{}'::text[]`),
     /** Archived projects leave the lists and take no new tickets; their history stays. */
     archivedAt: timestamp('archived_at', { withTimezone: true }),
     preDeploy: text('pre_deploy'),
@@ -69,8 +74,10 @@ export const projects = pgTable(
     /** Which executors take this project's jobs (SLIPWAY_EXECUTOR_POOL). */
     pool: text('pool').notNull().default('default'),
     ready: boolean('ready').notNull().default(false),
-    /** Why the last attempt to check out the staging copy failed. */
+    /** Why the last attempt to check out the staging copy failed (a sentence, then the command's output). */
     initError: text('init_error'),
+    /** The same failure in words of no language, when Slipway names it (`{ key, params }`, see event-messages). */
+    initFailure: jsonb('init_failure'),
     /** The release live on the targets; null until the baseline exists. */
     liveReleaseId: bigint('live_release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),

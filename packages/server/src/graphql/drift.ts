@@ -1,6 +1,7 @@
 import {
   BadUserInput,
   enqueueJob,
+  type HostKeyCheck,
   jobs,
   NotFound,
   type TargetCheck,
@@ -130,6 +131,19 @@ builder.mutationField('verifyTargets', (t) =>
   }),
 );
 
+const HostKeyCheckRef = builder.objectRef<HostKeyCheck>('HostKeyCheck').implement({
+  description: 'The host key a target showed, against the known_hosts Slipway uses for it',
+  fields: (t) => ({
+    type: t.exposeString('type', { description: 'ED25519, ECDSA or RSA' }),
+    fingerprint: t.exposeString('fingerprint', { description: '"SHA256:…", as ssh-keygen -l prints it' }),
+    known: t.exposeBoolean('known', { description: 'Whether known_hosts holds this key for the host' }),
+    changedFrom: t.exposeString('changedFrom', {
+      nullable: true,
+      description: 'The fingerprint known for the host before, when it now shows another key: the host key changed',
+    }),
+  }),
+});
+
 const TargetCheckRef = builder.objectRef<TargetCheck>('TargetCheck').implement({
   description:
     'A target checked before a deploy needs it (testTarget). For a local path only rsync and the path are checked; a null is a check not made because an earlier one failed',
@@ -143,7 +157,14 @@ const TargetCheckRef = builder.objectRef<TargetCheck>('TargetCheck').implement({
     reachable: t.exposeBoolean('reachable', { nullable: true, description: 'ssh reached the host' }),
     hostKeyKnown: t.exposeBoolean('hostKeyKnown', {
       nullable: true,
-      description: 'The host key is the one in known_hosts (knownHostsPath, else the executor user’s)',
+      description: "The host key is the one in known_hosts (the project's knownHostsPath, else Slipway's own)",
+    }),
+    hostKey: t.field({
+      type: HostKeyCheckRef,
+      nullable: true,
+      description:
+        'The host key the target shows (null: a local path, or nothing answered); trust it with trustHostKey',
+      resolve: (check) => check.hostKey ?? null,
     }),
     signedIn: t.exposeBoolean('signedIn', { nullable: true, description: 'The server accepted the key' }),
     rsyncPresent: t.exposeBoolean('rsyncPresent', { nullable: true, description: 'rsync is installed there' }),

@@ -33,14 +33,26 @@ export const TransferEnum = builder.enumType('Transfer', {
 export interface PathChange {
   path: string;
   change: 'ADDED' | 'MODIFIED' | 'DELETED';
+  /** A deletion of a file no release put there. */
+  unknown?: boolean;
 }
 export const PathChangeRef = builder.objectRef<PathChange>('PreviewItem').implement({
-  fields: (t) => ({ path: t.exposeString('path'), change: t.exposeString('change') }),
+  fields: (t) => ({
+    path: t.exposeString('path'),
+    change: t.exposeString('change', { description: 'ADDED, MODIFIED or DELETED' }),
+    unknown: t.boolean({
+      description: 'A deletion of a file that no release put there (an upload, a log, a file made by hand)',
+      resolve: (c) => c.unknown === true,
+    }),
+  }),
 });
 const DeployPreviewRef = builder.objectRef<typeof deployPreviews.$inferSelect>('DeployPreview').implement({
   fields: (t) => ({
     targetName: t.exposeString('targetName'),
     items: t.field({ type: [PathChangeRef], resolve: (p) => p.items as PathChange[] }),
+    unknownCount: t.exposeInt('unknownCount', {
+      description: 'How many files no release put there the deploy would delete on this target',
+    }),
     transfer: t.expose('transfer', {
       type: TransferEnum,
       nullable: true,

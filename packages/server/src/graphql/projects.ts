@@ -21,6 +21,7 @@ import {
   releases,
   role,
   rsyncExclude,
+  sharedPaths,
   sourceCredentials,
   svnUrl,
   systemUser,
@@ -111,8 +112,23 @@ ProjectRef.implement({
     verifyBeforeDeploy: t.exposeBoolean('verifyBeforeDeploy', {
       description: 'A deploy verifies each target first; a drifted one gets a full sync by checksum',
     }),
-    sshKeyPath: t.exposeString('sshKeyPath', { nullable: true }),
-    knownHostsPath: t.exposeString('knownHostsPath', { nullable: true }),
+    sshKeyPath: t.exposeString('sshKeyPath', {
+      nullable: true,
+      description: "Private key on the executor host that reaches the targets; null: Slipway's own (sshPublicKey)",
+    }),
+    knownHostsPath: t.exposeString('knownHostsPath', {
+      nullable: true,
+      description: "known_hosts file on the executor host; null: Slipway's own, holding the host keys admins trusted",
+    }),
+    sharedPaths: t.exposeStringList('sharedPaths', {
+      description:
+        'Paths that belong to the servers (uploads, logs): never shipped, never deleted, kept across releases and rollbacks (atomic: <path>/shared/<p>, linked into each release)',
+    }),
+    sourceCaFile: t.exposeString('sourceCaFile', {
+      nullable: true,
+      description:
+        "CA certificate (PEM, on the executor host) the source's https server is verified with, besides the system's",
+    }),
     archived: t.boolean({
       description: 'Archived projects leave the lists and take no new tickets (their history stays)',
       resolve: (project) => project.archivedAt !== null,
@@ -254,6 +270,9 @@ const settingsFields = {
   sshKeyPath: sshFilePath.nullable(),
   knownHostsPath: sshFilePath.nullable(),
   sourceSshKeyPath: sshFilePath.nullable(),
+  // svn takes a list of CA files separated by ";".
+  sourceCaFile: absolutePath.refine((p) => !p.includes(';'), { message: 'must not contain ";"' }).nullable(),
+  sharedPaths,
   preDeploy: multilineText(4000).nullable(),
   postDeploy: multilineText(4000).nullable(),
   healthCheckUrl: httpUrl.nullable(),
@@ -261,6 +280,20 @@ const settingsFields = {
   bandwidthLimit: intRange(1, 10_000_000).nullable(),
   pool: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be 1-64 letters, digits, "_" or "-"'),
 };
+
+const credentialUser = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(200, 'must be at most 200 characters')
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
+// svn reads the password as one line from stdin: no line breaks (nor other control characters).
+const credentialSecret = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(4096, 'must be at most 4096 characters')
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
 
 const projectSettings = z.object(settingsFields).partial();
 
@@ -271,8 +304,16 @@ const createProjectInput = projectSettings
     sourceUrl: z.string(),
     branch: branchName.nullish(),
     stagingPath: absolutePath,
+    sourceUsername: credentialUser.nullish(),
+    sourceSecret: credentialSecret.nullish(),
   })
   .superRefine((input, ctx) => {
+    if ((input.sourceUsername == null) !== (input.sourceSecret == null))
+      ctx.addIssue({
+        code: 'custom',
+        path: [input.sourceUsername == null ? 'sourceUsername' : 'sourceSecret'],
+        message: 'is required',
+      });
     const url = (input.sourceType === 'SVN' ? svnUrl : gitUrl).safeParse(input.sourceUrl);
     if (!url.success)
       ctx.addIssue({ code: 'custom', path: ['sourceUrl'], message: url.error.issues[0]?.message ?? '' });
@@ -310,8 +351,13 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
       description: 'Minutes between scheduled verifications of the targets, 0 (none) or 1-10080 (default 15)',
     }),
     verifyBeforeDeploy: t.boolean({ description: 'Verify each target before a deploy builds on it (default false)' }),
-    sshKeyPath: t.string({ description: 'Private key on the executor host; never stored in the database' }),
-    knownHostsPath: t.string(),
+    sshKeyPath: t.string({
+      description:
+        "Private key on the executor host for the targets (default: Slipway's own, see sshPublicKey); never stored in the database",
+    }),
+    knownHostsPath: t.string({
+      description: "known_hosts on the executor host for the targets (default: Slipway's own, see trustHostKey)",
+    }),
     sourceSshKeyPath: t.string({
       description:
         'Private key on the executor host for an svn+ssh:// or ssh git source (host keys: knownHostsPath, else the executor user’s)',
@@ -324,6 +370,15 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
     }),
     pool: t.string({ description: 'Executor pool that runs this project’s jobs (default "default")' }),
     bandwidthLimit: t.int({ description: 'rsync bandwidth limit per target in KiB/s (default: none)' }),
+    sharedPaths: t.stringList({
+      description:
+        'Paths that belong to the servers, e.g. "uploads", "runtime/logs": never shipped nor deleted (default none)',
+    }),
+    sourceCaFile: t.string({
+      description: 'CA certificate (PEM) on the executor host for a source over https signed by a private CA',
+    }),
+    sourceUsername: t.string({ description: 'The repository username staging signs in with (with sourceSecret)' }),
+    sourceSecret: t.string({ description: 'Its password or token, stored sealed; never answered' }),
   }),
 });
 
@@ -355,6 +410,8 @@ const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
     healthCheckTimeoutSeconds: t.int(),
     pool: t.string(),
     bandwidthLimit: t.int(),
+    sharedPaths: t.stringList(),
+    sourceCaFile: t.string(),
   }),
 });
 
@@ -387,7 +444,7 @@ async function initAgainIfFailed(tx: Tx, project: ProjectRow): Promise<ProjectRo
   if (project.ready || !project.initError) return project;
   const [row] = await tx
     .update(projects)
-    .set({ initError: null, updatedAt: sql`now()` })
+    .set({ initError: null, initFailure: null, updatedAt: sql`now()` })
     .where(eq(projects.id, project.id))
     .returning();
   await enqueueJob(tx, { projectId: project.id, kind: 'INIT_PROJECT', pool: project.pool });
@@ -460,20 +517,6 @@ builder.objectField(ProjectRef, 'sourceCredentials', (t) =>
     },
   }),
 );
-
-const credentialUser = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(200, 'must be at most 200 characters')
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
-// svn reads the password as one line from stdin: no line breaks (nor other control characters).
-const credentialSecret = z
-  .string()
-  .min(1, 'must not be empty')
-  .max(4096, 'must be at most 4096 characters')
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
-  .refine((s) => !/[\u0000-\u001f\u007f]/.test(s), { message: 'must not contain control characters' });
 
 builder.mutationFields((t) => ({
   setSourceCredentials: t.field({
@@ -578,9 +621,11 @@ builder.mutationFields((t) => ({
     authScopes: { admin: true },
     args: { input: t.arg({ type: CreateProjectInput, required: true }) },
     resolve: async (_root, args, context) => {
-      const input = parseInput(createProjectInput, args.input, 'input');
+      const { sourceUsername, sourceSecret, ...input } = parseInput(createProjectInput, args.input, 'input');
       await assertNameFree(context, input.name);
       const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v != null)) as typeof input;
+      const credentials =
+        sourceUsername && sourceSecret ? { username: sourceUsername, secret: sealed(context, sourceSecret) } : null;
       return context.db.transaction(async (tx) => {
         // One staging copy per project: two projects on one path (or one inside the other) would share files and
         // break the one-ticket-per-path rule. Creations take turns for this check.
@@ -600,6 +645,8 @@ builder.mutationFields((t) => ({
           .onConflictDoNothing()
           .returning();
         if (!row) throw new BadUserInput('input.name', `a project named "${input.name}" already exists`);
+        // With its credentials from the start, the first checkout signs in.
+        if (credentials) await tx.insert(sourceCredentials).values({ projectId: row.id, ...credentials });
         await enqueueJob(tx, { projectId: row.id, kind: 'INIT_PROJECT', pool: row.pool });
         return row;
       });
@@ -665,8 +712,11 @@ builder.mutationFields((t) => ({
           .where(eq(projects.id, id))
           .returning();
         if (!row) throw new NotFound('project', id);
-        // A new way of signing in to the source is worth another try at a project that could not start.
-        const signIn = input.sourceSshKeyPath !== undefined || input.knownHostsPath !== undefined;
+        // A new way of signing in to the source (or of trusting it) is worth another try at a project that could not start.
+        const signIn =
+          input.sourceSshKeyPath !== undefined ||
+          input.knownHostsPath !== undefined ||
+          input.sourceCaFile !== undefined;
         return remember(context, signIn ? await initAgainIfFailed(tx, row) : row);
       });
     },

@@ -1,8 +1,10 @@
 import {
+  activeFreeze,
   approvals,
   BadUserInput,
   decide,
   deployJob,
+  deployPreviews,
   enqueueJob,
   InvalidTransition,
   jobs,
@@ -16,6 +18,7 @@ import {
   recordEvent,
   recordTransition,
   SlipwayError,
+  sharedPathOf,
   startDeploy,
   type TicketAction,
   type TicketRow,
@@ -24,7 +27,7 @@ import {
   ticketPaths,
   tickets,
 } from '@slipway/schema';
-import { and, count, eq, inArray, ne, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, inArray, ne, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
@@ -68,6 +71,18 @@ async function assertPathsFree(tx: Tx, projectId: number, paths: string[], excep
         );
       }
     }
+  }
+}
+
+/** A shared path belongs to the servers: a ticket can never ship it (rsync would leave it out anyway). */
+function assertNotShared(project: ProjectRow, paths: string[], field: string): void {
+  for (const [i, path] of paths.entries()) {
+    const shared = sharedPathOf(path, project.sharedPaths);
+    if (shared !== undefined)
+      throw new BadUserInput(
+        `${field}.${i}`,
+        `${path} is a shared path of the project (${shared}): it belongs to the servers and is never shipped`,
+      );
   }
 }
 
@@ -152,6 +167,7 @@ async function act(context: Context, id: string | number, action: TicketAction, 
 
     if (action === 'RESUBMIT') {
       const paths = options.paths ? parseInput(ticketPaths, options.paths, 'paths') : locked.paths;
+      assertNotShared(project, paths, 'paths');
       const newReason = options.reason !== undefined ? parseInput(reason, options.reason, 'reason') : locked.reason;
       await assertPathsFree(tx, project.id, paths, ticketId);
       await tx.delete(approvals).where(eq(approvals.ticketId, ticketId));
@@ -205,6 +221,92 @@ async function act(context: Context, id: string | number, action: TicketAction, 
   });
 }
 
+/** How long a deploy waits for an executor to look for unknown files; past it, the deploy job looks on each target. */
+const UNKNOWN_CHECK_MS = 60_000;
+/** Unknown files a refusal names per target (the count is whole). */
+const UNKNOWN_NAMED = 20;
+
+interface UnknownFilesOnTarget {
+  name: string;
+  count: number;
+  paths: string[];
+}
+
+/**
+ * Nothing Slipway did not deploy is deleted silently: before a deploy that may sync a target in full — its first
+ * deploy, a full sync, a repair — the executor is asked whether that would delete files no release put there (a PREVIEW
+ * job that checks only that), and the deploy is refused with UNKNOWN_FILES naming them, per target, unless the person
+ * asked for it (deleteUnknown). The deploy job looks again on each target before it deletes anything, so files that
+ * appear in between are not deleted either; an executor that does not answer in time leaves the check to it.
+ */
+async function refuseUnknownFiles(
+  context: Context,
+  action: 'DEPLOY' | 'RETRY_DEPLOY',
+  ticketId: number,
+  fullSync: boolean,
+): Promise<void> {
+  const viewer = context.viewer;
+  if (!viewer) return;
+  const ticket = await loadTicket(context, ticketId);
+  const project = await loadProject(context, ticket.projectId);
+  // A deploy the workflow or a freeze refuses anyway is refused by act(), without asking the targets.
+  try {
+    decide(action, ticket, { userId: viewer.id, role: await context.roleIn(project.id) }, project);
+  } catch {
+    return;
+  }
+  if (activeFreeze(project) && !ticket.freezeOverride) return;
+  const all = await context.db.select().from(targets).where(eq(targets.projectId, project.id));
+  const repairing = new Set(ticket.repairTargetIds ?? []);
+  const pending =
+    ticket.kind === 'REPAIR'
+      ? all.filter((t) => repairing.has(t.id))
+      : all.filter((t) => ticket.releaseId === null || t.releaseId !== ticket.releaseId);
+  const full =
+    ticket.kind === 'REPAIR' || fullSync || project.alwaysFullSync || pending.some((t) => t.releaseId === null);
+  if (!full || pending.length === 0) return;
+  const check = await enqueueJob(context.db, {
+    projectId: project.id,
+    ticketId,
+    kind: 'PREVIEW',
+    pool: project.pool,
+    payload: { fullSync, check: 'UNKNOWN_FILES' },
+  });
+  const ended = await finishedJob(context, check.id, UNKNOWN_CHECK_MS);
+  if (ended?.state !== 'SUCCEEDED') return;
+  const found = await context.db
+    .select()
+    .from(deployPreviews)
+    .where(and(eq(deployPreviews.jobId, check.id), gt(deployPreviews.unknownCount, 0)))
+    .orderBy(asc(deployPreviews.targetName));
+  if (found.length === 0) return;
+  const named: UnknownFilesOnTarget[] = found.map((row) => ({
+    name: row.targetName,
+    count: row.unknownCount,
+    paths: (row.items as { path: string }[]).slice(0, UNKNOWN_NAMED).map((item) => item.path),
+  }));
+  throw new SlipwayError(
+    'UNKNOWN_FILES',
+    `this deploy would delete files that no release put there (${named
+      .map((t) => `${t.name}: ${t.count}, e.g. ${t.paths.slice(0, 3).join(', ')}`)
+      .join('; ')}): deploy with deleteUnknown to delete them, or make their directories shared paths to keep them`,
+    { targets: named, jobId: String(check.id) },
+  );
+}
+
+/** The job once it has finished, or null when it has not within `timeoutMs`. */
+async function finishedJob(context: Context, jobId: number, timeoutMs: number) {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const read = async () => (await context.db.select().from(jobs).where(eq(jobs.id, jobId)))[0] ?? null;
+  try {
+    for await (const job of context.feeds.jobState(jobId, read, signal))
+      if (job.state === 'SUCCEEDED' || job.state === 'FAILED') return job;
+  } catch (error) {
+    if (!signal.aborted) throw error;
+  }
+  return null;
+}
+
 const SubmitTicketInput = builder.inputType('SubmitTicketInput', {
   fields: (t) => ({
     projectId: t.id({ required: true }),
@@ -214,6 +316,19 @@ const SubmitTicketInput = builder.inputType('SubmitTicketInput', {
 });
 
 const submitInput = z.object({ projectId: z.union([z.string(), z.number()]), reason, paths: ticketPaths });
+
+/** deployTicket and retryDeploy: refused when they would delete unknown files, unless asked to; then the transition. */
+async function deploy(
+  context: Context,
+  action: 'DEPLOY' | 'RETRY_DEPLOY',
+  args: { id: string; fullSync?: boolean | null; deleteUnknown?: boolean | null },
+) {
+  const fullSync = args.fullSync === true;
+  const deleteUnknown = args.deleteUnknown === true;
+  if (!deleteUnknown) await refuseUnknownFiles(context, action, parseId(args.id, 'id'), fullSync);
+  const payload = { ...(fullSync ? { fullSync } : {}), ...(deleteUnknown ? { deleteUnknown } : {}) };
+  return act(context, args.id, action, { payload: Object.keys(payload).length > 0 ? payload : undefined });
+}
 
 /** The scope of a ticket mutation: the least role any rule of the action needs, in the ticket's project. */
 const ticketScope =
@@ -237,6 +352,7 @@ builder.mutationFields((t) => ({
       return context.db.transaction(async (tx) => {
         const project = await lockProject(tx, projectId);
         decide('SUBMIT', { kind: 'RELEASE', state: null, authorId: null }, { userId: viewer.id, role }, project);
+        assertNotShared(project, input.paths, 'input.paths');
         await assertPathsFree(tx, projectId, input.paths);
         const [ticket] = await tx
           .insert(tickets)
@@ -311,19 +427,31 @@ builder.mutationFields((t) => ({
     type: TicketRef,
     description:
       'Deploys an approved ticket. Targets on a known version get only the files that changed since it, unless ' +
-      'fullSync (or the project’s alwaysFullSync) sends every file to every target',
-    args: { id: t.arg.id({ required: true }), fullSync: t.arg.boolean({ defaultValue: false }) },
+      'fullSync (or the project’s alwaysFullSync) sends every file to every target. A deploy that would delete files ' +
+      'no release put there (a first deploy, a full sync, a repair) is refused with UNKNOWN_FILES ' +
+      '(extensions.targets: name, count, the first 20 paths) unless deleteUnknown',
+    args: {
+      id: t.arg.id({ required: true }),
+      fullSync: t.arg.boolean({ defaultValue: false }),
+      deleteUnknown: t.arg.boolean({
+        defaultValue: false,
+        description: 'Lets a full sync delete files on the targets that no release put there',
+      }),
+    },
     authScopes: ticketScope('DEPLOY'),
-    resolve: (_root, args, context) =>
-      act(context, args.id, 'DEPLOY', { payload: args.fullSync ? { fullSync: true } : undefined }),
+    resolve: (_root, args, context) => deploy(context, 'DEPLOY', args),
   }),
   retryDeploy: t.field({
     type: TicketRef,
-    description: 'Deploys a failed ticket again to the targets not yet on its version (fullSync: every file)',
-    args: { id: t.arg.id({ required: true }), fullSync: t.arg.boolean({ defaultValue: false }) },
+    description:
+      'Deploys a failed ticket again to the targets not yet on its version (fullSync: every file; deleteUnknown: as deployTicket)',
+    args: {
+      id: t.arg.id({ required: true }),
+      fullSync: t.arg.boolean({ defaultValue: false }),
+      deleteUnknown: t.arg.boolean({ defaultValue: false }),
+    },
     authScopes: ticketScope('RETRY_DEPLOY'),
-    resolve: (_root, args, context) =>
-      act(context, args.id, 'RETRY_DEPLOY', { payload: args.fullSync ? { fullSync: true } : undefined }),
+    resolve: (_root, args, context) => deploy(context, 'RETRY_DEPLOY', args),
   }),
   cancelTicket: t.field({
     type: TicketRef,

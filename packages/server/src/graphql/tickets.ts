@@ -141,8 +141,11 @@ const EventMessageRef = builder.objectRef<EventMessage>('EventMessage').implemen
   fields: (t) => ({
     key: t.exposeString('key', {
       description:
-        'STAGED_REVISION, STAGED_COMMIT (revision); LIVE (version); RESTORED, REVERTED (version, targets); ' +
-        'REVERTED_NOTHING; SCHEDULED, SCHEDULED_OVERRIDE (at); SCHEDULE_NOT_STARTED (at, why: as the server said it)',
+        'STAGED_REVISION, STAGED_COMMIT (revision); STAGED_REVISION_UNCHANGED, STAGED_COMMIT_UNCHANGED (revision, ' +
+        'version); LIVE (version); RESTORED, REVERTED (version, targets); REVERTED_NOTHING; SCHEDULED, ' +
+        'SCHEDULED_OVERRIDE (at); SCHEDULE_NOT_STARTED (at, why: as the server said it); SOURCE_CERTIFICATE (detail), ' +
+        'SOURCE_CREDENTIALS_NEEDED, SOURCE_CREDENTIALS_REFUSED (username), SOURCE_HOST_KEY, SOURCE_KEY_REFUSED; ' +
+        'the full list is EVENT_SENTENCES in packages/schema/src/event-messages.ts',
     }),
     params: t.field({
       type: [EventParamRef],
@@ -150,6 +153,16 @@ const EventMessageRef = builder.objectRef<EventMessage>('EventMessage').implemen
     }),
   }),
 });
+
+builder.objectField(ProjectRef, 'initFailure', (t) =>
+  t.field({
+    type: EventMessageRef,
+    nullable: true,
+    description:
+      'Why checking out the staging copy failed, in words of no language when Slipway names the cause (initError has the English sentence and the command output)',
+    resolve: (project) => (project.initFailure as EventMessage | null) ?? null,
+  }),
+);
 
 TicketEventRef.implement({
   fields: (t) => ({

@@ -11,7 +11,7 @@ export const en = {
   'profile.mobile': 'Mobile',
   'profile.mobileHelp': 'DingTalk and WeCom robots mention you by this number when a ticket waits for you.',
   'profile.fromDirectory': 'Your name and e-mail come from the company directory.',
-  'profile.tokensHelp': 'Tokens let scripts and other tools use the API as you (Authorization: Bearer …).',
+  'profile.tokensHelp': 'Tokens let scripts and other tools use the API as you, sent in the header',
   'nav.releases': 'Releases',
   'nav.language': 'Language',
   'nav.logout': 'Sign out',
@@ -479,6 +479,17 @@ export const en = {
   'problem.stagingOverlaps': 'overlaps {path}, the staging path of project {name}',
   'problem.noTestAddress': 'the channel has no fixed addresses and your profile has no e-mail to test with',
   'problem.notValid': 'is not valid',
+  'problem.notPattern': 'must be a path, not a pattern (no *, ?, [ or \\)',
+  'problem.supersededPath': 'is where Slipway keeps what shared paths replaced',
+  'problem.overlapsPath': 'overlaps {path}',
+  'problem.sharedPath':
+    '{path} is a shared path of the project ({shared}): it belongs to the servers and is never shipped',
+  'problem.semicolon': 'must not contain ";"',
+  'problem.localTarget': 'is a local path: it has no host key',
+  'problem.ownKnownHosts':
+    "the project names its own known_hosts file ({path}): add the key there, or clear the project's known_hosts setting to use Slipway's",
+  'problem.testFirst': 'test the connection to {target} first: Slipway trusts only a key the target has shown it',
+  'problem.notShownKey': 'is not the host key {target} shows ({shown}): test the connection again and compare',
   'error.UNAUTHENTICATED': 'Your session has ended: sign in again.',
   'error.FORBIDDEN': 'You are not allowed to do this.',
   'error.OWN_TICKET_APPROVAL': 'You cannot approve your own ticket in this project: another lead does.',
@@ -556,4 +567,18 @@ export const en = {
   'eventMessage.NOT_ON_BRANCH': '{path} is not on branch {branch}',
   'eventMessage.TIME_LIMIT_MINUTES': 'stopped: the job ran longer than its {amount}-minute time limit',
   'eventMessage.TIME_LIMIT_SECONDS': 'stopped: the job ran longer than its {amount}-second time limit',
+  'eventMessage.STAGED_REVISION_UNCHANGED':
+    'revision {revision}: this ticket changes nothing (its paths are as in {version})',
+  'eventMessage.STAGED_COMMIT_UNCHANGED':
+    'commit {revision}: this ticket changes nothing (its paths are as in {version})',
+  'eventMessage.SOURCE_CERTIFICATE':
+    "the source's TLS certificate could not be verified ({detail}): if its server uses a private CA, set the project's CA file (sourceCaFile) to that CA's certificate",
+  'eventMessage.SOURCE_CREDENTIALS_NEEDED':
+    "the repository wants a username and password: an admin sets them as the project's source credentials",
+  'eventMessage.SOURCE_CREDENTIALS_REFUSED':
+    "the repository refused the project's source credentials (user {username}): an admin can correct them",
+  'eventMessage.SOURCE_HOST_KEY':
+    "ssh does not know the source's host key (or it changed): put it in the project's known_hosts file, or in the executor user's",
+  'eventMessage.SOURCE_KEY_REFUSED':
+    "the source's ssh server refused the key: set the project's source key to a private key the server accepts",
 } as const;
