@@ -131,7 +131,7 @@ describe('the console, as three people in three browsers', () => {
     await dev.page.click('[data-testid=preview-button]');
     await expect
       .poll(() => dev.page.textContent('[data-testid=preview]'), { timeout: 20_000 })
-      .toMatch(/web: \d+ change\(s\)[\s\S]*www\/about\.html/);
+      .toMatch(/web: \d+ added, \d+ modified, \d+ deleted[\s\S]*www\/about\.html/);
     expect(await dev.page.textContent('[data-testid=dialog]')).toContain('0 added, 1 modified, 0 deleted');
     expect(await dev.page.textContent('[data-testid=dialog-targets]')).toMatch(/web\s*canary/);
     await dev.page.screenshot({ path: join(artifactsDir, 'deploy-dialog-en.png') });
@@ -624,7 +624,7 @@ describe('a team working in 简体中文', () => {
         ...['site', 'dev', 'lead', 'admin', 'www', 'html', 'about', 'index', 'team', 'slipway', 'kb', 'mb'],
         ...['svn', 'git', 'rsync', 'ssh', 'externals', 'known', 'hosts', 'releases', 'current', 'host', 'xx', 'kib'],
         // Terms and product names Chinese writing keeps as they are.
-        ...['api', 'webhook', 'slack'],
+        ...['api', 'webhook', 'slack', 'https', 'ca', 'pem'],
       ]);
       const skip = 'code, pre, [data-testid=log], input, textarea, select, script, style, a[href^="http"]';
       const found = new Set<string>();

@@ -1,8 +1,10 @@
 import { lstat, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Worker } from '@slipway/executor';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from './support/api.ts';
+import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
 import { startTestWorker } from './support/executor.ts';
 import { approvedRollback, ok, type TicketView, ticket, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject } from './support/project.ts';
@@ -476,4 +478,122 @@ describe('a lived-in server, atomic', () => {
     expect(next.release?.tag).toBe('v4');
     expect(await readFile(current('cache/page.html'), 'utf8')).toBe('written by the application\n');
   }, 120_000);
+});
+
+describe('in the console', () => {
+  let browser: Browser;
+  let other: Sshd;
+  let repo: SvnRepo;
+  let projectId: string;
+  const root = () => join(dir, 'web3');
+
+  beforeAll(async () => {
+    browser = await launchBrowser();
+    // A server Slipway has not met: only its own key is accepted there, its host key is not trusted yet.
+    other = await startSshd(join(dir, 'sshd-console'));
+    const key = await ok(api, people.admin.token, '{ sshPublicKey }');
+    await writeFile(other.authorizedKeysPath, `${key.sshPublicKey}\n`);
+    await mkdir(join(dir, 'repo-console'));
+    repo = await SvnRepo.create(join(dir, 'repo-console'), SOURCE);
+    await put(root(), { 'index.php': 'the old site\n', 'robots.txt': 'made by hand\n' });
+    projectId = await createReadyProject(api, people.admin, {
+      name: 'console-site',
+      sourceUrl: repo.url,
+      stagingPath: join(dir, 'staging-console'),
+      targets: [{ name: 'web3', host: '127.0.0.1', port: other.port, user: other.user, path: root() }],
+      members: members(),
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await other?.stop();
+  });
+
+  it('shows admins the ssh key to install and the host key to compare, and trusts it in one click', async () => {
+    const key = (await ok(api, people.admin.token, '{ sshPublicKey }')).sshPublicKey as string;
+    const fingerprint = await other.hostKeyFingerprint();
+    for (const locale of ['en', 'zh-CN'] as const) {
+      const admin = await signedIn(browser, api.url, 'admin', people.admin.password, { locale });
+      const { page } = admin;
+      await page.goto(`${api.url}/#/admin`);
+      await page.click('[role=tab] >> nth=1');
+      await expect.poll(() => page.textContent('[data-testid=ssh-public-key]')).toBe(key);
+      await page.screenshot({ path: join(artifactsDir, `ssh-key-${locale}.png`) });
+      await page.click('[data-testid=projects] tr:has-text("console-site") button >> nth=0');
+      await page.click(
+        `[data-testid=targets] tr:has-text("web3") button:has-text("${locale === 'en' ? 'Test' : '测试'}")`,
+      );
+      await expect.poll(() => page.textContent('[data-testid=fingerprint]'), { timeout: 20_000 }).toBe(fingerprint);
+      const hostKey = page.locator('[data-testid=host-key]');
+      await hostKey.scrollIntoViewIfNeeded();
+      await page.screenshot({ path: join(artifactsDir, `test-connection-${locale}.png`) });
+      if (locale === 'en') {
+        expect(await hostKey.textContent()).toContain('not trusted yet');
+        await page.click('[data-testid=trust-key]');
+        await page.click('[data-testid=dialog-confirm]');
+        await expect.poll(() => page.textContent('[data-testid=host-key]'), { timeout: 20_000 }).toContain('trusted');
+        await expect.poll(() => page.locator('[data-testid=trust-key]').count()).toBe(0);
+        await expect.poll(() => page.textContent('[data-testid=trusted-key]')).toContain(fingerprint);
+      } else {
+        expect(await hostKey.textContent()).toContain('已信任');
+      }
+      expect(admin.errors).toEqual([]);
+      await admin.context.close();
+    }
+  }, 120_000);
+
+  it('lists the files a first deploy would delete that no release put there, and deletes them only when ticked', async () => {
+    const id = await approved(projectId, repo, { 'index.php': '<?php echo "v1";\n' });
+    for (const locale of ['zh-CN', 'en'] as const) {
+      const lead = await signedIn(browser, api.url, 'lead', people.lead.password, { locale });
+      const { page } = lead;
+      await page.goto(`${api.url}/#/tickets/${id}`);
+      await page.click('button[data-action=DEPLOY]');
+      await page.click('[data-testid=preview-button]');
+      await page.waitForSelector('[data-testid=unknown-files]', { timeout: 30_000 });
+      const listed = await page.textContent('[data-testid=unknown-files]');
+      expect(listed).toContain('robots.txt');
+      expect(await page.textContent('[data-testid=preview-target]')).toMatch(locale === 'en' ? /1 deleted/ : /删除 1/);
+      await page.screenshot({ path: join(artifactsDir, `deploy-unknown-files-${locale}.png`) });
+      if (locale === 'en') {
+        // Without the box: refused, nothing changed; with it: deployed, the file gone.
+        await page.click('[data-testid=dialog-confirm]');
+        await expect
+          .poll(() => page.textContent('[data-testid=dialog-error]'), { timeout: 30_000 })
+          .toMatch(/delete 1 file/);
+        expect(await readFile(join(root(), 'robots.txt'), 'utf8')).toBe('made by hand\n');
+        await page.check('[data-testid=delete-unknown]');
+        await page.click('[data-testid=dialog-confirm]');
+        await expect
+          .poll(() => page.getAttribute('[data-testid=ticket-state-current]', 'data-state'), { timeout: 30_000 })
+          .toBe('DEPLOYED');
+        expect(await exists(join(root(), 'robots.txt'))).toBe(false);
+      }
+      expect(lead.errors).toEqual([]);
+      await lead.context.close();
+    }
+  }, 120_000);
+
+  it('says so on the ticket page when a ticket changes nothing', async () => {
+    const data = await ok(
+      api,
+      people.dev.token,
+      'mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }',
+      {
+        i: { projectId, reason: 'the same css', paths: ['css/site.css'] },
+      },
+    );
+    const id = data.submitTicket.id;
+    const staged = await waitForState(api, people.dev.token, id, 'AWAITING_TEST');
+    expect(staged.events.at(-1)?.comment).toMatch(
+      /^revision \d+: this ticket changes nothing \(its paths are as in v1\)$/,
+    );
+    const dev = await signedIn(browser, api.url, 'dev', people.dev.password);
+    await dev.page.goto(`${api.url}/#/tickets/${id}`);
+    await expect
+      .poll(() => dev.page.textContent('[data-testid=changes-nothing]'))
+      .toContain('This ticket changes nothing');
+    await dev.context.close();
+  }, 60_000);
 });

@@ -1,5 +1,5 @@
-import { BadUserInput, enqueueJob, NotFound, releases, type ticketChanges } from '@slipway/schema';
-import { desc, eq } from 'drizzle-orm';
+import { BadUserInput, enqueueJob, NotFound, releases, targets, type ticketChanges } from '@slipway/schema';
+import { asc, desc, eq } from 'drizzle-orm';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
@@ -122,8 +122,23 @@ builder.objectField(ProjectRef, 'liveRelease', (t) =>
   t.field({
     type: ReleaseRef,
     nullable: true,
-    description: 'The version on the targets now (v0, the baseline, until the first release)',
+    description:
+      'The version the next release builds on and the targets run (v0, the baseline, until the first release; before the first deploy no target runs it: see Release.targets)',
     resolve: (project, _args, context) => (project.liveReleaseId ? loadRelease(context, project.liveReleaseId) : null),
+  }),
+);
+
+builder.objectField(ReleaseRef, 'targets', (t) =>
+  t.field({
+    type: [TargetRef],
+    description:
+      'The targets Slipway last made this version live on (none for a baseline no deploy has sent anywhere yet)',
+    resolve: (release, _args, { db }) =>
+      db
+        .select()
+        .from(targets)
+        .where(eq(targets.releaseId, release.id))
+        .orderBy(asc(targets.position), asc(targets.name)),
   }),
 );
 
@@ -131,7 +146,7 @@ builder.objectField(TargetRef, 'release', (t) =>
   t.field({
     type: ReleaseRef,
     nullable: true,
-    description: 'The version Slipway last made live on this target',
+    description: 'The version Slipway last made live on this target; null until its first deploy',
     resolve: (target, _args, context) => (target.releaseId ? loadRelease(context, target.releaseId) : null),
   }),
 );

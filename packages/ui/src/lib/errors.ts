@@ -34,6 +34,13 @@ export function errorText(error: ApiError | null | undefined): string {
       return x.reason === 'OWN_TICKET_APPROVAL' || x.reason === 'OWN_TICKET_TEST'
         ? t(`error.${x.reason}`)
         : t('error.FORBIDDEN');
+    case 'UNKNOWN_FILES': {
+      const targets = (x.targets ?? []) as { name: string; count: number }[];
+      return t('error.UNKNOWN_FILES', {
+        count: targets.reduce((sum, target) => sum + target.count, 0),
+        targets: targets.map((target) => `${target.name}: ${target.count}`).join(', '),
+      });
+    }
     case 'RATE_LIMITED':
       return t('error.RATE_LIMITED', { minutes: Math.max(1, Math.ceil(Number(x.retryAfterSeconds ?? 60) / 60)) });
     case 'UNAUTHENTICATED':

@@ -39,6 +39,14 @@ export function formatDate(iso: string | null | undefined): string {
   return new Intl.DateTimeFormat(i18n.locale, { dateStyle: 'medium', timeStyle: 'medium' }).format(new Date(iso));
 }
 
+/** An executor's event (or failure) in the console's words: its key's sentence with the values filled in (a time as a date). */
+export function eventText(message: { key: string; params: { name: string; value: string }[] }): string {
+  const values = Object.fromEntries(
+    message.params.map((p) => [p.name, p.name === 'at' && p.value ? formatDate(p.value) : p.value]),
+  );
+  return t(`eventMessage.${message.key}`, values);
+}
+
 export function formatBytes(bytes: number): string {
   return new Intl.NumberFormat(i18n.locale, {
     style: 'unit',

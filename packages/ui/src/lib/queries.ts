@@ -7,7 +7,10 @@ export const Logout = graphql(`mutation Logout { logout }`);
 
 export const Projects = graphql(`
   query Projects {
-    projects { id name ready initError sourceType viewerRole liveRelease { tag } freeze { reason } targets { verification { state } } }
+    projects {
+      id name ready initError sourceType viewerRole liveRelease { tag targets { id } } freeze { reason }
+      targets { verification { state } }
+    }
   }
 `);
 
@@ -87,8 +90,12 @@ export const ScheduleDeploy = graphql(
   `mutation ScheduleDeploy($id: ID!, $at: DateTime!) { scheduleDeploy(id: $id, at: $at) { id scheduledAt } }`,
 );
 export const UnscheduleDeploy = graphql(`mutation UnscheduleDeploy($id: ID!) { unscheduleDeploy(id: $id) { id } }`);
-export const DeployTicket = graphql(`mutation DeployTicket($id: ID!) { deployTicket(id: $id) { id } }`);
-export const RetryDeploy = graphql(`mutation RetryDeploy($id: ID!) { retryDeploy(id: $id) { id } }`);
+export const DeployTicket = graphql(`
+  mutation DeployTicket($id: ID!, $deleteUnknown: Boolean) { deployTicket(id: $id, deleteUnknown: $deleteUnknown) { id } }
+`);
+export const RetryDeploy = graphql(`
+  mutation RetryDeploy($id: ID!, $deleteUnknown: Boolean) { retryDeploy(id: $id, deleteUnknown: $deleteUnknown) { id } }
+`);
 export const CancelTicket = graphql(
   `mutation CancelTicket($id: ID!, $comment: String) { cancelTicket(id: $id, comment: $comment) { id } }`,
 );
@@ -103,7 +110,9 @@ export const Releases = graphql(`
       }
       liveHistory(last: 30) { at release { tag } ticket { id kind reason author { name } } }
     }
-    releases(projectId: $projectId) { id tag number live bad createdAt commit ticket { id reason author { login name } } }
+    releases(projectId: $projectId) {
+      id tag number live bad createdAt commit targets { id } ticket { id reason author { login name } }
+    }
   }
 `);
 export const RequestRollback = graphql(`
@@ -140,10 +149,11 @@ export const AdminData = graphql(`
     projects(includeArchived: true) {
       id name sourceType sourceUrl branch stagingPath stagingUrl deployMode keepReleases excludes parallelism batchSize
       requiredApprovals allowSelfApproval allowAuthorPassTest allowSvnExternals alwaysFullSync deployTimeoutMinutes
-      sshKeyPath knownHostsPath sourceSshKeyPath preDeploy postDeploy healthCheckUrl
+      sshKeyPath knownHostsPath sourceSshKeyPath sourceCaFile sharedPaths preDeploy postDeploy healthCheckUrl
       healthCheckTimeoutSeconds bandwidthLimit pool ready initError verifyIntervalMinutes verifyBeforeDeploy archived
+      initFailure { key params { name value } }
       sourceCredentials { username set }
-      targets { id name host port user path position canary }
+      targets { id name host port user path position canary trustedHostKey { type fingerprint } }
       members { role user { id login name } }
     }
   }
@@ -170,11 +180,20 @@ export const SetTargetOrder = graphql(`
   mutation SetTargetOrder($projectId: ID!, $targetIds: [ID!]!) { setTargetOrder(projectId: $projectId, targetIds: $targetIds) { id } }
 `);
 export const TestTarget = graphql(`mutation TestTarget($id: ID!) { testTarget(id: $id) { id } }`);
+export const TrustHostKey = graphql(`
+  mutation TrustHostKey($targetId: ID!, $fingerprint: String!) {
+    trustHostKey(targetId: $targetId, fingerprint: $fingerprint) { id trustedHostKey { type fingerprint } }
+  }
+`);
+export const SshPublicKey = graphql(`query SshPublicKey { sshPublicKey }`);
 export const TargetCheckJob = graphql(`
   query TargetCheckJob($id: ID!) {
     job(id: $id) {
       id state error
-      targetCheck { ok reachable hostKeyKnown signedIn rsyncPresent pathWritable problem }
+      targetCheck {
+        ok reachable hostKeyKnown signedIn rsyncPresent pathWritable problem
+        hostKey { type fingerprint known changedFrom }
+      }
     }
   }
 `);
@@ -237,7 +256,7 @@ export const OverrideFreeze = graphql(
 export const PreviewDeploy = graphql(`mutation PreviewDeploy($id: ID!) { previewDeploy(id: $id) { id } }`);
 export const PreviewResult = graphql(`
   query PreviewResult($id: ID!) {
-    job(id: $id) { id state error preview { targetName error transfer items { change path } } }
+    job(id: $id) { id state error preview { targetName error transfer unknownCount items { change path unknown } } }
   }
 `);
 

@@ -366,9 +366,10 @@ export const en = {
   'help.bandwidthLimit': 'rsync bandwidth limit per target in KiB/s; empty: none.',
   'help.verifyIntervalMinutes': 'Scheduled drift check of every target; 0 turns it off.',
   'help.stagingUrl': 'Where testers open the staging site (shown on every ticket).',
-  'help.sshKeyPath': 'Private key on the executor host for ssh targets (never stored in Slipway).',
+  'help.sshKeyPath':
+    'Private key on the executor host for ssh targets (never stored in Slipway); empty: Slipway’s own key (shown above).',
   'help.knownHostsPath':
-    'known_hosts file with the targets’ (and an ssh source’s) host keys; empty: the executor user’s.',
+    'known_hosts file with the targets’ (and an ssh source’s) host keys; empty: Slipway’s own, holding the keys trusted in Test connection (for an ssh source: the executor user’s).',
   'help.sourceSshKeyPath': 'Private key on the executor host for an svn+ssh:// or ssh git source.',
   'help.preDeploy': 'Shell command run on each target before the switch (atomic) or the sync.',
   'help.postDeploy': 'Shell command run on each target after it got the version.',
@@ -581,4 +582,48 @@ export const en = {
     "ssh does not know the source's host key (or it changed): put it in the project's known_hosts file, or in the executor user's",
   'eventMessage.SOURCE_KEY_REFUSED':
     "the source's ssh server refused the key: set the project's source key to a private key the server accepts",
+  'dialog.previewCounts': '{added} added, {modified} modified, {deleted} deleted',
+  'dialog.unknownTitle':
+    '{count} file(s) on the targets were put there by no release, and this deploy would delete them:',
+  'dialog.unknownMark': 'not from a release',
+  'dialog.unknownMore': '… and {count} more',
+  'dialog.deleteUnknown': 'Delete these {count} file(s) as well',
+  'dialog.unknownHelp':
+    "Left unticked, they are kept and the deploy is refused. What the servers write themselves (uploads, logs) belongs in the project's shared paths: never shipped, never deleted.",
+  'ticket.changesNothing':
+    'This ticket changes nothing: its paths are the same as in the live version {version}. Check the paths, or cancel it.',
+  'error.UNKNOWN_FILES':
+    'This deploy would delete {count} file(s) that no release put there ({targets}): they are listed below. Tick the box to delete them too.',
+  'admin.initFailed': 'The staging copy could not be checked out:',
+  'help.newCredentials':
+    'For a repository that wants a sign-in: the username and password (or token) staging uses, stored sealed. Optional.',
+  'setting.sourceCaFile': 'CA certificate of the source (file path)',
+  'help.sourceCaFile':
+    "For an https source whose certificate a private CA signed: that CA's certificate (PEM) on the executor host. Certificates are always checked.",
+  'setting.sharedPaths': 'Shared paths, one per line',
+  'help.sharedPaths':
+    'What belongs to the servers, not to releases (e.g. uploads, runtime/logs): never shipped, never deleted, kept across releases and rollbacks. Atomic targets keep them in <path>/shared/ and link them into each release.',
+  'admin.sshKey': "Slipway's ssh key",
+  'help.sshKey':
+    "Slipway reaches every target of a project that names no key of its own with this key. Add the line to the deploy user's ~/.ssh/authorized_keys on each target:",
+  'admin.copyKey': 'Copy the line',
+  'admin.copied': 'Copied.',
+  'help.sshKeyInstall': 'On the target, as the deploy user:',
+  'targets.hostKey': 'Host key ({type}):',
+  'targets.keyKnown': 'trusted',
+  'targets.keyUnknown': 'not trusted yet',
+  'targets.keyChanged': 'CHANGED',
+  'targets.keyWas':
+    'Slipway trusted another key for this host before: {fingerprint}. A reinstalled server explains it; otherwise do not trust the new one.',
+  'targets.compareKey': 'Compare it with what the server itself shows:',
+  'targets.trust': 'Trust this host key',
+  'targets.trustConfirm':
+    'Trust the {type} key {fingerprint} for {name}? Only if it is the fingerprint the server itself shows.',
+  'targets.trustChangedConfirm':
+    'The host key of {name} changed from {old} to {fingerprint}. Trust the new key? Only if you know why it changed.',
+  'targets.trusted': 'The host key of {name} is trusted; testing again…',
+  'targets.trustedKey': 'trusted host key {type} {fingerprint}',
+  'releases.notDeployed': 'on no target yet',
+  'drift.neverDeployed': 'nothing deployed yet',
+  'projects.notDeployed': 'nothing deployed yet',
 } as const;

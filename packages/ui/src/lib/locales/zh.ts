@@ -362,8 +362,10 @@ export const zh: Record<keyof typeof en, string> = {
   'help.bandwidthLimit': '每台目标机的 rsync 带宽上限（KiB/s）；留空表示不限。',
   'help.verifyIntervalMinutes': '定时核对所有目标机是否有偏差；0 表示关闭。',
   'help.stagingUrl': '测试人员打开预发布站点的地址（显示在每张更新单上）。',
-  'help.sshKeyPath': 'ssh 目标机所用私钥在执行器主机上的路径（Slipway 不保存私钥）。',
-  'help.knownHostsPath': '记录目标机（及 ssh 源）主机密钥的 known_hosts 文件；留空则用执行器用户的。',
+  'help.sshKeyPath':
+    'ssh 目标机所用私钥在执行器主机上的路径（Slipway 不保存私钥）；留空则用 Slipway 自己的密钥（见上方）。',
+  'help.knownHostsPath':
+    '记录目标机（及 ssh 源）主机密钥的 known_hosts 文件；留空则用 Slipway 自己的，其中是在“测试连接”中信任过的密钥（ssh 源则用执行器用户的）。',
   'help.sourceSshKeyPath': 'svn+ssh:// 或 ssh git 源所用私钥在执行器主机上的路径。',
   'help.preDeploy': '在每台目标机切换（原子）或同步之前执行的命令。',
   'help.postDeploy': '每台目标机收到版本之后执行的命令。',
@@ -565,4 +567,43 @@ export const zh: Record<keyof typeof en, string> = {
   'eventMessage.SOURCE_HOST_KEY':
     'ssh 不认识源码服务器的主机密钥（或密钥已变）：把它加入项目的 known_hosts 文件，或执行器用户的 known_hosts',
   'eventMessage.SOURCE_KEY_REFUSED': '源码的 ssh 服务器拒绝了密钥：把项目的源码私钥设为服务器接受的私钥',
+  'dialog.previewCounts': '新增 {added}，修改 {modified}，删除 {deleted}',
+  'dialog.unknownTitle': '目标机上有 {count} 个文件不是任何版本发布上去的，这次发布会删除它们：',
+  'dialog.unknownMark': '非发布文件',
+  'dialog.unknownMore': '……还有 {count} 个',
+  'dialog.deleteUnknown': '同时删除这 {count} 个文件',
+  'dialog.unknownHelp':
+    '不勾选则保留它们，这次发布会被拒绝。服务器自己写入的内容（上传文件、日志）应设为项目的共享路径：永不发布，永不删除。',
+  'ticket.changesNothing': '此工单没有改动任何文件：它的路径与线上版本 {version} 相同。请检查路径，或取消工单。',
+  'error.UNKNOWN_FILES':
+    '这次发布会删除 {count} 个不是由任何版本发布上去的文件（{targets}）：见下方列表。勾选复选框即可一并删除。',
+  'admin.initFailed': '无法检出预发布副本：',
+  'help.newCredentials': '代码库需要登录时填写：预发布检出所用的用户名和密码（或令牌），加密保存。可不填。',
+  'setting.sourceCaFile': '源码服务器的 CA 证书（文件路径）',
+  'help.sourceCaFile': '源码走 https 且证书由私有 CA 签发时：执行器主机上该 CA 的证书（PEM）。证书始终会被校验。',
+  'setting.sharedPaths': '共享路径，每行一个',
+  'help.sharedPaths':
+    '属于服务器而不属于版本的内容（如 uploads、runtime/logs）：永不发布，永不删除，在各版本和回滚之间保留。原子模式的目标机把它们放在 <路径>/shared/ 下并链接到每个版本中。',
+  'admin.sshKey': 'Slipway 的 ssh 密钥',
+  'help.sshKey':
+    '没有指定私钥的项目，Slipway 用这把密钥连接其所有目标机。请把这一行加到每台目标机部署用户的 ~/.ssh/authorized_keys 中：',
+  'admin.copyKey': '复制这一行',
+  'admin.copied': '已复制。',
+  'help.sshKeyInstall': '在目标机上，以部署用户执行：',
+  'targets.hostKey': '主机密钥（{type}）：',
+  'targets.keyKnown': '已信任',
+  'targets.keyUnknown': '尚未信任',
+  'targets.keyChanged': '已变更',
+  'targets.keyWas':
+    'Slipway 之前信任的是这台主机的另一把密钥：{fingerprint}。重装过服务器可以解释这一点；否则不要信任新密钥。',
+  'targets.compareKey': '请与服务器本身显示的指纹核对：',
+  'targets.trust': '信任此主机密钥',
+  'targets.trustConfirm': '信任 {name} 的 {type} 密钥 {fingerprint} 吗？只有当它与服务器本身显示的指纹一致时才这样做。',
+  'targets.trustChangedConfirm':
+    '{name} 的主机密钥从 {old} 变成了 {fingerprint}。信任新密钥吗？只有在你知道为什么变更时才这样做。',
+  'targets.trusted': '已信任 {name} 的主机密钥；正在重新测试……',
+  'targets.trustedKey': '已信任的主机密钥 {type} {fingerprint}',
+  'releases.notDeployed': '尚未发布到任何目标机',
+  'drift.neverDeployed': '尚未发布过',
+  'projects.notDeployed': '尚未发布过',
 };
