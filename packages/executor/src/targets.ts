@@ -182,6 +182,11 @@ ${remove.length > 0 ? `rm -rf -- ${words}` : ''}
 ${rmdirs('.', emptied)}`);
   }
 
+  /** rsync's remote side (ssh targets) that runs only when `dir` exists, else stops before any transfer (`absent`). */
+  rsyncIfPresent(dir: string): string {
+    return remoteRsync(`[ -d ${shellQuote(dir)} ] || { echo ${REPORT}absent >&2; exit 44; }`);
+  }
+
   /** Atomic, a full upload (ssh targets): rsync's remote side, unless `releases/vN` is there already (`present`). */
   fullUploadCommand(version: string): string {
     assertRelease(version);

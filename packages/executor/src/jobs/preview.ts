@@ -90,12 +90,8 @@ export const preview: JobHandler = {
             row = { ...base, items, transfer: 'INCREMENTAL' };
           } else {
             await layOut();
-            const controlPath = await new TargetShell(
-              target,
-              context.ssh,
-              context.connections,
-              context.run,
-            ).controlPath();
+            const shell = new TargetShell(target, context.ssh, context.connections, context.run);
+            const controlPath = await shell.controlPath();
             const atomic = project.deployMode === 'ATOMIC';
             const root = atomic
               ? repair
@@ -103,7 +99,7 @@ export const preview: JobHandler = {
                 : `${target.path}/current`
               : target.path;
             if (checkOnly) {
-              const { unknown } = await plannedDeletions(context, planner, target, ledger, root, controlPath);
+              const { unknown } = await plannedDeletions(context, planner, target, ledger, root, shell);
               row = {
                 ...base,
                 items: unknown.slice(0, MAX_UNKNOWN_ITEMS).map((path) => ({ path, change: 'DELETED', unknown: true })),

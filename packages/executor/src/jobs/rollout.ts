@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { deployResults, releases, targets } from '@slipway/schema';
 import { eq, inArray, sql } from 'drizzle-orm';
 import type { VerifyTree } from '../drift.ts';
@@ -135,7 +136,7 @@ export class Rollout {
       target,
       await this.options.tree(),
       root,
-      await this.shell(target).controlPath(),
+      this.shell(target),
     );
     if (unknown.length > 0) throw new UnknownFiles(target.name, unknown);
   }
@@ -613,7 +614,7 @@ export class UnknownFiles extends Error {
 /**
  * What a sync of `source` to `root` on a target would delete there — rsync's dry run with --delete that sends and
  * compares nothing (--existing --ignore-existing), the excludes and shared paths respected — and which of those are
- * unknown files (see TransferPlanner.unknownOf).
+ * unknown files (see TransferPlanner.unknownOf). Where `root` does not exist (a first deploy), nothing is listed.
  */
 export async function plannedDeletions(
   context: JobContext,
@@ -621,16 +622,32 @@ export async function plannedDeletions(
   target: TargetRow,
   source: string,
   root: string,
-  controlPath: string | undefined,
+  shell: TargetShell,
 ): Promise<{ deleted: string[]; unknown: string[] }> {
-  const { output } = await rsync(source, target, context.ssh, shippingExcludes(context.project), {
-    ...context.run,
-    extra: ['--dry-run', '--existing', '--ignore-existing'],
-    destinationPath: root,
-    controlPath,
-    quietStdout: true,
-    shownAs: `${target.name}: what would a full sync delete in ${root}? (rsync --dry-run)`,
-  });
+  const nothing = { deleted: [], unknown: [] };
+  if (
+    !target.host &&
+    !(await stat(root).then(
+      (s) => s.isDirectory(),
+      () => false,
+    ))
+  )
+    return nothing;
+  let output: string;
+  try {
+    ({ output } = await rsync(source, target, context.ssh, shippingExcludes(context.project), {
+      ...context.run,
+      extra: ['--dry-run', '--existing', '--ignore-existing'],
+      destinationPath: root,
+      controlPath: await shell.controlPath(),
+      rsyncPath: target.host ? shell.rsyncIfPresent(root) : undefined,
+      quietStdout: true,
+      shownAs: `${target.name}: what would a full sync delete in ${root}? (rsync --dry-run)`,
+    }));
+  } catch (error) {
+    if (error instanceof CommandFailed && error.reports.includes('@@slipway:absent')) return nothing;
+    throw error;
+  }
   const deleted = itemizedChanges(output)
     .filter((c) => c.change === 'DELETED')
     .map((c) => c.path)
