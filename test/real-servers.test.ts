@@ -1,4 +1,4 @@
-import { lstat, mkdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Worker } from '@slipway/executor';
 import type { Browser } from 'playwright-core';
@@ -313,7 +313,7 @@ describe('a lived-in server, in place', () => {
     expect(target1.project.targets[0].release.tag).toBe('v1');
   }, 180_000);
 
-  it('keeps shared paths through later deploys, full syncs and rollbacks; an incremental deploy leaves unknown files alone', async () => {
+  it('keeps shared paths through later deploys, full syncs, repairs and rollbacks; an incremental deploy leaves unknown files alone', async () => {
     await put(root(), { 'uploads/new-upload.png': 'PNG\n', 'notes.txt': 'made by hand on the server\n' });
     const v2 = await deployed(await approved(projectId, repo, { 'css/site.css': 'body { color: navy }\n' }));
     expect(v2.release?.tag).toBe('v2');
@@ -330,7 +330,23 @@ describe('a lived-in server, in place', () => {
       driftedCount: 1,
       drifted: [{ path: 'notes.txt', change: 'ADDED' }],
     });
-    await rm(join(root(), 'notes.txt'));
+    // A repair would delete it: refused until asked; then exactly it goes, the shared paths stay.
+    const targets = await ok(api, people.lead.token, 'query($p: ID!) { project(id: $p) { targets { id } } }', {
+      p: projectId,
+    });
+    const repair = await ok(
+      api,
+      people.lead.token,
+      'mutation($p: ID!, $t: [ID!]!) { requestRepair(projectId: $p, targetIds: $t, reason: "undo the hand edit") { id } }',
+      { p: projectId, t: [targets.project.targets[0].id] },
+    );
+    const repairId = repair.requestRepair.id;
+    await ok(api, people.lead2.token, 'mutation($id: ID!) { approveTicket(id: $id) { id } }', { id: repairId });
+    expect(await refused(repairId)).toEqual([{ name: 'web1', count: 1, paths: ['notes.txt'] }]);
+    await deployed(repairId, { deleteUnknown: true });
+    expect(await exists(join(root(), 'notes.txt'))).toBe(false);
+    for (const kept of ['uploads/avatar-123.jpg', 'uploads/new-upload.png', 'runtime/logs/app.log'])
+      expect(await exists(join(root(), kept)), kept).toBe(true);
     expect(await verify(projectId)).toMatchObject({ state: 'IN_SYNC', driftedCount: 0 });
 
     const releases = await ok(api, people.lead.token, 'query($p: ID!) { releases(projectId: $p) { id tag } }', {
