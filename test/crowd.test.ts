@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from '@slipway/executor';
 import { LogSink } from '@slipway/executor/log-sink';
-import { jobLogLines, jobs, projects, tickets, users } from '@slipway/schema';
+import { firstEnvironment, jobLogLines, jobs, projects, tickets, users } from '@slipway/schema';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './support/api.ts';
@@ -16,6 +16,7 @@ import { RawGraphqlSocket } from './support/ws.ts';
 let world: World<'dev' | 'lead'>;
 let replicaB: TestApi;
 let projectId: number;
+let environmentId: number;
 
 const LOG = 'subscription($j: ID!, $a: Int) { jobLog(jobId: $j, afterSeq: $a) { seq text } }';
 
@@ -27,6 +28,7 @@ beforeAll(async () => {
     .values({ name: 'crowd', sourceType: 'SVN', sourceUrl: 'file:///nowhere', stagingPath: join(world.dir, 'w') })
     .returning();
   projectId = project?.id as number;
+  environmentId = (await firstEnvironment(world.database.db, projectId)).id;
   await ok(
     world.api,
     world.people.admin.token,
@@ -172,6 +174,7 @@ describe('ticket pages served from memory', () => {
         .insert(tickets)
         .values({
           projectId,
+          environmentId,
           kind: 'RELEASE',
           state: 'PENDING_STAGING',
           reason: `round ${round}`,

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Worker } from '@slipway/executor';
-import { freePort, jobLogLines, jobs, releases, targets } from '@slipway/schema';
+import { firstEnvironment, freePort, jobLogLines, jobs, releases, targets } from '@slipway/schema';
 import { and, asc, eq, sql } from 'drizzle-orm';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -244,8 +244,10 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('drift (%s)', (mode) => {
       .select({ id: releases.id })
       .from(releases)
       .where(and(eq(releases.projectId, Number(projectId)), eq(releases.number, 2)));
+    const environment = await firstEnvironment(database.db, Number(projectId));
     await database.db.insert(targets).values({
       projectId: Number(projectId),
+      environmentId: environment.id,
       name: 'z-gone',
       host: '127.0.0.1',
       port: closedPort,

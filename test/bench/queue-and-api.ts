@@ -22,6 +22,7 @@ import {
   EMBEDDED_APP_ROLE,
   enqueueJob,
   finishJob,
+  firstEnvironment,
   freePort,
   jobs,
   migrate,
@@ -59,6 +60,7 @@ const [project] = await db
   .values({ name: 'bench', sourceType: 'SVN', sourceUrl: 'file:///bench', stagingPath: '/srv/bench', ready: true })
   .returning();
 const projectId = project?.id as number;
+const environmentId = (await firstEnvironment(db, projectId)).id;
 
 // --- job pickup ----------------------------------------------------------------------------------------------
 async function pickupLatencies(count: number, startNext: () => Promise<void>): Promise<number[]> {
@@ -319,6 +321,7 @@ if (runs('api')) {
   await db.insert(tickets).values(
     Array.from({ length: 500 }, (_, i) => ({
       projectId,
+      environmentId,
       kind: 'RELEASE' as const,
       state: 'DEPLOYED' as const,
       reason: `bench ticket ${i}`,

@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import {
   deployResults,
+  environments,
   eventSentence,
   memberships,
   type NotificationEvent,
@@ -77,7 +78,8 @@ export async function peopleFor(
       return { people: testers.length ? testers : await members('LEAD', false), waiting: true };
     }
     case 'TEST_PASSED':
-    case 'ROLLBACK_REQUESTED': {
+    case 'ROLLBACK_REQUESTED':
+    case 'PROMOTION_REQUESTED': {
       const [project] = await db
         .select({ allowSelfApproval: projects.allowSelfApproval })
         .from(projects)
@@ -110,6 +112,7 @@ const WORDS: Record<Language, Record<NotificationEvent | 'TEST', string>> = {
     DEPLOYED: 'is live',
     DEPLOY_FAILED: 'failed to deploy',
     ROLLBACK_REQUESTED: 'rollback requested, waiting for approval',
+    PROMOTION_REQUESTED: 'promotion requested, waiting for approval',
     FREEZE_STARTED: 'Deploys are frozen',
     FREEZE_ENDED: 'Deploys are open again',
     DRIFT_DETECTED: 'differs from its release',
@@ -128,6 +131,7 @@ const WORDS: Record<Language, Record<NotificationEvent | 'TEST', string>> = {
     DEPLOYED: '已上线',
     DEPLOY_FAILED: '发布失败',
     ROLLBACK_REQUESTED: '已申请回滚，等待审批',
+    PROMOTION_REQUESTED: '已申请晋级，等待审批',
     FREEZE_STARTED: '发布已冻结',
     FREEZE_ENDED: '发布已解冻',
     DRIFT_DETECTED: '与版本内容不一致',
@@ -140,6 +144,7 @@ const LABELS: Record<Language, Record<string, string>> = {
   EN: {
     by: 'by',
     version: 'Version',
+    environment: 'Environment',
     targets: 'Targets',
     reason: 'Reason',
     comment: 'Comment',
@@ -153,6 +158,7 @@ const LABELS: Record<Language, Record<string, string>> = {
   ZH_CN: {
     by: '操作人',
     version: '版本',
+    environment: '环境',
     targets: '目标机',
     reason: '原因',
     comment: '备注',
@@ -170,7 +176,7 @@ export interface ChannelPayload {
   event?: NotificationEvent;
   eventId?: number;
   drift?: { targetId: number };
-  freeze?: { reason?: string; until?: string | null; byId?: number | null };
+  freeze?: { reason?: string; until?: string | null; byId?: number | null; environment?: string };
   test?: boolean;
   /** A test of an e-mail channel with no fixed addresses goes to the one testing it. */
   testTo?: string[];
@@ -195,6 +201,7 @@ export async function composeMessage(
   if (payload.freeze) {
     const [by] = payload.freeze.byId ? await db.select().from(users).where(eq(users.id, payload.freeze.byId)) : [];
     const lines = [
+      ...(payload.freeze.environment ? [`**${label.environment}**: ${payload.freeze.environment}`] : []),
       ...(payload.freeze.reason ? [`**${label.reason}**: ${payload.freeze.reason}`] : []),
       ...(payload.freeze.until ? [`**${label.until}**: ${payload.freeze.until}`] : []),
       ...(by ? [`**${label.by}**: ${by.name}`] : []),
@@ -233,18 +240,28 @@ export async function composeMessage(
   // The executor's own events in the channel's language (English: the comment, which says the same).
   const comment = found.event.message ? eventSentence(channel.language, found.event.message) : found.event.comment;
   if (comment) lines.push(`**${label.comment}**: ${comment}`);
-  if (event === 'DEPLOYING' || event === 'DEPLOYED' || event === 'DEPLOY_FAILED') {
+  const deploying = event === 'DEPLOYING' || event === 'DEPLOYED' || event === 'DEPLOY_FAILED';
+  if (deploying || event === 'PROMOTION_REQUESTED') {
     const [release] = ticket.releaseId ? await db.select().from(releases).where(eq(releases.id, ticket.releaseId)) : [];
     if (release) lines.push(`**${label.version}**: v${release.number}`);
+    // Where it goes, when the project has more than one environment.
+    const all = await db
+      .select({ id: environments.id, name: environments.name })
+      .from(environments)
+      .where(eq(environments.projectId, project.id));
+    const environment = all.find((e) => e.id === ticket.environmentId);
+    if (all.length > 1 && environment) lines.push(`**${label.environment}**: ${environment.name}`);
+  }
+  if (deploying) {
     const results = await db
       .select({ name: deployResults.targetName, outcome: deployResults.outcome })
       .from(deployResults)
       .where(eq(deployResults.ticketId, ticket.id));
     const names = results.length
       ? results.map((r) => `${r.name} ${r.outcome}`)
-      : (await db.select({ name: targets.name }).from(targets).where(eq(targets.projectId, project.id))).map(
-          (t) => t.name,
-        );
+      : (
+          await db.select({ name: targets.name }).from(targets).where(eq(targets.environmentId, ticket.environmentId))
+        ).map((t) => t.name);
     if (names.length) lines.push(`**${label.targets}**: ${names.join(', ')}`);
   }
   const { people, waiting } = await peopleFor(context, ticket, event);

@@ -8,6 +8,7 @@ import {
   EventFailure,
   enqueueDueVerifications,
   ensureSshIdentity,
+  environments,
   heartbeatJob,
   type JobLane,
   type JobRow,
@@ -18,6 +19,7 @@ import {
   type SecretBox,
   sourceCredentials,
   sshFiles,
+  targets,
   tickets,
 } from '@slipway/schema';
 import { eq, max } from 'drizzle-orm';
@@ -26,7 +28,7 @@ import type { ExecutorConfig } from './config.ts';
 import { writeKnownHosts } from './host-keys.ts';
 import { compare } from './jobs/compare.ts';
 import { type JobContext, type JobHandler, JobTimedOut, LeaseLost, TIME_LIMIT_MINUTES } from './jobs/context.ts';
-import { deploy, repair, revert, rollback } from './jobs/deploy.ts';
+import { deploy, promote, repair, revert, rollback } from './jobs/deploy.ts';
 import { deployAt } from './jobs/deploy-at.ts';
 import { initProject } from './jobs/init-project.ts';
 import { preview } from './jobs/preview.ts';
@@ -44,6 +46,7 @@ const READS_SOURCE = new Set<JobRow['kind']>(['INIT_PROJECT', 'STAGE']);
 /** Jobs that reach targets (over ssh, for ssh targets): Slipway's known_hosts is brought up to date before them. */
 const REACHES_TARGETS = new Set<JobRow['kind']>([
   'DEPLOY',
+  'PROMOTE',
   'ROLLBACK',
   'REPAIR',
   'REVERT',
@@ -77,6 +80,7 @@ const handlers: Record<JobRow['kind'], JobHandler> = {
   COMPARE: compare,
   REPAIR: repair,
   DEPLOY_AT: deployAt,
+  PROMOTE: promote,
 };
 
 /**
@@ -160,6 +164,22 @@ export class Worker {
     return { username: row.username, secret: (this.secrets as SecretBox).open(row.secret) };
   }
 
+  /** The environment a job works on: its ticket's, else the one its payload or its target names, else none. */
+  private async environmentOf(job: JobRow, ticket: typeof tickets.$inferSelect | null) {
+    const payload = job.payload as { environmentId?: number; targetId?: number };
+    let id = ticket?.environmentId ?? payload.environmentId ?? null;
+    if (id === null && payload.targetId) {
+      const [target] = await this.database.db
+        .select({ environmentId: targets.environmentId })
+        .from(targets)
+        .where(eq(targets.id, payload.targetId));
+      id = target?.environmentId ?? null;
+    }
+    if (id === null) return null;
+    const [row] = await this.database.db.select().from(environments).where(eq(environments.id, id));
+    return row ?? null;
+  }
+
   get runningJobs(): number {
     return this.running.size;
   }
@@ -240,6 +260,7 @@ export class Worker {
       const [project] = await db.select().from(projects).where(eq(projects.id, job.projectId));
       if (!project) throw new Error(`project ${job.projectId} does not exist`);
       const [ticket] = job.ticketId ? await db.select().from(tickets).where(eq(tickets.id, job.ticketId)) : [];
+      const environment = await this.environmentOf(job, ticket ?? null);
       const ssh = targetSsh(project, this.config.dataDir);
       connections = new JobConnections((this.control as ControlDirectory).path, job.id, ssh);
       if (REACHES_TARGETS.has(job.kind) && !project.knownHostsPath)
@@ -250,6 +271,7 @@ export class Worker {
         workerId: this.id,
         project,
         ticket: ticket ?? null,
+        environment,
         dataDir: this.config.dataDir,
         publicUrl: this.config.publicUrl,
         sink,

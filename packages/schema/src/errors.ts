@@ -9,7 +9,9 @@ export type ErrorCode =
   | 'STAGING_CHANGED'
   | 'FROZEN'
   | 'RATE_LIMITED'
-  | 'UNKNOWN_FILES';
+  | 'UNKNOWN_FILES'
+  | 'NOT_PROMOTABLE'
+  | 'BAKING';
 
 /** An expected failure whose message is safe to show to the user. */
 export class SlipwayError extends Error {

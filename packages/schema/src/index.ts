@@ -1,5 +1,6 @@
 export * from './db.ts';
 export * from './environment.ts';
+export * from './environments.ts';
 export * from './errors.ts';
 export * from './event-messages.ts';
 export * from './notify.ts';

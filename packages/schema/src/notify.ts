@@ -10,11 +10,19 @@ export interface Freeze {
   byId: number | null;
 }
 
-/** A project's freeze, when one is set and has not ended (the server refuses deploys by it, and so do schedules). */
-export function activeFreeze(project: ProjectRow, now = new Date()): Freeze | null {
-  if (!project.frozenReason) return null;
-  if (project.frozenUntil && project.frozenUntil <= now) return null;
-  return { reason: project.frozenReason, until: project.frozenUntil, byId: project.frozenById };
+type Freezable = Pick<ProjectRow, 'frozenReason' | 'frozenUntil' | 'frozenById'>;
+
+/**
+ * The freeze in force, when one is set and has not ended (the server refuses deploys by it, and so do schedules): the
+ * project's (it freezes every environment), else the environment's own.
+ */
+export function activeFreeze(project: Freezable, environment?: Freezable | null, now = new Date()): Freeze | null {
+  for (const holder of [project, environment]) {
+    if (!holder?.frozenReason) continue;
+    if (holder.frozenUntil && holder.frozenUntil <= now) continue;
+    return { reason: holder.frozenReason, until: holder.frozenUntil, byId: holder.frozenById };
+  }
+  return null;
 }
 
 /**
@@ -74,6 +82,8 @@ export function notificationOf(action: string, to: string): NotificationEvent | 
       return 'DEPLOY_FAILED';
     case 'REQUEST_ROLLBACK':
       return 'ROLLBACK_REQUESTED';
+    case 'REQUEST_PROMOTION':
+      return 'PROMOTION_REQUESTED';
     default:
       return null;
   }

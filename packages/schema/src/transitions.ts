@@ -1,11 +1,12 @@
 import { and, count, eq, sql } from 'drizzle-orm';
+import { checkPromotion } from './environments.ts';
 import { SlipwayError } from './errors.ts';
 import { type EventMessage, eventSentence } from './event-messages.ts';
 import { activeFreeze, notificationOf, notifyChannels, notifyWebhooks, type ProjectRow } from './notify.ts';
 import { CHANNELS, type DbOrTx, enqueueJob } from './queue.ts';
 import { jobs } from './tables/jobs.ts';
-import { targets } from './tables/projects.ts';
-import { ticketEvents, tickets } from './tables/tickets.ts';
+import { environments, targets } from './tables/projects.ts';
+import { releases, ticketEvents, tickets } from './tables/tickets.ts';
 import {
   InvalidTransition,
   type JobKind,
@@ -50,6 +51,7 @@ export interface TransitionInput {
       | 'scheduledAt'
       | 'scheduledById'
       | 'freezeOverride'
+      | 'replacedReleaseId'
     >
   >;
 }
@@ -88,16 +90,34 @@ export interface DeployStart extends Omit<TransitionInput, 'set' | 'comment' | '
 }
 
 /**
- * A deploy starting (of a release, a rollback or a repair) — a person's DEPLOY or RETRY_DEPLOY, or a schedule coming
- * due — after the workflow has allowed it: refused when the project has no targets, and while deploys are frozen
- * unless the ticket holds an admin's override (which this uses up). The transition, with any schedule cleared (and its
- * queued DEPLOY_AT job gone), and its job, inside the caller's transaction.
+ * A deploy starting (of a release, a promotion, a rollback or a repair) — a person's DEPLOY or RETRY_DEPLOY, or a
+ * schedule coming due — after the workflow has allowed it: refused when the ticket's environment has no targets,
+ * while deploys are frozen (the project, or that environment) unless the ticket holds an admin's override (which this
+ * uses up), and for a promotion, unless the release may go there now (NOT_PROMOTABLE, BAKING). The transition, with any
+ * schedule cleared (and its queued DEPLOY_AT job gone), and its job, inside the caller's transaction.
  */
 export async function startDeploy(tx: DbOrTx, input: DeployStart): Promise<TicketRow> {
   const { ticket, project, kind, payload, say, ...transition } = input;
-  const [{ n } = { n: 0 }] = await tx.select({ n: count() }).from(targets).where(eq(targets.projectId, project.id));
-  if (n === 0) throw new SlipwayError('INVALID_TRANSITION', 'the project has no targets to deploy to');
-  const freeze = activeFreeze(project);
+  const [environment] = await tx.select().from(environments).where(eq(environments.id, ticket.environmentId));
+  if (!environment) throw new Error(`ticket ${ticket.id} has no environment`);
+  const [{ n } = { n: 0 }] = await tx
+    .select({ n: count() })
+    .from(targets)
+    .where(eq(targets.environmentId, environment.id));
+  if (n === 0)
+    throw new SlipwayError('INVALID_TRANSITION', `the ${environment.name} environment has no targets to deploy to`, {
+      reason: 'NO_TARGETS',
+      environment: environment.name,
+    });
+  if (ticket.kind === 'PROMOTION') {
+    const [release] = await tx
+      .select()
+      .from(releases)
+      .where(eq(releases.id, ticket.releaseId ?? 0));
+    if (!release) throw new Error(`promotion ${ticket.id} has no release`);
+    await checkPromotion(tx, release, environment, new Date());
+  }
+  const freeze = activeFreeze(project, environment);
   if (freeze && !ticket.freezeOverride) {
     throw new SlipwayError(
       'FROZEN',

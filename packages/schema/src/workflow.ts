@@ -19,6 +19,7 @@ export const TICKET_ACTIONS = [
   'CANCEL',
   'REQUEST_ROLLBACK',
   'REQUEST_REPAIR',
+  'REQUEST_PROMOTION',
 ] as const;
 export type TicketAction = (typeof TICKET_ACTIONS)[number];
 
@@ -52,7 +53,7 @@ const BEFORE_DEPLOYING: TicketState[] = [
   'STAGING_FAILED',
   'RETURNED',
 ];
-const ALL_KINDS: TicketKind[] = ['RELEASE', 'ROLLBACK', 'REPAIR'];
+const ALL_KINDS: TicketKind[] = ['RELEASE', 'ROLLBACK', 'REPAIR', 'PROMOTION'];
 
 /** The workflow table of PRODUCT.md, as data. */
 export const TRANSITIONS: readonly Transition[] = [
@@ -136,6 +137,15 @@ export const TRANSITIONS: readonly Transition[] = [
     enqueues: 'REPAIR',
   },
   {
+    action: 'DEPLOY',
+    kinds: ['PROMOTION'],
+    from: ['APPROVED'],
+    to: 'DEPLOYING',
+    who: ['author', 'LEAD'],
+    comment: 'none',
+    enqueues: 'PROMOTE',
+  },
+  {
     action: 'RETRY_DEPLOY',
     kinds: ['RELEASE'],
     from: ['DEPLOY_FAILED'],
@@ -161,6 +171,15 @@ export const TRANSITIONS: readonly Transition[] = [
     who: ['author', 'LEAD'],
     comment: 'none',
     enqueues: 'REPAIR',
+  },
+  {
+    action: 'RETRY_DEPLOY',
+    kinds: ['PROMOTION'],
+    from: ['DEPLOY_FAILED'],
+    to: 'DEPLOYING',
+    who: ['author', 'LEAD'],
+    comment: 'none',
+    enqueues: 'PROMOTE',
   },
   {
     action: 'CANCEL',
@@ -196,6 +215,16 @@ export const TRANSITIONS: readonly Transition[] = [
     from: [null],
     to: 'AWAITING_APPROVAL',
     who: ['LEAD'],
+    comment: 'none',
+  },
+  // A release that ran on one environment, asked for on the next: approved like a rollback (that environment's
+  // requiredApprovals; none: it is approved when asked), then deployed; the same tag, nothing recomposed.
+  {
+    action: 'REQUEST_PROMOTION',
+    kinds: ['PROMOTION'],
+    from: [null],
+    to: 'AWAITING_APPROVAL',
+    who: ['DEVELOPER'],
     comment: 'none',
   },
 ];

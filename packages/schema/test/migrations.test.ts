@@ -1,13 +1,16 @@
-import { cp, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/postgres-js';
+import { migrate as drizzleMigrate } from 'drizzle-orm/postgres-js/migrator';
 import { execa } from 'execa';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, TEST_APP_ROLE, type TestDatabase } from '../../../test/support/db.ts';
 import { migrate, migrationsFolder } from '../src/db.ts';
+import { firstEnvironment } from '../src/environments.ts';
 import { projects, releases, ticketEvents, tickets, users } from '../src/tables.ts';
 
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
@@ -63,7 +66,14 @@ describe('a migrated database', () => {
     if (!user || !project) throw new Error('setup failed');
     const [ticket] = await database.db
       .insert(tickets)
-      .values({ projectId: project.id, kind: 'RELEASE', state: 'PENDING_STAGING', reason: 'r', authorId: user.id })
+      .values({
+        projectId: project.id,
+        environmentId: (await firstEnvironment(database.db, project.id)).id,
+        kind: 'RELEASE',
+        state: 'PENDING_STAGING',
+        reason: 'r',
+        authorId: user.id,
+      })
       .returning();
     if (!ticket) throw new Error('setup failed');
     await database.db.insert(ticketEvents).values({
@@ -128,6 +138,51 @@ describe('a migrated database', () => {
       await expect(owner`delete from releases`).rejects.toThrow(/permanent/);
     } finally {
       await owner.end();
+    }
+  });
+});
+
+describe('the environments migration (0019)', () => {
+  it('makes every existing project one environment, production, holding its targets, tickets and live version', async () => {
+    const database = await createTestDatabase({ migrate: false });
+    const folder = await mkdtemp(join(tmpdir(), 'slipway-migrations-0018-'));
+    const owner = postgres(database.adminUrl, { max: 1, onnotice: () => {} });
+    try {
+      // The database as the version before environments left it.
+      await cp(migrationsFolder, folder, { recursive: true });
+      const journal = JSON.parse(await readFile(join(folder, 'meta/_journal.json'), 'utf8'));
+      journal.entries = journal.entries.filter((e: { idx: number }) => e.idx <= 18);
+      await writeFile(join(folder, 'meta/_journal.json'), JSON.stringify(journal));
+      await drizzleMigrate(drizzle(owner), { migrationsFolder: folder });
+      const [user] =
+        await owner`insert into users (login, name, password_hash) values ('dev', 'Dev', 'x') returning id`;
+      const [project] = await owner`insert into projects (name, source_type, source_url, staging_path)
+        values ('old', 'SVN', 'file:///r', '/srv/old') returning id`;
+      const [release] = await owner`insert into releases (project_id, number, commit)
+        values (${project?.id}, 0, ${'a'.repeat(40)}) returning id`;
+      await owner`update projects set live_release_id = ${release?.id} where id = ${project?.id}`;
+      await owner`insert into targets (project_id, name, path) values (${project?.id}, 'web1', '/var/www/1'),
+        (${project?.id}, 'web2', '/var/www/2')`;
+      await owner`insert into tickets (project_id, kind, state, reason, author_id)
+        values (${project?.id}, 'RELEASE', 'AWAITING_TEST', 'r', ${user?.id})`;
+
+      await migrate(database.adminUrl, { appRole: TEST_APP_ROLE });
+      const [environment, ...others] = await owner`select id, name, position, live_release_id from environments
+        where project_id = ${project?.id}`;
+      expect(others).toEqual([]);
+      expect(environment).toMatchObject({ name: 'production', position: 0, live_release_id: release?.id });
+      const homes = await owner`select distinct environment_id from targets
+        union select distinct environment_id from tickets`;
+      expect(homes.map((r) => r.environment_id)).toEqual([environment?.id]);
+      // A project made afterwards starts with its own.
+      const [fresh] = await owner`insert into projects (name, source_type, source_url, staging_path)
+        values ('new', 'SVN', 'file:///n', '/srv/new') returning id`;
+      const made = await owner`select name from environments where project_id = ${fresh?.id}`;
+      expect(made).toEqual([{ name: 'production' }]);
+    } finally {
+      await owner.end();
+      await rm(folder, { recursive: true, force: true });
+      await database.drop();
     }
   });
 });

@@ -80,6 +80,21 @@ export function createMetrics(database: Database, hub: NotificationHub): Registr
   });
 
   new Gauge({
+    name: 'slipway_environment_live_release',
+    help: 'The number of the release each environment runs (v<number>)',
+    labelNames: ['project', 'environment'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const rows = await database.db.execute<{ project: string; environment: string; number: number }>(sql`
+        select p.name as project, e.name as environment, r.number::int as number
+        from environments e join projects p on p.id = e.project_id join releases r on r.id = e.live_release_id
+        where p.archived_at is null`);
+      for (const row of rows) this.set({ project: row.project, environment: row.environment }, row.number);
+    },
+  });
+
+  new Gauge({
     name: 'slipway_subscriptions',
     help: 'Live subscriptions (notification listeners) on this server',
     registers: [registry],

@@ -1,4 +1,4 @@
-import { apiTokens, memberships, projects, targets } from '@slipway/schema';
+import { apiTokens, firstEnvironment, memberships, projects, targets } from '@slipway/schema';
 import { createSession } from '@slipway/server/auth/tokens';
 import { sql } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -82,7 +82,12 @@ const operations: Operation[] = [
     request: async (f, _a, cell) => {
       const [target] = await database.db
         .insert(targets)
-        .values({ projectId: f.projectId, name: `rm-${cell}`, path: '/var/www/rm' })
+        .values({
+          projectId: f.projectId,
+          environmentId: (await firstEnvironment(database.db, f.projectId)).id,
+          name: `rm-${cell}`,
+          path: '/var/www/rm',
+        })
         .returning();
       return { query: 'mutation($id: ID!) { removeTarget(id: $id) }', variables: { id: target?.id } };
     },

@@ -1,4 +1,4 @@
-import { deployResults, jobs, projects, tickets, users } from '@slipway/schema';
+import { deployResults, firstEnvironment, jobs, projects, tickets, users } from '@slipway/schema';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../../../test/support/api.ts';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/db.ts';
@@ -18,6 +18,7 @@ beforeAll(async () => {
     .insert(tickets)
     .values({
       projectId: project?.id as number,
+      environmentId: (await firstEnvironment(database.db, project?.id as number)).id,
       kind: 'RELEASE',
       state: 'DEPLOYED',
       reason: 'r',

@@ -1,4 +1,12 @@
-import { type Db, EventFailure, type JobRow, type projects, type SecretBox, type tickets } from '@slipway/schema';
+import {
+  type Db,
+  type EnvironmentRow,
+  EventFailure,
+  type JobRow,
+  type projects,
+  type SecretBox,
+  type tickets,
+} from '@slipway/schema';
 import type { Logger } from 'pino';
 import type { LogSink } from '../log-sink.ts';
 import type { RunOptions } from '../tools/run.ts';
@@ -14,6 +22,11 @@ export interface JobContext {
   workerId: string;
   project: ProjectRow;
   ticket: TicketRow | null;
+  /**
+   * The environment the job works on: its ticket's; a verification's when it names one; a target check's target's;
+   * null otherwise (all of them, or none).
+   */
+  environment: EnvironmentRow | null;
   dataDir: string;
   /** The console's address, when known (links in webhook payloads). */
   publicUrl: string | undefined;
@@ -65,6 +78,7 @@ export const TIME_LIMIT_MINUTES: Record<JobRow['kind'], number | null> = {
   TEST_TARGET: 2,
   REVERT: null,
   COMPARE: 5,
+  PROMOTE: null,
 };
 
 /** The job ran past its time limit: its commands are killed and it fails, saying so. */

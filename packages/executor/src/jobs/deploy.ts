@@ -1,5 +1,15 @@
-import { failureRecord, projects, releases, targets, tickets, users } from '@slipway/schema';
-import { and, asc, eq, max, sql } from 'drizzle-orm';
+import {
+  deploySettings,
+  type EnvironmentRow,
+  environments,
+  failureRecord,
+  projects,
+  releases,
+  targets,
+  tickets,
+  users,
+} from '@slipway/schema';
+import { and, asc, count, eq, max, sql } from 'drizzle-orm';
 import { type ComposeResult, composeCommit } from '../compose.ts';
 import { projectDirs, tag } from '../layout.ts';
 import { checkOutLedgerTree, git, gitOutput, gitSucceeds } from '../tools/git.ts';
@@ -18,12 +28,17 @@ async function ticketOfTag(ledger: string, name: string, context: JobContext): P
   return gitOutput(ledger, ['log', '-1', `--format=%(trailers:key=${TRAILER},valueonly)`, name], context.run);
 }
 
+/** The release live on the job's environment (what a release ticket builds on, what a cancel goes back to). */
 export async function liveRelease(context: JobContext): Promise<ReleaseRow> {
+  const [env] = await context.db
+    .select({ liveReleaseId: environments.liveReleaseId })
+    .from(environments)
+    .where(eq(environments.id, context.environment?.id ?? 0));
   const [live] = await context.db
     .select()
     .from(releases)
-    .where(eq(releases.id, context.project.liveReleaseId ?? 0));
-  if (!live) throw new Error('the project has no live release: was it initialised?');
+    .where(eq(releases.id, env?.liveReleaseId ?? 0));
+  if (!live) throw new Error('the environment has no live release: was the project initialised?');
   return live;
 }
 
@@ -132,7 +147,7 @@ export class StepTimer {
   }
 }
 
-type Shipping = 'DEPLOY' | 'ROLLBACK' | 'REPAIR' | 'REVERT';
+type Shipping = 'DEPLOY' | 'PROMOTE' | 'ROLLBACK' | 'REPAIR' | 'REVERT';
 
 /**
  * Checks the release out into the release tree (when a target needs files) and rolls it out to the targets not on it;
@@ -157,16 +172,19 @@ async function deployRelease(
     })();
     return checkedOut;
   };
+  const environment = context.environment as EnvironmentRow;
+  const settings = deploySettings(project, environment);
+  // The targets of the ticket's environment: a promotion or rollback of one environment touches no other.
   const all = await db
     .select()
     .from(targets)
-    .where(eq(targets.projectId, project.id))
+    .where(and(eq(targets.projectId, project.id), eq(targets.environmentId, environment.id)))
     .orderBy(asc(targets.position), asc(targets.name));
   const repair = kind === 'REPAIR';
   const payload = context.job.payload as { fullSync?: boolean; deleteUnknown?: boolean };
   const fullSync = repair || payload.fullSync === true;
   const rollout = new Rollout(context, release, {
-    isRollback: kind !== 'DEPLOY',
+    isRollback: kind === 'ROLLBACK' || kind === 'REPAIR' || kind === 'REVERT',
     fullSync,
     checksum: repair,
     deleteUnknown: payload.deleteUnknown === true,
@@ -194,13 +212,14 @@ async function deployRelease(
   }
   context.sink.system(
     `${project.deployMode === 'ATOMIC' ? 'atomic' : 'in-place'} ${kind.toLowerCase()} of ${tag(release.number)} ` +
-      `to ${pending.length} target(s), ${project.parallelism} at a time` +
-      (repair ? ': every file compared by checksum' : `, canary batch of ${project.batchSize}`),
+      `to ${pending.length} target(s) of ${environment.name}, ${settings.parallelism} at a time` +
+      (repair ? ': every file compared by checksum' : `, canary batch of ${settings.batchSize}`),
   );
   if (repair && project.deployMode === 'ATOMIC') await repairAtomic(rollout, pending, project.keepReleases);
   else if (repair) await rollInPlace(rollout, pending, pending.length);
-  else if (project.deployMode === 'ATOMIC') await rollAtomic(rollout, pending, project.batchSize, project.keepReleases);
-  else await rollInPlace(rollout, pending, project.batchSize);
+  else if (project.deployMode === 'ATOMIC')
+    await rollAtomic(rollout, pending, settings.batchSize, project.keepReleases);
+  else await rollInPlace(rollout, pending, settings.batchSize);
   timer.lap('targets');
   if (repair && rollout.failures.length === 0) {
     // What the repair leaves is checked at once: the drift view clears (or says what is still wrong).
@@ -246,29 +265,44 @@ async function deployRelease(
     );
     return;
   }
-  const wasLive = project.liveReleaseId;
   context.sink.system(`timing: ${timer}`);
+  const named = await namedEnvironment(context);
+  const version = tag(release.number);
   await finishWith(
     context,
     { state: 'SUCCEEDED' },
     {
       action: 'DEPLOYED',
       message: repair
-        ? { key: 'RESTORED', params: { version: tag(release.number), targets: pending.map((t) => t.name).join(', ') } }
-        : { key: 'LIVE', params: { version: tag(release.number) } },
-      set: { releaseId: release.id },
+        ? { key: 'RESTORED', params: { version, targets: pending.map((t) => t.name).join(', ') } }
+        : named
+          ? { key: 'LIVE_ON', params: { version, environment: named } }
+          : { key: 'LIVE', params: { version } },
+      set: { releaseId: release.id, replacedReleaseId: environment.liveReleaseId },
     },
     async (tx) => {
-      await tx
-        .update(projects)
-        .set({ liveReleaseId: release.id, updatedAt: sql`now()` })
-        .where(eq(projects.id, project.id));
-      // A rollback takes the version it replaces off the targets: it is marked bad.
-      if (isRollback && wasLive && wasLive !== release.id) {
-        await tx.update(releases).set({ rolledBackAt: sql`now()` }).where(eq(releases.id, wasLive));
+      const [was] = await tx
+        .select({ liveReleaseId: environments.liveReleaseId })
+        .from(environments)
+        .where(eq(environments.id, environment.id))
+        .for('update');
+      await tx.update(environments).set({ liveReleaseId: release.id }).where(eq(environments.id, environment.id));
+      await tx.update(projects).set({ updatedAt: sql`now()` }).where(eq(projects.id, project.id));
+      // A rollback takes the version it replaces off the environment: it is marked bad (and goes no further).
+      if (isRollback && was?.liveReleaseId && was.liveReleaseId !== release.id) {
+        await tx.update(releases).set({ rolledBackAt: sql`now()` }).where(eq(releases.id, was.liveReleaseId));
       }
     },
   );
+}
+
+/** The environment's name, for what a deploy says, when the project has more than one (else it reads as before). */
+async function namedEnvironment(context: JobContext): Promise<string | null> {
+  const [{ n } = { n: 0 }] = await context.db
+    .select({ n: count() })
+    .from(environments)
+    .where(eq(environments.projectId, context.project.id));
+  return n > 1 ? (context.environment?.name ?? null) : null;
 }
 
 function stillDeploying(context: JobContext): boolean {
@@ -306,7 +340,7 @@ export const deploy: JobHandler = {
 };
 
 /** A job that ships a release the ledger has (the ticket's): no new tag. */
-function shipExisting(kind: 'ROLLBACK' | 'REPAIR'): JobHandler {
+function shipExisting(kind: 'PROMOTE' | 'ROLLBACK' | 'REPAIR'): JobHandler {
   return {
     async perform(context) {
       if (!stillDeploying(context)) return finishWith(context, { state: 'SUCCEEDED' });
@@ -315,7 +349,9 @@ function shipExisting(kind: 'ROLLBACK' | 'REPAIR'): JobHandler {
         .from(releases)
         .where(and(eq(releases.id, context.ticket?.releaseId ?? 0), eq(releases.projectId, context.project.id)));
       if (!release)
-        throw new Error(`the release to ${kind === 'ROLLBACK' ? 'roll back to' : 'restore'} does not exist`);
+        throw new Error(
+          `the release to ${kind === 'ROLLBACK' ? 'roll back to' : kind === 'PROMOTE' ? 'promote' : 'restore'} does not exist`,
+        );
       await deployRelease(context, release, kind, new StepTimer());
     },
     fail: failDeploy,
@@ -342,6 +378,9 @@ export const revert: JobHandler = {
 
 /** A rollback ships an earlier tag the way a deploy ships a new one. */
 export const rollback = shipExisting('ROLLBACK');
+
+/** A promotion ships the tag its environment's predecessor ran, byte for byte: nothing recomposed, no new tag. */
+export const promote = shipExisting('PROMOTE');
 
 /** A repair ships the live release again, in full and by checksum, to the drifted targets it names. */
 export const repair = shipExisting('REPAIR');

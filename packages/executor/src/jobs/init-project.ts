@@ -1,6 +1,6 @@
 import { access, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EventFailure, projects, releases } from '@slipway/schema';
+import { EventFailure, projects, releases, setBaseline } from '@slipway/schema';
 import { and, eq, sql } from 'drizzle-orm';
 import { projectDirs } from '../layout.ts';
 import { git, gitClone, gitOutput, gitSucceeds } from '../tools/git.ts';
@@ -94,14 +94,10 @@ export const initProject: JobHandler = {
         throw new Error(`the ledger's v0 is ${commit}, but v0 was recorded as ${baseline?.commit}`);
       await tx
         .update(projects)
-        .set({
-          ready: true,
-          initError: null,
-          initFailure: null,
-          liveReleaseId: sql`coalesce(${projects.liveReleaseId}, ${baseline?.id ?? null})`,
-          updatedAt: sql`now()`,
-        })
+        .set({ ready: true, initError: null, initFailure: null, updatedAt: sql`now()` })
         .where(eq(projects.id, context.project.id));
+      // The baseline is what every environment runs until its first deploy (what the first release builds on).
+      if (baseline) await setBaseline(tx, context.project.id, baseline.id);
     });
   },
   async fail(context, error) {

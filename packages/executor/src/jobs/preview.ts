@@ -1,4 +1,4 @@
-import { deployPreviews, releases, targets } from '@slipway/schema';
+import { deployPreviews, deploySettings, releases, targets } from '@slipway/schema';
 import { and, asc, eq } from 'drizzle-orm';
 import { projectDirs } from '../layout.ts';
 import { inParallel } from '../parallel.ts';
@@ -69,17 +69,18 @@ export const preview: JobHandler = {
       return laidOut;
     };
     try {
+      // The targets of the ticket's environment.
       const all = await db
         .select()
         .from(targets)
-        .where(eq(targets.projectId, project.id))
+        .where(and(eq(targets.projectId, project.id), eq(targets.environmentId, ticket.environmentId)))
         .orderBy(asc(targets.position), asc(targets.name));
       const repairing = new Set(ticket.repairTargetIds ?? []);
       // The targets the deploy would work on: a repair's, else those not on its release yet.
       const pending = repair
         ? all.filter((t) => repairing.has(t.id))
         : all.filter((t) => ship.releaseId === null || t.releaseId !== ship.releaseId);
-      await inParallel(pending, project.parallelism, async (target) => {
+      await inParallel(pending, deploySettings(project, context.environment).parallelism, async (target) => {
         let row: typeof deployPreviews.$inferInsert;
         const base = { jobId: context.job.id, targetName: target.name };
         try {

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import { deployResults, releases, targets } from '@slipway/schema';
+import { deployResults, deploySettings, releases, targets } from '@slipway/schema';
 import { eq, inArray, sql } from 'drizzle-orm';
 import type { VerifyTree } from '../drift.ts';
 import { checkHealth } from '../health.ts';
@@ -73,6 +73,11 @@ export class Rollout {
     return this.context.project;
   }
 
+  /** How the job's environment deploys (its own settings where it has them, else the project's). */
+  get settings() {
+    return deploySettings(this.context.project, this.context.environment);
+  }
+
   get log() {
     return this.context.sink;
   }
@@ -95,7 +100,7 @@ export class Rollout {
   }
 
   hook(target: TargetRow, which: 'preDeploy' | 'postDeploy', dir: string): Hook | null {
-    const command = this.project[which];
+    const command = this.settings[which];
     if (!command) return null;
     return {
       command,
@@ -109,7 +114,7 @@ export class Rollout {
   }
 
   async health(target: TargetRow) {
-    const url = this.project.healthCheckUrl;
+    const url = this.settings.healthCheckUrl;
     if (!url) return;
     await checkHealth(
       url,
@@ -221,7 +226,7 @@ export class Rollout {
   /** Runs `step` on each target (parallelism-limited), recording a failure; answers the targets that succeeded. */
   async each(list: TargetRow[], step: (target: TargetRow) => Promise<Outcome | null>): Promise<TargetRow[]> {
     const ok: TargetRow[] = [];
-    await inParallel(list, this.project.parallelism, async (target) => {
+    await inParallel(list, this.settings.parallelism, async (target) => {
       try {
         const result = await step(target);
         if (result) await this.record(target, result);

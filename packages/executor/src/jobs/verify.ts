@@ -1,5 +1,12 @@
-import { notifyChannels, notifyWebhooks, releases, targets, targetVerifications } from '@slipway/schema';
-import { asc, eq, inArray } from 'drizzle-orm';
+import {
+  deploySettings,
+  notifyChannels,
+  notifyWebhooks,
+  releases,
+  targets,
+  targetVerifications,
+} from '@slipway/schema';
+import { and, asc, eq, inArray } from 'drizzle-orm';
 import { type Verification, VerifyTree, verifyTarget } from '../drift.ts';
 import { projectDirs, tag } from '../layout.ts';
 import { inParallel } from '../parallel.ts';
@@ -54,7 +61,7 @@ export async function verifyTargets(context: JobContext, list: TargetRow[]): Pro
   const results = new Map<number, Verification>();
   // Targets on the same release side by side: the tree is checked out once per release.
   const ordered = [...list].sort((a, b) => (a.releaseId ?? 0) - (b.releaseId ?? 0) || a.name.localeCompare(b.name));
-  await inParallel(ordered, project.parallelism, async (target) => {
+  await inParallel(ordered, deploySettings(project, context.environment).parallelism, async (target) => {
     const expected = target.releaseId ? tags.get(target.releaseId) : undefined;
     const result: Verification =
       target.releaseId && expected
@@ -123,13 +130,20 @@ export async function recordVerifications(context: JobContext, results: Verifica
 /** VERIFY: every target of the project compared with its recorded release. Finding drift is not a failure. */
 export const verify: JobHandler = {
   async perform(context) {
+    // Every target of the project, or of the environment the verification names.
+    const environmentId = context.environment?.id;
     const all = await context.db
       .select()
       .from(targets)
-      .where(eq(targets.projectId, context.project.id))
+      .where(
+        and(
+          eq(targets.projectId, context.project.id),
+          environmentId ? eq(targets.environmentId, environmentId) : undefined,
+        ),
+      )
       .orderBy(asc(targets.position), asc(targets.name));
     context.sink.system(
-      `verifying ${all.length} target(s) against their recorded release, ${context.project.parallelism} at a time`,
+      `verifying ${all.length} target(s)${context.environment ? ` of ${context.environment.name}` : ''} against their recorded release, ${deploySettings(context.project, context.environment).parallelism} at a time`,
     );
     const results = [...(await verifyTargets(context, all)).values()];
     const count = (state: Verification['state']) => results.filter((r) => r.state === state).length;

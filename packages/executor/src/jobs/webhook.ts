@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
 import {
+  environments,
   finishJob,
   notificationChannels,
   openStored,
@@ -69,6 +70,9 @@ export async function webhookBody(context: JobContext, payload: WebhookPayload):
   const [ticket] = await db.select().from(tickets).where(eq(tickets.id, event.ticketId));
   const [project] = await db.select().from(projects).where(eq(projects.id, event.projectId));
   const [actor] = event.actorId ? await db.select().from(users).where(eq(users.id, event.actorId)) : [];
+  const [environment] = ticket
+    ? await db.select().from(environments).where(eq(environments.id, ticket.environmentId))
+    : [];
   return JSON.stringify({
     event: {
       id: event.id,
@@ -80,6 +84,7 @@ export async function webhookBody(context: JobContext, payload: WebhookPayload):
     },
     project: { id: project?.id, name: project?.name },
     ticket: { id: ticket?.id, kind: ticket?.kind, state: ticket?.state, reason: ticket?.reason, paths: ticket?.paths },
+    environment: environment ? { id: environment.id, name: environment.name } : null,
     actor: actor ? { id: actor.id, login: actor.login, name: actor.name } : null,
     url: context.publicUrl ? `${context.publicUrl.replace(/\/$/, '')}/#/tickets/${ticket?.id}` : null,
   });

@@ -28,6 +28,7 @@ export const jobKind = pgEnum('job_kind', [
   'TEST_TARGET',
   'REVERT',
   'COMPARE',
+  'PROMOTE',
 ]);
 export const jobState = pgEnum('job_state', ['QUEUED', 'RUNNING', 'SUCCEEDED', 'FAILED']);
 export const logStream = pgEnum('log_stream', ['STDOUT', 'STDERR', 'SYSTEM']);

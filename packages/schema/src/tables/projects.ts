@@ -78,8 +78,6 @@ export const projects = pgTable(
     initError: text('init_error'),
     /** The same failure in words of no language, when Slipway names it (`{ key, params }`, see event-messages). */
     initFailure: jsonb('init_failure'),
-    /** The release live on the targets; null until the baseline exists. */
-    liveReleaseId: bigint('live_release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -95,6 +93,48 @@ export const projects = pgTable(
   ],
 );
 
+/**
+ * A project's environments, in order (e.g. qa, gray, production): each has its own targets, freeze, live version and,
+ * where set, deploy settings (null: the project's). A release ticket deploys to the first; a release reaches each
+ * later one by promotion, after it ran (and baked) on the one before.
+ */
+export const environments = pgTable(
+  'environments',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    projectId: bigint('project_id', { mode: 'number' })
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    /** The order releases travel in: the first environment is where release tickets deploy. */
+    position: integer('position').notNull().default(0),
+    /** Approvals a promotion into this environment needs (0: none, it is approved when asked). */
+    requiredApprovals: integer('required_approvals').notNull().default(1),
+    /** How long a release must have been live on the environment before this one before it may be deployed here. */
+    bakeMinutes: integer('bake_minutes').notNull().default(0),
+    /** A freeze of this environment alone (freezing the project freezes every environment). */
+    frozenReason: text('frozen_reason'),
+    frozenUntil: timestamp('frozen_until', { withTimezone: true }),
+    frozenById: bigint('frozen_by_id', { mode: 'number' }).references(() => users.id),
+    /** The release live on the environment's targets (the baseline until a first deploy). */
+    liveReleaseId: bigint('live_release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
+    parallelism: integer('parallelism'),
+    batchSize: integer('batch_size'),
+    preDeploy: text('pre_deploy'),
+    postDeploy: text('post_deploy'),
+    healthCheckUrl: text('health_check_url'),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex('environments_project_name_idx').on(t.projectId, sql`lower(${t.name})`),
+    index('environments_project_idx').on(t.projectId, t.position),
+    check('environments_required_approvals_range', sql`${t.requiredApprovals} between 0 and 10`),
+    check('environments_bake_minutes_range', sql`${t.bakeMinutes} between 0 and 43200`),
+    check('environments_parallelism_range', sql`${t.parallelism} between 1 and 100`),
+    check('environments_batch_size_range', sql`${t.batchSize} between 1 and 100`),
+  ],
+);
+
 export const targets = pgTable(
   'targets',
   {
@@ -107,6 +147,10 @@ export const targets = pgTable(
     port: integer('port'),
     user: text('user'),
     path: text('path').notNull(),
+    /** The environment the target serves (the project's only one, for a project with one). */
+    environmentId: bigint('environment_id', { mode: 'number' })
+      .notNull()
+      .references((): AnyPgColumn => environments.id),
     /** The order deploys go through targets in (then the name): the first `batchSize` are the canary. */
     position: integer('position').notNull().default(0),
     /** The release Slipway last made live on this target. */
@@ -178,6 +222,7 @@ export const notificationEvent = pgEnum('notification_event', [
   'FREEZE_ENDED',
   'DRIFT_DETECTED',
   'DRIFT_RESOLVED',
+  'PROMOTION_REQUESTED',
 ]);
 export const messageLanguage = pgEnum('message_language', ['EN', 'ZH_CN']);
 

@@ -14,10 +14,10 @@ import {
   uniqueIndex,
 } from 'drizzle-orm/pg-core';
 import type { EventMessage } from '../event-messages.ts';
-import { projects } from './projects.ts';
+import { environments, projects } from './projects.ts';
 import { users } from './users.ts';
 
-export const ticketKind = pgEnum('ticket_kind', ['RELEASE', 'ROLLBACK', 'REPAIR']);
+export const ticketKind = pgEnum('ticket_kind', ['RELEASE', 'ROLLBACK', 'REPAIR', 'PROMOTION']);
 export const ticketState = pgEnum('ticket_state', [
   'PENDING_STAGING',
   'AWAITING_TEST',
@@ -46,8 +46,14 @@ export const tickets = pgTable(
     authorId: bigint('author_id', { mode: 'number' })
       .notNull()
       .references(() => users.id),
-    /** The version this ticket produced (release), rolls back to (rollback) or restores (repair). */
+    /** The environment the ticket deploys to: a release's is the first one; a promotion's, the one it promotes to. */
+    environmentId: bigint('environment_id', { mode: 'number' })
+      .notNull()
+      .references((): AnyPgColumn => environments.id),
+    /** The version this ticket produced (release), rolls back to (rollback), restores (repair) or promotes. */
     releaseId: bigint('release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
+    /** The version the deploy took off its environment (set when it is DEPLOYED): what a rollback rolled back. */
+    replacedReleaseId: bigint('replaced_release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
     /** A repair: the targets it brings back to the release (drifted ones); null for other kinds. */
     repairTargetIds: bigint('repair_target_ids', { mode: 'number' }).array(),
     stagedRevision: text('staged_revision'),

@@ -1,5 +1,7 @@
 import {
   type Db,
+  type EnvironmentRow,
+  environments,
   memberships,
   openStored,
   projects,
@@ -30,8 +32,13 @@ export type TicketPageRow = { ticket: typeof tickets.$inferSelect; author: UserR
 export interface Loaders {
   user: DataLoader<number, UserRow | undefined>;
   project: DataLoader<number, ProjectRow | undefined>;
-  /** A project's canary: the ids of its first `batchSize` targets in deploy order (one query for every project asked). */
+  /**
+   * A project's canary: the ids of the first `batchSize` targets of each of its environments in deploy order (the
+   * environment's batch size, else the project's; one query for every project asked).
+   */
   canary: DataLoader<number, Set<number>>;
+  /** A project's environments, in order. */
+  environments: DataLoader<number, EnvironmentRow[]>;
 }
 
 function byId<Row extends { id: number }>(load: (ids: number[]) => Promise<Row[]>) {
@@ -132,17 +139,34 @@ export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'load
     project: byId((ids) => projectsStatement(fields.db).execute({ ids })),
     canary: new DataLoader<number, Set<number>>(async (projectIds) => {
       const rows = await fields.db
-        .select({ id: targets.id, projectId: targets.projectId, batchSize: projects.batchSize })
+        .select({
+          id: targets.id,
+          projectId: targets.projectId,
+          environmentId: targets.environmentId,
+          batchSize: sql<number>`coalesce(${environments.batchSize}, ${projects.batchSize})`,
+        })
         .from(targets)
         .innerJoin(projects, eq(projects.id, targets.projectId))
+        .innerJoin(environments, eq(environments.id, targets.environmentId))
         .where(inArray(targets.projectId, [...projectIds]))
         .orderBy(asc(targets.position), asc(targets.name));
       const canary = new Map(projectIds.map((id) => [id, new Set<number>()]));
+      const taken = new Map<number, number>();
       for (const row of rows) {
-        const set = canary.get(row.projectId);
-        if (set && set.size < row.batchSize) set.add(row.id);
+        const n = taken.get(row.environmentId) ?? 0;
+        if (n >= Number(row.batchSize)) continue;
+        taken.set(row.environmentId, n + 1);
+        canary.get(row.projectId)?.add(row.id);
       }
       return projectIds.map((id) => canary.get(id) ?? new Set<number>());
+    }),
+    environments: new DataLoader<number, EnvironmentRow[]>(async (projectIds) => {
+      const rows = await fields.db
+        .select()
+        .from(environments)
+        .where(inArray(environments.projectId, [...projectIds]))
+        .orderBy(asc(environments.position), asc(environments.id));
+      return projectIds.map((id) => rows.filter((row) => row.projectId === id));
     }),
   });
   const context: Context = {

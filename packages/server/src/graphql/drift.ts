@@ -9,7 +9,7 @@ import {
   targetVerifications,
   verificationState,
 } from '@slipway/schema';
-import { and, eq, inArray } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import { builder } from './builder.ts';
 import { parseId } from './ids.ts';
 import { JobRef } from './jobs.ts';
@@ -105,26 +105,44 @@ builder.mutationField('verifyTargets', (t) =>
   t.field({
     type: JobRef,
     description:
-      'Compares every target of the project with its recorded release (a VERIFY job; one already waiting is answered)',
-    args: { projectId: t.arg.id({ required: true }) },
+      'Compares every target of the project (or of one environment) with its recorded release (a VERIFY job; one already waiting is answered)',
+    args: { projectId: t.arg.id({ required: true }), environmentId: t.arg.id() },
     authScopes: (_root, args) => ({
       $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'LEAD' } },
     }),
     resolve: async (_root, args, context) => {
       const project = await loadProject(context, parseId(args.projectId, 'projectId'));
       if (!project.ready) throw new BadUserInput('projectId', 'the project is not ready yet');
+      const environmentId = args.environmentId ? parseId(args.environmentId, 'environmentId') : null;
+      if (
+        environmentId !== null &&
+        !(await context.loaders.environments.load(project.id)).some((e) => e.id === environmentId)
+      )
+        throw new BadUserInput(
+          'environmentId',
+          `environment ${environmentId} is not one of the project's environments`,
+        );
       return context.db.transaction(async (tx) => {
         const [waiting] = await tx
           .select()
           .from(jobs)
-          .where(and(eq(jobs.projectId, project.id), eq(jobs.kind, 'VERIFY'), inArray(jobs.state, ['QUEUED'])))
+          .where(
+            and(
+              eq(jobs.projectId, project.id),
+              eq(jobs.kind, 'VERIFY'),
+              inArray(jobs.state, ['QUEUED']),
+              environmentId === null
+                ? sql`${jobs.payload}->>'environmentId' is null`
+                : sql`${jobs.payload}->>'environmentId' = ${String(environmentId)}`,
+            ),
+          )
           .for('update');
         if (waiting) return waiting;
         return enqueueJob(tx, {
           projectId: project.id,
           kind: 'VERIFY',
           pool: project.pool,
-          payload: { requestedBy: context.viewer?.id },
+          payload: { requestedBy: context.viewer?.id, ...(environmentId === null ? {} : { environmentId }) },
         });
       });
     },

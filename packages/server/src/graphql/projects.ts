@@ -3,7 +3,9 @@ import {
   activeFreeze,
   BadUserInput,
   branchName,
+  type EnvironmentRow,
   enqueueJob,
+  environmentsOf,
   type Freeze,
   gitUrl,
   hostName,
@@ -52,7 +54,7 @@ const DeployModeEnum = builder.enumType('DeployMode', { values: ['IN_PLACE', 'AT
 
 export const ProjectRef = builder.objectRef<ProjectRow>('Project');
 
-const FreezeRef = builder.objectRef<Freeze>('Freeze').implement({
+export const FreezeRef = builder.objectRef<Freeze>('Freeze').implement({
   fields: (t) => ({
     reason: t.exposeString('reason'),
     until: t.expose('until', { type: 'DateTime', nullable: true, description: 'Null: until it is lifted' }),
@@ -423,6 +425,9 @@ const TargetInput = builder.inputType('TargetInput', {
     port: t.int(),
     user: t.string(),
     path: t.string({ required: true }),
+    environmentId: t.id({
+      description: 'The environment it serves: required when the project has more than one, else its only one',
+    }),
   }),
 });
 
@@ -433,11 +438,33 @@ const targetInput = z
     port: intRange(1, 65535).nullish(),
     user: systemUser.nullish(),
     path: absolutePath,
+    environmentId: z.union([z.string(), z.number()]).nullish(),
   })
   .superRefine((input, ctx) => {
     if (!input.host && (input.port != null || input.user != null))
       ctx.addIssue({ code: 'custom', path: ['host'], message: 'is required when port or user is given' });
   });
+
+/**
+ * The environment a target goes to: the one named (it must be the project's), else the project's only one; a project
+ * with more than one must name it.
+ */
+export async function environmentForTarget(
+  db: Context['db'] | Tx,
+  projectId: number,
+  environmentId: string | number | null | undefined,
+): Promise<EnvironmentRow> {
+  const all = await environmentsOf(db, projectId);
+  if (environmentId == null) {
+    if (all.length === 1) return all[0] as EnvironmentRow;
+    throw new BadUserInput('input.environmentId', 'is required when the project has more than one environment');
+  }
+  const id = parseId(environmentId, 'input.environmentId');
+  const found = all.find((e) => e.id === id);
+  if (!found)
+    throw new BadUserInput('input.environmentId', `environment ${id} is not one of the project's environments`);
+  return found;
+}
 
 /** A project whose initialisation failed starts it again (after its source credentials or keys changed). */
 async function initAgainIfFailed(tx: Tx, project: ProjectRow): Promise<ProjectRow> {
@@ -645,6 +672,7 @@ builder.mutationFields((t) => ({
           .onConflictDoNothing()
           .returning();
         if (!row) throw new BadUserInput('input.name', `a project named "${input.name}" already exists`);
+        // Its first environment, "production", comes with it (a trigger: a project always has one).
         // With its credentials from the start, the first checkout signs in.
         if (credentials) await tx.insert(sourceCredentials).values({ projectId: row.id, ...credentials });
         await enqueueJob(tx, { projectId: row.id, kind: 'INIT_PROJECT', pool: row.pool });
@@ -729,10 +757,12 @@ builder.mutationFields((t) => ({
       const projectId = parseId(args.projectId, 'projectId');
       const input = parseInput(targetInput, args.input, 'input');
       await loadProject(context, projectId);
+      const environment = await environmentForTarget(context.db, projectId, input.environmentId);
       const [row] = await context.db
         .insert(targets)
         .values({
           projectId,
+          environmentId: environment.id,
           name: input.name,
           host: input.host ?? null,
           port: input.port ?? null,
@@ -758,6 +788,12 @@ builder.mutationFields((t) => ({
       const input = parseInput(targetInput, args.input, 'input');
       const [current] = await context.db.select().from(targets).where(eq(targets.id, id));
       if (!current) throw new NotFound('target', id);
+      // Moving a target to another environment keeps what it holds (its recorded version): that environment's next
+      // deploy sends it what changed since.
+      const environment =
+        input.environmentId == null
+          ? { id: current.environmentId }
+          : await environmentForTarget(context.db, current.projectId, input.environmentId);
       const place = { host: input.host ?? null, port: input.port ?? null, user: input.user ?? null, path: input.path };
       const moved = (Object.keys(place) as (keyof typeof place)[]).some((k) => place[k] !== current[k]);
       const [taken] = await context.db
@@ -768,7 +804,7 @@ builder.mutationFields((t) => ({
         throw new BadUserInput('input.name', `the project already has a target named "${input.name}"`);
       const [row] = await context.db
         .update(targets)
-        .set({ name: input.name, ...place, ...(moved ? { releaseId: null } : {}) })
+        .set({ name: input.name, environmentId: environment.id, ...place, ...(moved ? { releaseId: null } : {}) })
         .where(eq(targets.id, id))
         .returning();
       if (!row) throw new NotFound('target', id);

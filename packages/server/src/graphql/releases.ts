@@ -45,8 +45,10 @@ ReleaseRef.implement({
       resolve: (r) => r.rolledBackAt !== null,
     }),
     live: t.boolean({
-      description: 'Whether this is the version on the targets now',
-      resolve: async (r, _args, context) => (await loadProject(context, r.projectId)).liveReleaseId === r.id,
+      description:
+        'Whether this is the version the first environment runs now (what the next release builds on; Release.liveIn: every environment it runs on)',
+      resolve: async (r, _args, context) =>
+        (await context.loaders.environments.load(r.projectId))[0]?.liveReleaseId === r.id,
     }),
   }),
 });
@@ -123,8 +125,11 @@ builder.objectField(ProjectRef, 'liveRelease', (t) =>
     type: ReleaseRef,
     nullable: true,
     description:
-      'The version the next release builds on and the targets run (v0, the baseline, until the first release; before the first deploy no target runs it: see Release.targets)',
-    resolve: (project, _args, context) => (project.liveReleaseId ? loadRelease(context, project.liveReleaseId) : null),
+      'The version the first environment runs, which the next release builds on (v0, the baseline, until the first release; before the first deploy no target runs it: see Release.targets; every environment: Project.environments)',
+    resolve: async (project, _args, context) => {
+      const first = (await context.loaders.environments.load(project.id))[0];
+      return first?.liveReleaseId ? loadRelease(context, first.liveReleaseId) : null;
+    },
   }),
 );
 

@@ -8,6 +8,7 @@ import './ticket-actions.ts';
 import './jobs.ts';
 import './webhooks.ts';
 import './drift.ts';
+import './environments.ts';
 import './ssh.ts';
 import './notifications.ts';
 

@@ -2,10 +2,15 @@ import {
   activeFreeze,
   approvals,
   BadUserInput,
+  checkPromotion,
   decide,
   deployJob,
   deployPreviews,
+  type EnvironmentRow,
   enqueueJob,
+  environments,
+  environmentsOf,
+  firstEnvironment,
   InvalidTransition,
   jobs,
   minimumRole,
@@ -100,6 +105,63 @@ async function lockProject(tx: Tx, projectId: number): Promise<ProjectRow> {
   return project;
 }
 
+/** Approvals a ticket needs: a promotion, its environment's requiredApprovals; any other, the project's. */
+async function approvalsNeeded(tx: Tx, ticket: TicketRow, project: ProjectRow): Promise<number> {
+  if (ticket.kind !== 'PROMOTION') return project.requiredApprovals;
+  const [environment] = await tx
+    .select({ requiredApprovals: environments.requiredApprovals })
+    .from(environments)
+    .where(eq(environments.id, ticket.environmentId));
+  return environment?.requiredApprovals ?? project.requiredApprovals;
+}
+
+/**
+ * The environment a rollback or repair is for: the one named (of the project), else the project's only one; a
+ * project with more than one must name it.
+ */
+async function environmentNamed(
+  tx: Tx,
+  projectId: number,
+  environmentId: string | number | null | undefined,
+  field = 'environmentId',
+): Promise<EnvironmentRow> {
+  const all = await environmentsOf(tx, projectId);
+  if (environmentId == null) {
+    if (all.length === 1) return all[0] as EnvironmentRow;
+    throw new BadUserInput(field, 'is required when the project has more than one environment');
+  }
+  const id = parseId(environmentId, field);
+  const found = all.find((e) => e.id === id);
+  if (!found) throw new BadUserInput(field, `environment ${id} is not one of the project's environments`);
+  return found;
+}
+
+/** Files a ticket that asks for something (a rollback, a repair, a promotion), with its audit event. */
+async function fileTicket(
+  tx: Tx,
+  input: Pick<
+    typeof tickets.$inferInsert,
+    'projectId' | 'environmentId' | 'kind' | 'state' | 'reason' | 'authorId' | 'releaseId' | 'repairTargetIds'
+  > & { action: TicketAction; comment?: string },
+): Promise<TicketRow> {
+  const { action, comment, ...values } = input;
+  const [ticket] = await tx
+    .insert(tickets)
+    .values({ ...values, paths: [] })
+    .returning();
+  if (!ticket) throw new Error('insert returned no row');
+  await recordEvent(tx, {
+    ticketId: ticket.id,
+    projectId: ticket.projectId,
+    action,
+    from: null,
+    to: ticket.state,
+    actorId: input.authorId,
+    comment: comment ?? null,
+  });
+  return ticket;
+}
+
 interface ActOptions {
   comment?: string | null;
   reason?: string;
@@ -158,7 +220,7 @@ async function act(context: Context, id: string | number, action: TicketAction, 
         .select({ n: count() })
         .from(approvals)
         .where(eq(approvals.ticketId, ticketId));
-      if (n < project.requiredApprovals) {
+      if (n < (await approvalsNeeded(tx, locked, project))) {
         await recordEvent(tx, { ...base, to: locked.state });
         return locked;
       }
@@ -255,8 +317,10 @@ async function refuseUnknownFiles(
   } catch {
     return;
   }
-  if (activeFreeze(project) && !ticket.freezeOverride) return;
-  const all = await context.db.select().from(targets).where(eq(targets.projectId, project.id));
+  const [environment] = await context.db.select().from(environments).where(eq(environments.id, ticket.environmentId));
+  if (activeFreeze(project, environment) && !ticket.freezeOverride) return;
+  // The targets of the ticket's environment, the ones the deploy would go to.
+  const all = await context.db.select().from(targets).where(eq(targets.environmentId, ticket.environmentId));
   const repairing = new Set(ticket.repairTargetIds ?? []);
   const pending =
     ticket.kind === 'REPAIR'
@@ -354,10 +418,13 @@ builder.mutationFields((t) => ({
         decide('SUBMIT', { kind: 'RELEASE', state: null, authorId: null }, { userId: viewer.id, role }, project);
         assertNotShared(project, input.paths, 'input.paths');
         await assertPathsFree(tx, projectId, input.paths);
+        // A release deploys to the first environment, and is built on what runs there.
+        const environment = await firstEnvironment(tx, projectId);
         const [ticket] = await tx
           .insert(tickets)
           .values({
             projectId,
+            environmentId: environment.id,
             kind: 'RELEASE',
             state: 'PENDING_STAGING',
             reason: input.reason,
@@ -519,8 +586,13 @@ builder.mutationFields((t) => ({
   }),
   requestRollback: t.field({
     type: TicketRef,
-    description: 'Files a rollback ticket to a released version; it goes through approval like a release',
-    args: { releaseId: t.arg.id({ required: true }), reason: t.arg.string({ required: true }) },
+    description:
+      'Files a rollback ticket of one environment to a released version (environmentId: required when the project has more than one); it goes through approval like a release. A release rolled back on an environment cannot be promoted onward from it',
+    args: {
+      releaseId: t.arg.id({ required: true }),
+      reason: t.arg.string({ required: true }),
+      environmentId: t.arg.id(),
+    },
     authScopes: async (_root, args, context) => ({
       member: {
         projectId: (await loadRelease(context, parseId(args.releaseId, 'releaseId'))).projectId,
@@ -540,31 +612,65 @@ builder.mutationFields((t) => ({
           { userId: viewer.id, role },
           project,
         );
-        if (project.liveReleaseId === release.id)
+        const environment = await environmentNamed(tx, project.id, args.environmentId);
+        if (environment.liveReleaseId === release.id)
           throw new BadUserInput('releaseId', `v${release.number} is already live`);
-        const [ticket] = await tx
-          .insert(tickets)
-          .values({
-            projectId: project.id,
-            kind: 'ROLLBACK',
-            state: 'AWAITING_APPROVAL',
-            reason: text,
-            paths: [],
-            authorId: viewer.id,
-            releaseId: release.id,
-          })
-          .returning();
-        if (!ticket) throw new Error('insert returned no row');
-        await recordEvent(tx, {
-          ticketId: ticket.id,
+        return fileTicket(tx, {
           projectId: project.id,
+          environmentId: environment.id,
+          kind: 'ROLLBACK',
+          state: 'AWAITING_APPROVAL',
+          reason: text,
+          authorId: viewer.id,
+          releaseId: release.id,
           action: 'REQUEST_ROLLBACK',
-          from: null,
-          to: ticket.state,
-          actorId: viewer.id,
-          comment: null,
         });
-        return ticket;
+      });
+    },
+  }),
+  requestPromotion: t.field({
+    type: TicketRef,
+    description:
+      'Files a promotion: the release, live (or once live, and not rolled back) on the environment just before `environmentId`, deployed there byte for byte (no new tag). Approved like a rollback with that environment’s requiredApprovals (0: it starts APPROVED), then deployed (deployTicket, scheduleDeploy); BAKING until the environment’s bakeMinutes have passed since the release went live on the one before. NOT_PROMOTABLE: the first environment, an environment out of order, a release never live on the one before, or rolled back there',
+    args: {
+      releaseId: t.arg.id({ required: true }),
+      environmentId: t.arg.id({ required: true }),
+      reason: t.arg.string({ required: true }),
+    },
+    authScopes: async (_root, args, context) => ({
+      member: {
+        projectId: (await loadRelease(context, parseId(args.releaseId, 'releaseId'))).projectId,
+        role: minimumRole('REQUEST_PROMOTION'),
+      },
+    }),
+    resolve: async (_root, args, context) => {
+      const release = await loadRelease(context, parseId(args.releaseId, 'releaseId'));
+      const text = parseInput(reason, args.reason, 'reason');
+      const viewer = context.viewer as { id: number };
+      const role = await context.roleIn(release.projectId);
+      return context.db.transaction(async (tx) => {
+        const project = await lockProject(tx, release.projectId);
+        decide(
+          'REQUEST_PROMOTION',
+          { kind: 'PROMOTION', state: null, authorId: null },
+          { userId: viewer.id, role },
+          project,
+        );
+        const environment = await environmentNamed(tx, project.id, args.environmentId);
+        if (environment.liveReleaseId === release.id)
+          throw new BadUserInput('releaseId', `v${release.number} is already live`);
+        // Order, history and rollbacks now; the bake time when it is deployed.
+        await checkPromotion(tx, release, environment);
+        return fileTicket(tx, {
+          projectId: project.id,
+          environmentId: environment.id,
+          kind: 'PROMOTION',
+          state: environment.requiredApprovals === 0 ? 'APPROVED' : 'AWAITING_APPROVAL',
+          reason: text,
+          authorId: viewer.id,
+          releaseId: release.id,
+          action: 'REQUEST_PROMOTION',
+        });
       });
     },
   }),
@@ -595,43 +701,42 @@ builder.mutationField('requestRepair', (t) =>
       return context.db.transaction(async (tx) => {
         const project = await lockProject(tx, projectId);
         decide('REQUEST_REPAIR', { kind: 'REPAIR', state: null, authorId: null }, { userId: viewer.id, role }, project);
-        if (!project.liveReleaseId) throw new BadUserInput('projectId', 'the project has no live release to restore');
         const found = await tx
-          .select({ id: targets.id, releaseId: targets.releaseId, name: targets.name })
+          .select({
+            id: targets.id,
+            releaseId: targets.releaseId,
+            name: targets.name,
+            environmentId: targets.environmentId,
+          })
           .from(targets)
           .where(and(eq(targets.projectId, projectId), inArray(targets.id, ids)));
         const missing = ids.filter((id) => !found.some((f) => f.id === id));
         if (missing.length > 0) throw new BadUserInput('targetIds', `the project has no target ${missing.join(', ')}`);
-        const elsewhere = found.filter((f) => f.releaseId !== project.liveReleaseId);
+        // A repair restores one environment's live release on some of its targets.
+        const environmentIds = [...new Set(found.map((f) => f.environmentId))];
+        if (environmentIds.length > 1)
+          throw new BadUserInput('targetIds', 'names targets of more than one environment: repair one at a time');
+        const environment = await environmentNamed(tx, projectId, environmentIds[0], 'targetIds');
+        if (!environment.liveReleaseId)
+          throw new BadUserInput('projectId', 'the project has no live release to restore');
+        const elsewhere = found.filter((f) => f.releaseId !== environment.liveReleaseId);
         if (elsewhere.length > 0)
           throw new BadUserInput(
             'targetIds',
             `${elsewhere.map((f) => f.name).join(', ')} ${elsewhere.length === 1 ? 'is' : 'are'} not on the live release: deploy or roll back instead`,
           );
-        const [ticket] = await tx
-          .insert(tickets)
-          .values({
-            projectId,
-            kind: 'REPAIR',
-            state: 'AWAITING_APPROVAL',
-            reason: text,
-            paths: [],
-            authorId: viewer.id,
-            releaseId: project.liveReleaseId,
-            repairTargetIds: ids,
-          })
-          .returning();
-        if (!ticket) throw new Error('insert returned no row');
-        await recordEvent(tx, {
-          ticketId: ticket.id,
+        return fileTicket(tx, {
           projectId,
+          environmentId: environment.id,
+          kind: 'REPAIR',
+          state: 'AWAITING_APPROVAL',
+          reason: text,
+          authorId: viewer.id,
+          releaseId: environment.liveReleaseId,
+          repairTargetIds: ids,
           action: 'REQUEST_REPAIR',
-          from: null,
-          to: ticket.state,
-          actorId: viewer.id,
           comment: `repair of ${found.map((f) => f.name).join(', ')}`,
         });
-        return ticket;
       });
     },
   }),

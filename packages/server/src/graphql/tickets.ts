@@ -6,6 +6,7 @@ import {
   deployResults,
   type EventMessage,
   jobs,
+  liveSince,
   memberships,
   NotFound,
   projects,
@@ -25,6 +26,7 @@ import type { Repeater } from 'graphql-yoga';
 import { prepared } from '../prepared.ts';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
+import { EnvironmentRef, loadEnvironment } from './environments.ts';
 import { parseId } from './ids.ts';
 import { followFeed, JobRef, type PathChange, PathChangeRef, TransferEnum } from './jobs.ts';
 import { loadProject, ProjectRef, TargetRef } from './projects.ts';
@@ -52,7 +54,8 @@ export async function loadTicket(context: Context, id: number): Promise<TicketRo
 }
 
 TicketRef.implement({
-  description: 'A release ticket, or a rollback ticket (kind ROLLBACK) to an earlier release',
+  description:
+    'A release ticket, a promotion of a release to the next environment (PROMOTION), a rollback of an environment to an earlier release (ROLLBACK), or a repair of drifted targets (REPAIR)',
   fields: (t) => ({
     id: t.exposeID('id'),
     kind: t.expose('kind', { type: TicketKindEnum }),
@@ -88,10 +91,15 @@ TicketRef.implement({
       resolve: (ticket, _args, { db }) =>
         db.select().from(jobs).where(eq(jobs.ticketId, ticket.id)).orderBy(asc(jobs.id)),
     }),
+    environment: t.field({
+      type: EnvironmentRef,
+      description: 'Where it deploys: a release ticket, the first environment; a promotion, the one it promotes to',
+      resolve: (ticket, _args, context) => loadEnvironment(context, ticket.environmentId),
+    }),
     release: t.field({
       type: ReleaseRef,
       nullable: true,
-      description: 'The version this ticket produced, or the one it rolls back to',
+      description: 'The version this ticket produced, or the one it promotes, rolls back to or restores',
       resolve: (ticket, _args, context) => (ticket.releaseId ? loadRelease(context, ticket.releaseId) : null),
     }),
     deployResults: t.field({
@@ -101,7 +109,7 @@ TicketRef.implement({
         const [latest] = await db
           .select({ id: jobs.id })
           .from(jobs)
-          .where(and(eq(jobs.ticketId, ticket.id), inArray(jobs.kind, ['DEPLOY', 'ROLLBACK', 'REPAIR'])))
+          .where(and(eq(jobs.ticketId, ticket.id), inArray(jobs.kind, ['DEPLOY', 'PROMOTE', 'ROLLBACK', 'REPAIR'])))
           .orderBy(desc(jobs.id))
           .limit(1);
         if (!latest) return [];
@@ -546,30 +554,63 @@ interface LiveChange {
 }
 
 const LiveChangeRef = builder.objectRef<LiveChange>('LiveChange').implement({
-  description: 'A version becoming live: by a release, a rollback or a repair',
+  description: 'A version becoming live on an environment: by a release, a promotion, a rollback or a repair',
   fields: (t) => ({
     at: t.expose('at', { type: 'DateTime' }),
     release: t.field({ type: ReleaseRef, resolve: (c) => c.release }),
     ticket: t.field({ type: TicketRef, resolve: (c) => c.ticket }),
+    environment: t.field({
+      type: EnvironmentRef,
+      resolve: (c, _args, context) => loadEnvironment(context, c.ticket.environmentId),
+    }),
   }),
 });
+
+/** Every deploy that finished (of a project, or of one environment), newest first. */
+function liveChanges(db: Context['db'], where: { projectId: number } | { environmentId: number }, last: number) {
+  if (last < 1 || last > 500) throw new BadUserInput('last', 'must be between 1 and 500');
+  return db
+    .select({ at: ticketEvents.at, release: releases, ticket: tickets })
+    .from(ticketEvents)
+    .innerJoin(tickets, eq(tickets.id, ticketEvents.ticketId))
+    .innerJoin(releases, eq(releases.id, tickets.releaseId))
+    .where(
+      and(
+        'projectId' in where
+          ? eq(ticketEvents.projectId, where.projectId)
+          : eq(tickets.environmentId, where.environmentId),
+        eq(ticketEvents.action, 'DEPLOYED'),
+      ),
+    )
+    .orderBy(desc(ticketEvents.id))
+    .limit(last);
+}
 
 builder.objectField(ProjectRef, 'liveHistory', (t) =>
   t.field({
     type: [LiveChangeRef],
-    description: 'What was live when: every deploy, rollback and repair that finished, newest first (at most `last`)',
+    description:
+      'What was live when, on every environment: each deploy, promotion, rollback and repair that finished, newest first (at most `last`)',
     args: { last: t.arg.int({ defaultValue: 50 }) },
-    resolve: async (project, args, { db }) => {
-      const last = args.last ?? 50;
-      if (last < 1 || last > 500) throw new BadUserInput('last', 'must be between 1 and 500');
-      return db
-        .select({ at: ticketEvents.at, release: releases, ticket: tickets })
-        .from(ticketEvents)
-        .innerJoin(tickets, eq(tickets.id, ticketEvents.ticketId))
-        .innerJoin(releases, eq(releases.id, tickets.releaseId))
-        .where(and(eq(ticketEvents.projectId, project.id), eq(ticketEvents.action, 'DEPLOYED')))
-        .orderBy(desc(ticketEvents.id))
-        .limit(last);
-    },
+    resolve: (project, args, { db }) => liveChanges(db, { projectId: project.id }, args.last ?? 50),
+  }),
+);
+
+builder.objectField(EnvironmentRef, 'liveHistory', (t) =>
+  t.field({
+    type: [LiveChangeRef],
+    description: 'What this environment ran when, newest first (at most `last`)',
+    args: { last: t.arg.int({ defaultValue: 50 }) },
+    resolve: (environment, args, { db }) => liveChanges(db, { environmentId: environment.id }, args.last ?? 50),
+  }),
+);
+
+builder.objectField(EnvironmentRef, 'liveSince', (t) =>
+  t.field({
+    type: 'DateTime',
+    nullable: true,
+    description: 'When the version it runs went live there (null: the baseline, never deployed there)',
+    resolve: (environment, _args, { db }) =>
+      environment.liveReleaseId ? liveSince(db, environment.id, environment.liveReleaseId) : null,
   }),
 );

@@ -557,6 +557,7 @@ export const en = {
   'eventMessage.STAGED_REVISION': 'revision {revision}',
   'eventMessage.STAGED_COMMIT': 'commit {revision}',
   'eventMessage.LIVE': '{version} is live',
+  'eventMessage.LIVE_ON': '{version} is live on {environment}',
   'eventMessage.RESTORED': '{version} restored on {targets}',
   'eventMessage.REVERTED': '{targets} back on {version}; cancelled',
   'eventMessage.REVERTED_NOTHING': 'no target had taken the new version; cancelled',
@@ -626,4 +627,8 @@ export const en = {
   'releases.notDeployed': 'on no target yet',
   'drift.neverDeployed': 'nothing deployed yet',
   'projects.notDeployed': 'nothing deployed yet',
+  'event.REQUEST_PROMOTION': 'Promotion requested',
+  'job.PROMOTE': 'Promotion',
+  'action.PROMOTION_DEPLOY': 'Promote',
+  'tickets.promotion': 'promotion',
 } as const;

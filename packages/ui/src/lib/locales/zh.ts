@@ -547,6 +547,7 @@ export const zh: Record<keyof typeof en, string> = {
   'eventMessage.STAGED_REVISION': '版本 r{revision}',
   'eventMessage.STAGED_COMMIT': '提交 {revision}',
   'eventMessage.LIVE': '{version} 已上线',
+  'eventMessage.LIVE_ON': '{version} 已在 {environment} 上线',
   'eventMessage.RESTORED': '已在 {targets} 上恢复 {version}',
   'eventMessage.REVERTED': '{targets} 已回到 {version}；工单已取消',
   'eventMessage.REVERTED_NOTHING': '没有目标机拿到新版本；工单已取消',
@@ -606,4 +607,8 @@ export const zh: Record<keyof typeof en, string> = {
   'releases.notDeployed': '尚未发布到任何目标机',
   'drift.neverDeployed': '尚未发布过',
   'projects.notDeployed': '尚未发布过',
+  'event.REQUEST_PROMOTION': '已申请晋级',
+  'job.PROMOTE': '晋级',
+  'action.PROMOTION_DEPLOY': '晋级',
+  'tickets.promotion': '晋级',
 };
