@@ -614,7 +614,7 @@ describe('a team working in 简体中文', () => {
       await database.db.execute<{ text: string }>(
         sql`select reason as text from tickets union select comment from ticket_events where comment is not null
             union select comment from approvals where comment is not null union select name from projects
-            union select name from users union select name from targets`,
+            union select name from users union select name from targets union select name from environments`,
       )
     ).map((row) => row.text);
     return page.evaluate((written) => {

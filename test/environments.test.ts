@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import type { Worker } from '@slipway/executor';
 import { checkPromotion, environments, releases } from '@slipway/schema';
 import { eq } from 'drizzle-orm';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from './support/api.ts';
+import { artifactsDir, launchBrowser, signedIn } from './support/browser.ts';
 import { startTestWorker } from './support/executor.ts';
 import { ok, type TicketView, ticket, waitFor, waitForState } from './support/flow.ts';
 import { createReadyProject, ledgerOf } from './support/project.ts';
@@ -401,6 +403,63 @@ describe('a release travelling through environments', () => {
     );
     expect(data.project.environments).toEqual([{ name: 'production', targets: [{ name: 'only' }] }]);
   });
+});
+
+describe('in the console', () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('shows the environments side by side and asks for a promotion with what it ships, in both languages', async () => {
+    for (const locale of ['zh-CN', 'en'] as const) {
+      const lead = await signedIn(browser, api.url, 'lead', people.lead.password, { locale });
+      const { page } = lead;
+      await page.goto(`${api.url}/#/projects/${projectId}/releases`);
+      await page.waitForSelector('[data-testid=environment]');
+      const cards = await page.$$eval('[data-testid=environment]', (all) =>
+        all.map((card) => [
+          card.getAttribute('data-name'),
+          card.querySelector('[data-testid=environment-live]')?.textContent,
+        ]),
+      );
+      expect(cards).toEqual([
+        ['qa', 'v3'],
+        ['gray', 'v3'],
+        ['production', 'v1'],
+      ]);
+      await page.screenshot({ path: join(artifactsDir, `environments-${locale}.png`), fullPage: true });
+      // Gray runs v3, production v1: gray's card offers the promotion.
+      await page.click('[data-testid=environment][data-name=gray] [data-testid=promote]');
+      await page.waitForSelector('[data-testid=dialog-tickets]');
+      expect(await page.textContent('[data-testid=dialog-tickets]')).toMatch(/v3[\s\S]*v2/);
+      await expect
+        .poll(() => page.textContent('[data-testid=dialog-reverts]'), { timeout: 20_000 })
+        .toMatch(/www\/app\.js/);
+      await page.screenshot({ path: join(artifactsDir, `promotion-dialog-${locale}.png`) });
+      if (locale === 'en') {
+        expect(await page.textContent('[data-testid=dialog]')).toContain('Needs 2 approval(s)');
+        await page.fill('[data-testid=dialog-comment]', 'v3 ran on gray all morning');
+        await page.click('[data-testid=dialog-confirm]');
+        await page.waitForURL(/#\/tickets\/\d+$/);
+        await expect.poll(() => page.textContent('main')).toContain('promotes v3 to production');
+      } else {
+        await page.keyboard.press('Escape');
+      }
+      expect(lead.errors).toEqual([]);
+      await lead.context.close();
+    }
+    // On a phone the cards stack: nothing scrolls sideways.
+    const phone = await signedIn(browser, api.url, 'lead', people.lead.password, { width: 390, height: 844 });
+    await phone.page.goto(`${api.url}/#/projects/${projectId}/releases`);
+    await phone.page.waitForSelector('[data-testid=environment]');
+    expect(await phone.page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1)).toBe(true);
+    await phone.page.screenshot({ path: join(artifactsDir, 'environments-phone.png'), fullPage: true });
+    await phone.context.close();
+  }, 120_000);
 });
 
 describe('managing environments', () => {

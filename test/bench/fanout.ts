@@ -10,7 +10,9 @@
  *     sent per target;
  *   - a verification of every target (VERIFY job) after one byte changed on one target, one file deleted on another
  *     and one added on a third, against plain `rsync -a --dry-run --checksum --delete` of the same tree to the same
- *     targets, ten at a time.
+ *     targets, ten at a time;
+ *   - a one-file release promoted from a QA environment (one local target) to a production of every host (PROMOTE
+ *     job), and a rollback of QA alone (no connection to production's hosts, counted in sshd's log).
  * Medians of RUNS. Run: `pnpm bench` (its second part) or `node --import tsx test/bench/fanout.ts [targets]`.
  */
 import { randomBytes } from 'node:crypto';
@@ -430,6 +432,82 @@ report([
   String(load()),
 ]);
 
+// Environments: a one-file release promoted from QA (one local target) to a production of every host.
+const promoted = await project('promoted', 0, 'IN_PLACE');
+const environmentsOf = async () =>
+  (await gql('query($p: ID!) { project(id: $p) { environments { id name liveRelease { id } } } }', { p: promoted }))
+    .project.environments as { id: string; name: string; liveRelease: { id: string } | null }[];
+const qaId = (await environmentsOf())[0]?.id as string;
+await gql('mutation($id: ID!) { updateEnvironment(id: $id, input: { name: "qa" }) { id } }', { id: qaId });
+const productionId = (
+  await gql(
+    'mutation($p: ID!) { addEnvironment(projectId: $p, input: { name: "production", requiredApprovals: 0 }) { id } }',
+    {
+      p: promoted,
+    },
+  )
+).addEnvironment.id as string;
+await gql('mutation($p: ID!, $t: TargetInput!) { addTarget(projectId: $p, input: $t) { id } }', {
+  p: promoted,
+  t: { name: 'qa', path: join(dir, 'targets', 'promoted-qa'), environmentId: qaId },
+});
+for (let i = 0; i < TARGETS; i++)
+  await gql('mutation($p: ID!, $t: TargetInput!) { addTarget(projectId: $p, input: $t) { id } }', {
+    p: promoted,
+    t: {
+      name: `t${i}`,
+      host: fleet.addresses[i],
+      port: fleet.port,
+      user: fleet.user,
+      path: targetDir('promoted', i),
+      environmentId: productionId,
+    },
+  });
+/** Promotes what QA runs to production (no approval needed there): answers the ticket once its deploy is asked for. */
+async function promoteFromQa(): Promise<string> {
+  const qaRelease = (await environmentsOf())[0]?.liveRelease?.id;
+  const asked = await gql(
+    'mutation($r: ID!, $e: ID!) { requestPromotion(releaseId: $r, environmentId: $e, reason: "bench") { id state } }',
+    { r: qaRelease, e: productionId },
+  );
+  await gql('mutation($id: ID!) { deployTicket(id: $id) { id } }', { id: asked.requestPromotion.id });
+  return asked.requestPromotion.id;
+}
+await measured(() => release(promoted, `first ${randomBytes(8).toString('hex')}\n`));
+const firstPromotion = await measured(promoteFromQa);
+const promotions: JobFigures[] = [];
+for (let run = 0; run < RUNS; run++) {
+  await measured(() => release(promoted, `promoted ${run} ${randomBytes(8).toString('hex')}\n`));
+  promotions.push(await measured(promoteFromQa));
+}
+const promotionMs = median(promotions.map((f) => f.ms));
+report([
+  `promotion of a one-changed-file release from QA to production, in place, ${TARGETS} targets`,
+  seconds(promotionMs),
+  seconds(plainOne),
+  seconds(floorMs),
+  ratio(promotionMs, plainOne),
+  ratio(promotionMs, floorMs),
+  String(load()),
+]);
+// A rollback of QA alone: production's hosts see no connection (their sshd logs count every one).
+const qaPrevious = async () => {
+  const list = (await gql('query($p: ID!) { releases(projectId: $p) { id number liveIn { name } } }', { p: promoted }))
+    .releases as { id: string; number: number; liveIn: { name: string }[] }[];
+  const live = list.find((r) => r.liveIn.some((e) => e.name === 'qa'));
+  return list.find((r) => r.number === (live?.number ?? 0) - 1)?.id;
+};
+const qaRollback = await measured(async () => {
+  const asked = await gql(
+    'mutation($r: ID!, $e: ID) { requestRollback(releaseId: $r, environmentId: $e, reason: "bench") { id } }',
+    { r: await qaPrevious(), e: qaId },
+  );
+  await gql('mutation($id: ID!) { approveTicket(id: $id) { id } }', { id: asked.requestRollback.id });
+  await gql('mutation($id: ID!) { deployTicket(id: $id) { id } }', { id: asked.requestRollback.id });
+  return asked.requestRollback.id;
+});
+const promotionNote = `first promotion to production (full copy): ${seconds(firstPromotion.ms)}; QA's rollback took ${seconds(qaRollback.ms)} and production's ${TARGETS} hosts accepted ${qaRollback.connections.reduce((a, b) => a + b, 0)} ssh connection(s) during it (sshd logs)`;
+
 // One target: Slipway's fixed part shows.
 const single = await project('single', 1, 'IN_PLACE');
 await measured(() => release(single, `first ${randomBytes(8).toString('hex')}\n`));
@@ -475,6 +553,7 @@ console.log(
 );
 console.log(`\n(the changed file is ~50 B; atomic first deploy: ${seconds(atomicFirst.ms)})`);
 console.log(`\nverification ${verifyFound}`);
+console.log(`\nenvironments: ${promotionNote}`);
 console.log(
   `\natomic targets' background work (pruning, the spare copy) done after each job in ${seconds(median(backgroundMs))} (median; longest ${seconds(Math.max(...backgroundMs))})`,
 );

@@ -41,6 +41,19 @@ export function errorText(error: ApiError | null | undefined): string {
         targets: targets.map((target) => `${target.name}: ${target.count}`).join(', '),
       });
     }
+    case 'NOT_PROMOTABLE': {
+      const why = typeof x.reason === 'string' ? x.reason : 'NEVER_LIVE';
+      return t('error.NOT_PROMOTABLE', {
+        tag: String(x.tag ?? ''),
+        why: t(`error.NOT_PROMOTABLE.${why}`, { environment: String(x.environment ?? '') }),
+      });
+    }
+    case 'BAKING':
+      return t('error.BAKING', {
+        tag: String(x.tag ?? ''),
+        environment: String(x.environment ?? ''),
+        minutes: Math.max(1, Math.ceil(Number(x.retryAfterSeconds ?? 60) / 60)),
+      });
     case 'RATE_LIMITED':
       return t('error.RATE_LIMITED', { minutes: Math.max(1, Math.ceil(Number(x.retryAfterSeconds ?? 60) / 60)) });
     case 'UNAUTHENTICATED':

@@ -24,7 +24,7 @@ export const TicketList = graphql(`
       projectId: $projectId, states: $states, authorId: $authorId, search: $search, createdAfter: $createdAfter,
       createdBefore: $createdBefore, first: 20, after: $after
     ) {
-      edges { cursor node { id kind state reason paths createdAt updatedAt author { id login name } } }
+      edges { cursor node { id kind state reason paths createdAt updatedAt author { id login name } environment { name } } }
       pageInfo { hasNextPage endCursor }
     }
   }
@@ -47,9 +47,11 @@ export const TicketPage = graphql(`
       author { id login name }
       project {
         id name requiredApprovals deployMode lastEventId batchSize nextReleaseTag freeze { reason until }
-        liveRelease { tag } targets { id name canary }
+        liveRelease { tag } targets { id name canary environment { id } }
+        environments { id name }
       }
-      release { id tag }
+      environment { id name requiredApprovals bakeMinutes liveRelease { tag } freeze { reason until } }
+      release { id tag liveIn { name } }
       repairTargets { id name }
       scheduledAt scheduledBy { login name }
       events { id action from to comment message { key params { name value } } at actor { login name } }
@@ -104,19 +106,31 @@ export const Releases = graphql(`
   query Releases($projectId: ID!) {
     project(id: $projectId) {
       id name viewerRole deployMode verifyIntervalMinutes
+      environments {
+        id name position requiredApprovals bakeMinutes frozen freeze { reason until }
+        liveRelease { id tag number } liveSince targets { id }
+      }
       targets {
-        id name host path release { tag }
+        id name host path release { tag } environment { id name }
         verification { state checkedAt driftedCount error currentRelease release { tag } drifted { path change diff } }
       }
-      liveHistory(last: 30) { at release { tag } ticket { id kind reason author { name } } }
+      liveHistory(last: 30) { at release { tag } environment { name } ticket { id kind reason author { name } } }
     }
     releases(projectId: $projectId) {
-      id tag number live bad createdAt commit targets { id } ticket { id reason author { login name } }
+      id tag number live bad createdAt commit targets { id } liveIn { id name }
+      ticket { id reason author { login name } }
     }
   }
 `);
 export const RequestRollback = graphql(`
-  mutation RequestRollback($releaseId: ID!, $reason: String!) { requestRollback(releaseId: $releaseId, reason: $reason) { id } }
+  mutation RequestRollback($releaseId: ID!, $reason: String!, $environmentId: ID) {
+    requestRollback(releaseId: $releaseId, reason: $reason, environmentId: $environmentId) { id }
+  }
+`);
+export const RequestPromotion = graphql(`
+  mutation RequestPromotion($releaseId: ID!, $environmentId: ID!, $reason: String!) {
+    requestPromotion(releaseId: $releaseId, environmentId: $environmentId, reason: $reason) { id }
+  }
 `);
 
 export const VerifyTargets = graphql(
@@ -153,7 +167,8 @@ export const AdminData = graphql(`
       healthCheckTimeoutSeconds bandwidthLimit pool ready initError verifyIntervalMinutes verifyBeforeDeploy archived
       initFailure { key params { name value } }
       sourceCredentials { username set }
-      targets { id name host port user path position canary trustedHostKey { type fingerprint } }
+      targets { id name host port user path position canary trustedHostKey { type fingerprint } environment { id } }
+      environments { id name position requiredApprovals bakeMinutes parallelism batchSize liveRelease { tag } }
       members { role user { id login name } }
     }
   }
@@ -214,6 +229,26 @@ export const CreateProject = graphql(
 export const UpdateProject = graphql(`
   mutation UpdateProject($id: ID!, $input: UpdateProjectInput!) { updateProject(id: $id, input: $input) { id } }
 `);
+export const AddEnvironment = graphql(`
+  mutation AddEnvironment($projectId: ID!, $input: EnvironmentInput!) { addEnvironment(projectId: $projectId, input: $input) { id } }
+`);
+export const UpdateEnvironment = graphql(`
+  mutation UpdateEnvironment($id: ID!, $input: EnvironmentInput!) { updateEnvironment(id: $id, input: $input) { id } }
+`);
+export const RemoveEnvironment = graphql(`mutation RemoveEnvironment($id: ID!) { removeEnvironment(id: $id) }`);
+export const SetEnvironmentOrder = graphql(`
+  mutation SetEnvironmentOrder($projectId: ID!, $environmentIds: [ID!]!) {
+    setEnvironmentOrder(projectId: $projectId, environmentIds: $environmentIds) { id }
+  }
+`);
+export const FreezeEnvironment = graphql(`
+  mutation FreezeEnvironment($environmentId: ID!, $reason: String!, $until: DateTime) {
+    freezeEnvironment(environmentId: $environmentId, reason: $reason, until: $until) { id }
+  }
+`);
+export const UnfreezeEnvironment = graphql(
+  `mutation UnfreezeEnvironment($environmentId: ID!) { unfreezeEnvironment(environmentId: $environmentId) { id } }`,
+);
 export const AddTarget = graphql(
   `mutation AddTarget($projectId: ID!, $input: TargetInput!) { addTarget(projectId: $projectId, input: $input) { id } }`,
 );
