@@ -672,4 +672,5 @@ export const en = {
   'admin.environmentSaved': 'Saved {name}.',
   'admin.removeEnvironmentConfirm': 'Remove the environment {name}?',
   'targets.environment': 'Environment',
+  'admin.projectDefault': "project's",
 } as const;

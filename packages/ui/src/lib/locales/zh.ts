@@ -651,4 +651,5 @@ export const zh: Record<keyof typeof en, string> = {
   'admin.environmentSaved': '已保存 {name}。',
   'admin.removeEnvironmentConfirm': '删除环境 {name} 吗？',
   'targets.environment': '环境',
+  'admin.projectDefault': '同项目',
 };
