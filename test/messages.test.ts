@@ -12,6 +12,20 @@ describe('the console’s messages', () => {
       expect(placeholders(zh[key as keyof typeof en]), key).toEqual(placeholders(text));
   });
 
+  it('use one Chinese word for each thing, everywhere Slipway writes Chinese', () => {
+    // The glossary: 更新单 (a ticket), 负责人 (a lead), 灰度 (the canary batch). Not 工单, 主管, 金丝雀.
+    const chinese = [...Object.values(zh), ...Object.values(EVENT_SENTENCES.ZH_CN)];
+    for (const [other, word] of [
+      ['工单', '更新单'],
+      ['主管', '负责人'],
+      ['金丝雀', '灰度'],
+    ] as const)
+      expect(
+        chinese.filter((text) => text.includes(other)),
+        `${other} → ${word}`,
+      ).toEqual([]);
+  });
+
   it('say every rule the API can name, in both languages, with the rule’s values', () => {
     for (const [problem, template] of Object.entries(PROBLEMS)) {
       const key = `problem.${problem}` as keyof typeof en;

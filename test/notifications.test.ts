@@ -402,18 +402,40 @@ describe('the people a ticket waits for', () => {
 });
 
 describe('notification channels in the console', () => {
-  it('a lead adds a channel, sends a test message and reads the answer', async () => {
+  it('a lead adds a channel on the settings page, edits it, sends a test message and reads the answer', async () => {
     const browser = await launchBrowser();
     try {
       const lead = await signedIn(browser, api.url, 'lead', people.lead.password, { locale: 'zh-CN' });
+      // The releases page keeps versions, rollbacks and drift; it links to the settings.
       await lead.page.goto(`${api.url}/#/projects/${projectId}/releases`);
+      await lead.page.click('[data-testid=settings-link]');
+      await lead.page.waitForURL(new RegExp(`#/projects/${projectId}/settings$`));
       await lead.page.getByRole('button', { name: '添加通道' }).waitFor();
-      await lead.page.selectOption('form select >> nth=0', 'WECOM');
-      await lead.page.getByLabel('名称').fill('console wecom');
-      await lead.page.getByLabel('机器人或 Webhook 地址').fill(`${receiverUrl}/from-console`);
+      expect(await lead.page.locator('[data-testid=releases]').count()).toBe(0);
+      const form = lead.page.locator('[data-testid=channel-form]');
+      await form.locator('select[name=kind]').selectOption('WECOM');
+      await form.getByLabel('名称').fill('console wecom');
+      await form.getByLabel('机器人或 Webhook 地址').fill(`${receiverUrl}/wrong-path`);
       await lead.page.getByRole('button', { name: '添加通道' }).click();
       const row = lead.page.locator('[data-testid=channels] li', { hasText: 'console wecom' });
       await row.waitFor();
+      // Everything the API accepts is editable: the URL corrected, one more event.
+      await row.locator('[data-testid=edit-channel]').click();
+      await expect.poll(() => form.locator('input[name=url]').inputValue()).toBe(`${receiverUrl}/wrong-path`);
+      await form.locator('input[name=url]').fill(`${receiverUrl}/from-console`);
+      await form.locator('label', { hasText: '已上线' }).locator('input').uncheck();
+      await form.locator('label', { hasText: '发现偏差' }).locator('input').check();
+      await form.getByRole('button', { name: '保存' }).click();
+      await expect.poll(() => row.textContent()).toContain('发现偏差');
+      const stored = await ok(
+        api,
+        people.lead.token,
+        'query($id: ID!) { project(id: $id) { notificationChannels { name url events } } }',
+        { id: projectId },
+      );
+      const edited = stored.project.notificationChannels.find((c: { name: string }) => c.name === 'console wecom');
+      expect(edited.url).toBe(`${receiverUrl}/from-console`);
+      expect([...edited.events].sort()).toEqual(['APPROVED', 'DEPLOY_FAILED', 'DRIFT_DETECTED']);
       await row.getByRole('button', { name: '发送测试消息' }).click();
       await expect
         .poll(() => row.locator('[data-testid=channel-answer]').textContent(), { timeout: 20_000 })
@@ -421,10 +443,35 @@ describe('notification channels in the console', () => {
       expect(at('/from-console')[0]?.body.msgtype).toBe('markdown');
       await lead.page.screenshot({ path: join(artifactsDir, 'channels-zh.png'), fullPage: true });
       expect(lead.errors).toEqual([]);
+
+      // On a phone, each field of the form is under its label (not run together on one line), nothing off screen.
+      for (const locale of ['en', 'zh-CN'] as const) {
+        const phone = await signedIn(browser, api.url, 'lead', people.lead.password, {
+          locale,
+          width: 390,
+          height: 844,
+        });
+        await phone.page.goto(`${api.url}/#/projects/${projectId}/settings`);
+        const phoneForm = phone.page.locator('[data-testid=channel-form]');
+        await phoneForm.waitFor();
+        for (const name of ['kind', 'name', 'url', 'secret', 'language']) {
+          const field = phoneForm.locator(`[name=${name}]`);
+          const label = phoneForm.locator('label', { has: phone.page.locator(`[name=${name}]`) });
+          const [fieldBox, labelBox] = [await field.boundingBox(), await label.boundingBox()];
+          // The label's words take the first line; the field starts on a line below them, at the label's left.
+          expect(fieldBox && labelBox && fieldBox.y - labelBox.y, name).toBeGreaterThan(10);
+          expect(fieldBox && labelBox && Math.abs(fieldBox.x - labelBox.x), name).toBeLessThan(2);
+          expect((fieldBox?.x ?? 0) + (fieldBox?.width ?? 0), name).toBeLessThanOrEqual(390);
+        }
+        expect(await phone.page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
+        await phone.page.screenshot({ path: join(artifactsDir, `channels-phone-${locale}.png`), fullPage: true });
+        expect(phone.errors).toEqual([]);
+        await phone.context.close();
+      }
     } finally {
       await browser.close();
     }
-  }, 60_000);
+  }, 90_000);
 });
 
 function at(path: string) {

@@ -536,7 +536,7 @@ describe('in the console', () => {
       await page.click('[role=tab] >> nth=1');
       await expect.poll(() => page.textContent('[data-testid=ssh-public-key]')).toBe(key);
       await page.screenshot({ path: join(artifactsDir, `ssh-key-${locale}.png`) });
-      await page.click('[data-testid=projects] tr:has-text("console-site") button >> nth=0');
+      await page.click('[data-testid=projects] tr:has-text("console-site") [data-testid=project-settings-link]');
       await page.click(
         `[data-testid=targets] tr:has-text("web3") button:has-text("${locale === 'en' ? 'Test' : '测试'}")`,
       );

@@ -50,6 +50,9 @@ describe('`pnpm start` on the embedded PostgreSQL', () => {
     });
     const token = login.data?.login.token as string;
     expect(token).toBeTruthy();
+    // A generated password is to be replaced: the console asks for one of the admin's own.
+    const me = await graphql(first.url, '{ me { mustChangePassword } }', {}, token);
+    expect(me.data?.me.mustChangePassword).toBe(true);
     const user = await graphql(
       first.url,
       'mutation { createUser(input: { login: "dev", name: "Dev", password: "dev password" }) { id } }',
@@ -168,9 +171,11 @@ describe('`pnpm start` with DATABASE_URL', () => {
       expect(running.output.join('\n')).not.toMatch(/superuser or as the owner/);
       const login = await graphql(
         running.url,
-        'mutation { login(login: "admin", password: "configured password") { user { isAdmin } } }',
+        'mutation { login(login: "admin", password: "configured password") { token user { isAdmin } } }',
       );
-      expect(login.data).toEqual({ login: { user: { isAdmin: true } } });
+      expect(login.data?.login.user).toEqual({ isAdmin: true });
+      const me = await graphql(running.url, '{ me { mustChangePassword } }', {}, login.data?.login.token);
+      expect(me.data?.me.mustChangePassword).toBe(false);
       expect(await running.stop()).toBe(0);
       await rm(dataDir, { recursive: true, force: true });
     } finally {

@@ -99,7 +99,7 @@ export async function peopleFor(
   }
 }
 
-const WORDS: Record<Language, Record<NotificationEvent | 'TEST', string>> = {
+const WORDS: Record<Language, Record<NotificationEvent | 'TEST' | 'ROLLED_BACK' | 'REPAIRED', string>> = {
   EN: {
     SUBMITTED: 'submitted',
     STAGED: 'is on staging, ready to test',
@@ -110,6 +110,8 @@ const WORDS: Record<Language, Record<NotificationEvent | 'TEST', string>> = {
     REJECTED: 'was rejected',
     DEPLOYING: 'is deploying',
     DEPLOYED: 'is live',
+    ROLLED_BACK: 'rolled back',
+    REPAIRED: 'repaired',
     DEPLOY_FAILED: 'failed to deploy',
     ROLLBACK_REQUESTED: 'rollback requested, waiting for approval',
     PROMOTION_REQUESTED: 'promotion requested, waiting for approval',
@@ -129,6 +131,8 @@ const WORDS: Record<Language, Record<NotificationEvent | 'TEST', string>> = {
     REJECTED: '已驳回',
     DEPLOYING: '正在发布',
     DEPLOYED: '已上线',
+    ROLLED_BACK: '已回滚',
+    REPAIRED: '已修复',
     DEPLOY_FAILED: '发布失败',
     ROLLBACK_REQUESTED: '已申请回滚，等待审批',
     PROMOTION_REQUESTED: '已申请晋级，等待审批',
@@ -153,6 +157,9 @@ const LABELS: Record<Language, Record<string, string>> = {
     waiting: 'Waiting for',
     until: 'until',
     differ: 'paths differ',
+    ADDED: 'only on the target',
+    MODIFIED: 'changed on the target',
+    DELETED: 'missing on the target',
     test: 'If you read this, the channel works.',
   },
   ZH_CN: {
@@ -167,6 +174,9 @@ const LABELS: Record<Language, Record<string, string>> = {
     waiting: '等待处理',
     until: '截止',
     differ: '个路径不一致',
+    ADDED: '仅目标机上有',
+    MODIFIED: '目标机上被修改',
+    DELETED: '目标机上缺失',
     test: '收到这条消息说明通道可用。',
   },
 };
@@ -218,7 +228,7 @@ export async function composeMessage(
     const paths = ((row.drifted ?? []) as { path: string; change: string }[]).slice(0, 10);
     const lines =
       event === 'DRIFT_DETECTED'
-        ? [`${row.count ?? 0} ${label.differ}`, ...paths.map((p) => `- ${p.change} \`${p.path}\``)]
+        ? [`${row.count ?? 0} ${label.differ}`, ...paths.map((p) => `- ${label[p.change] ?? p.change} \`${p.path}\``)]
         : [];
     return {
       title: `[${project.name}] ${row.name} ${words[event]}`,
@@ -266,8 +276,15 @@ export async function composeMessage(
   }
   const { people, waiting } = await peopleFor(context, ticket, event);
   if (waiting && people.length) lines.push(`**${label.waiting}**: ${people.map((p) => p.name).join(', ')}`);
+  // A rollback or a repair that went through says so (its deploy is no new version going live).
+  const done =
+    event === 'DEPLOYED' && ticket.kind === 'ROLLBACK'
+      ? words.ROLLED_BACK
+      : event === 'DEPLOYED' && ticket.kind === 'REPAIR'
+        ? words.REPAIRED
+        : words[event];
   return {
-    title: `[${project.name}] #${ticket.id} ${words[event]}`,
+    title: `[${project.name}] #${ticket.id} ${done}`,
     lines,
     link: link(context, `/tickets/${ticket.id}`),
     people,
@@ -380,7 +397,8 @@ export function chatRequest(
       };
     }
     default: {
-      const body = JSON.stringify({ title: message.title, lines: message.lines, url: message.link });
+      // A program reads the lines as they are: plain text, no Markdown.
+      const body = JSON.stringify({ title: message.title, lines: message.lines.map(plainLine), url: message.link });
       if (channel.secret)
         headers['x-slipway-signature'] = `sha256=${createHmac('sha256', channel.secret).update(body).digest('hex')}`;
       return { url, body, headers };
@@ -434,12 +452,11 @@ export async function sendMail(
 }
 
 /** A message without Markdown: title, lines, link. */
+/** A line without its Markdown: bold and code marks. */
+const plainLine = (line: string) => line.replace(/\*\*|`/g, '');
+
 function plainText(message: Message): string {
-  return [
-    message.title,
-    ...message.lines.map((l) => l.replace(/\*\*/g, '')),
-    ...(message.link ? [message.link] : []),
-  ].join('\n');
+  return [message.title, ...message.lines.map(plainLine), ...(message.link ? [message.link] : [])].join('\n');
 }
 
 function escapeHtml(text: string): string {

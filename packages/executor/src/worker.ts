@@ -37,6 +37,7 @@ import { testTarget } from './jobs/test-target.ts';
 import { verify } from './jobs/verify.ts';
 import { deliverWebhook } from './jobs/webhook.ts';
 import { LogSink } from './log-sink.ts';
+import { indexUnlisted } from './staging-index.ts';
 import { ControlDirectory, JobConnections, type SshSettings, sourceSshEnv } from './tools/ssh.ts';
 import type { SourceAuth } from './tools/svn.ts';
 
@@ -115,6 +116,10 @@ export class Worker {
     const identity = await ensureSshIdentity(this.config.dataDir);
     await publishSshIdentity(this.database.db, this.config.pool, identity);
     this.logger.info({ fingerprint: identity.fingerprint, pool: this.config.pool }, 'ssh key ready');
+    // Staging copies made before Slipway listed them (for path suggestions) are listed once, in the background.
+    indexUnlisted(this.database.db, this.config.pool)
+      .then((listed) => listed > 0 && this.logger.info({ listed }, 'staging copies listed'))
+      .catch((error) => this.logger.warn({ err: error }, 'could not list the staging copies'));
     const listening = await this.database.sql.listen(
       CHANNELS.jobQueued,
       (pool) => {

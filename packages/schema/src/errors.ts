@@ -133,14 +133,36 @@ export function problemOf(text: string): { problem: Problem; params: Record<stri
   return null;
 }
 
+/** One problem of an input: the field it is in, the rule (for clients to say in their words) and the text. */
+export interface InputProblem {
+  field: string;
+  problem: Problem | 'notValid';
+  params: Record<string, string>;
+  message: string;
+}
+
+const inputProblem = (field: string, text: string): InputProblem => ({
+  field,
+  ...(problemOf(text) ?? { problem: 'notValid' as const, params: {} }),
+  message: text,
+});
+
+/**
+ * Bad input: the first problem in `field`/`problem`/`params`, and every problem found (a form shows each at its
+ * field, not one at a time) in `problems`.
+ */
 export class BadUserInput extends SlipwayError {
   constructor(
     readonly field: string,
     problem: string,
+    others: { field: string; message: string }[] = [],
   ) {
+    const first = inputProblem(field, problem);
     super('BAD_USER_INPUT', `${field}: ${problem}`, {
       field,
-      ...(problemOf(problem) ?? { problem: 'notValid', params: {} }),
+      problem: first.problem,
+      params: first.params,
+      problems: [first, ...others.map((other) => inputProblem(other.field, other.message))],
     });
   }
 }

@@ -18,6 +18,8 @@ export const CHANNELS = {
   jobUpdated: 'slipway_job_updated',
   /** payload: `{jobId}:{lastSeq}` — log lines up to lastSeq are stored */
   jobLog: 'slipway_job_log',
+  /** payload: `{projectId}:{jobId}` — a job of the project ended (succeeded or failed) */
+  jobEnded: 'slipway_job_ended',
   /** payload: `{projectId}:{eventId}` — a ticket event was recorded */
   ticketEvent: 'slipway_ticket_event',
   /** payload: `{userId}` — a session, token, membership or the user changed (sent by triggers, migration 0005) */
@@ -141,12 +143,13 @@ export async function finishJob(
     .update(jobs)
     .set({ state: outcome.state, lastError: outcome.error ?? null, finishedAt: sql`now()`, leaseUntil: null })
     .where(and(eq(jobs.id, jobId), eq(jobs.lockedBy, workerId), eq(jobs.state, 'RUNNING')))
-    .returning({ id: jobs.id, pool: jobs.pool });
+    .returning({ id: jobs.id, pool: jobs.pool, projectId: jobs.projectId });
   const [row] = rows;
   if (!row) return false;
-  // The project's next job, if any, can run now: wake the pool's executors.
+  // The project's next job, if any, can run now: wake the pool's executors; pages showing the project look again.
   await tx.execute(
-    sql`select pg_notify(${CHANNELS.jobUpdated}, ${String(jobId)}), pg_notify(${CHANNELS.jobQueued}, ${row.pool})`,
+    sql`select pg_notify(${CHANNELS.jobUpdated}, ${String(jobId)}), pg_notify(${CHANNELS.jobQueued}, ${row.pool}),
+      pg_notify(${CHANNELS.jobEnded}, ${`${row.projectId}:${jobId}`})`,
   );
   return true;
 }

@@ -110,9 +110,11 @@ export const intRange = (min: number, max: number) =>
 export function parseInput<T extends z.ZodType>(schema: T, value: unknown, prefix: string): z.output<T> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const field = [prefix, ...(issue?.path ?? [])].filter((p) => p !== '').join('.');
-  throw new BadUserInput(field, issue?.message ?? 'is not valid');
+  const [issue, ...others] = result.error.issues.map((found) => ({
+    field: [prefix, ...found.path.map(String)].filter((p) => p !== '').join('.'),
+    message: found.message,
+  }));
+  throw new BadUserInput(issue?.field ?? prefix, issue?.message ?? 'is not valid', others);
 }
 
 /**
@@ -140,6 +142,14 @@ export const ticketPaths = z
   .min(1, 'must name at least one path')
   .max(500, 'must have at most 500 paths')
   .transform((paths) => [...new Set(paths)].sort());
+
+/** The start of a ticket path, as typed (for suggestions): empty, or relative, with no ".." and no control character. */
+export const pathPrefix = z
+  .string()
+  .max(1024, 'must be at most 1024 characters')
+  .refine(noControl, { message: 'must not contain control characters' })
+  .refine((p) => !p.startsWith('/'), { message: 'must be relative to the working copy, not absolute' })
+  .refine((p) => !p.split('/').includes('..'), { message: 'must not contain ".."' });
 
 /** Rule 3: a path and any path under it conflict. */
 export function pathsConflict(a: string, b: string): boolean {

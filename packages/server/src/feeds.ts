@@ -359,6 +359,44 @@ export class Feeds {
     return feed.follow(signal) as AsyncGenerator<J>;
   }
 
+  /**
+   * A project's jobs as each ends, from now on (what a page showing their results looks again at): the row, read
+   * once per job for every subscriber of this replica.
+   */
+  async *jobsEnded<J>(
+    projectId: number,
+    read: (jobId: number) => Promise<J | null>,
+    signal: AbortSignal,
+  ): AsyncGenerator<J> {
+    const ended: number[] = [];
+    let wake: (() => void) | null = null;
+    const off = this.hub.on(CHANNELS.jobEnded, String(projectId), (payload) => {
+      const jobId = Number(payload.split(':')[1]);
+      if (!Number.isSafeInteger(jobId)) return;
+      ended.push(jobId);
+      wake?.();
+    });
+    const onAbort = () => wake?.();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal.aborted) {
+        // Pages look again at what ended: a subscriber far behind needs the newest, not every one.
+        if (ended.length > 1000) ended.splice(0, ended.length - 1000);
+        const jobId = ended.shift();
+        if (jobId === undefined) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+          continue;
+        }
+        const job = await read(jobId);
+        if (job) yield job;
+      }
+    } finally {
+      off();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
   private async newestEvent(projectId: number): Promise<number> {
     const [row] = await this.sql<{ id: number }[]>`
       select coalesce(max(id), 0)::int as id from ticket_events where project_id = ${projectId}`;

@@ -18,7 +18,13 @@ export class NotificationHub {
   ) {}
 
   async start(): Promise<void> {
-    for (const channel of [CHANNELS.jobLog, CHANNELS.jobUpdated, CHANNELS.ticketEvent, CHANNELS.accessChanged]) {
+    for (const channel of [
+      CHANNELS.jobLog,
+      CHANNELS.jobUpdated,
+      CHANNELS.jobEnded,
+      CHANNELS.ticketEvent,
+      CHANNELS.accessChanged,
+    ]) {
       const listening = await this.sql.listen(
         channel,
         (payload) => this.dispatch(channel, payload),

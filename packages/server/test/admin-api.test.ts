@@ -235,6 +235,18 @@ describe('bad input is refused with BAD_USER_INPUT naming the field, and nothing
     expect(await rowCounts()).toEqual(before);
   });
 
+  it('names every problem of an input at once, each at its field with its rule', async () => {
+    const response = await asAdmin('mutation($i: CreateUserInput!) { createUser(input: $i) { id } }', {
+      i: { login: 'bad login', name: 'Bob', password: 'short' },
+    });
+    const extensions = response.errors?.[0]?.extensions;
+    expect(extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.login', problem: 'identifier' });
+    expect(extensions?.problems).toEqual([
+      expect.objectContaining({ field: 'input.login', problem: 'identifier' }),
+      expect.objectContaining({ field: 'input.password', problem: 'tooShort', params: { n: '8' } }),
+    ]);
+  });
+
   it('answers a syntax error with GRAPHQL_PARSE_FAILED', async () => {
     const before = await rowCounts();
     const response = await asAdmin('mutation { createProject(input: { name: }) { id } }');

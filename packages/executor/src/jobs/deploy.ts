@@ -268,6 +268,12 @@ async function deployRelease(
   context.sink.system(`timing: ${timer}`);
   const named = await namedEnvironment(context);
   const version = tag(release.number);
+  // A rollback says what it went back from (the chat and the audit say "rolled back", not "is live").
+  const [replaced] =
+    isRollback && environment.liveReleaseId
+      ? await db.select({ number: releases.number }).from(releases).where(eq(releases.id, environment.liveReleaseId))
+      : [];
+  const from = replaced && replaced.number !== release.number ? tag(replaced.number) : null;
   await finishWith(
     context,
     { state: 'SUCCEEDED' },
@@ -275,9 +281,13 @@ async function deployRelease(
       action: 'DEPLOYED',
       message: repair
         ? { key: 'RESTORED', params: { version, targets: pending.map((t) => t.name).join(', ') } }
-        : named
-          ? { key: 'LIVE_ON', params: { version, environment: named } }
-          : { key: 'LIVE', params: { version } },
+        : from
+          ? named
+            ? { key: 'ROLLED_BACK_ON', params: { version, from, environment: named } }
+            : { key: 'ROLLED_BACK', params: { version, from } }
+          : named
+            ? { key: 'LIVE_ON', params: { version, environment: named } }
+            : { key: 'LIVE', params: { version } },
       set: { releaseId: release.id, replacedReleaseId: environment.liveReleaseId },
     },
     async (tx) => {

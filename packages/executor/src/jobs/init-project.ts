@@ -3,11 +3,13 @@ import { join } from 'node:path';
 import { EventFailure, projects, releases, setBaseline } from '@slipway/schema';
 import { and, eq, sql } from 'drizzle-orm';
 import { projectDirs } from '../layout.ts';
-import { git, gitClone, gitOutput, gitSucceeds } from '../tools/git.ts';
+import { indexStaging } from '../staging-index.ts';
+import { git, gitClone, gitOutput, gitRemote, gitSucceeds } from '../tools/git.ts';
 import { run } from '../tools/run.ts';
-import { svnCheckout, svnInfoItem } from '../tools/svn.ts';
+import { svnCheckout, svnInfoItem, svnRelocate } from '../tools/svn.ts';
 import type { JobContext, JobHandler } from './context.ts';
 import { finishWith } from './finish.ts';
+import { fetchBranch } from './stage.ts';
 
 const exists = (path: string) =>
   access(path).then(
@@ -30,9 +32,10 @@ async function prepareStaging(context: JobContext): Promise<void> {
   if (project.sourceType === 'SVN') {
     if (await exists(join(staging, '.svn'))) {
       const url = await svnInfoItem(staging, 'url', options);
-      if (url !== project.sourceUrl.replace(/\/$/, '')) {
-        throw new Error(`${staging} is a working copy of ${url}, not of ${project.sourceUrl}`);
-      }
+      // The source moved (a new server, https instead of svn://): the working copy follows it, when it is the same
+      // repository (svn refuses another one, saying so).
+      if (url !== project.sourceUrl.replace(/\/$/, ''))
+        await svnRelocate(staging, project.sourceUrl, { ...project, auth: context.sourceAuth }, options);
       return;
     }
     if (!(await isEmptyOrMissing(staging))) throw new Error(`${staging} exists and is not an svn working copy`);
@@ -47,8 +50,14 @@ async function prepareStaging(context: JobContext): Promise<void> {
   }
   const branch = project.branch ?? 'main';
   if (await exists(join(staging, '.git'))) {
+    // A new remote, or a new branch: the clone follows them (its tree becomes the branch's head).
     const url = await gitOutput(staging, ['remote', 'get-url', 'origin'], options);
-    if (url !== project.sourceUrl) throw new Error(`${staging} is a clone of ${url}, not of ${project.sourceUrl}`);
+    if (url !== project.sourceUrl) await git(staging, ['remote', 'set-url', 'origin', project.sourceUrl], options);
+    const current = await gitOutput(staging, ['rev-parse', '--abbrev-ref', 'HEAD'], options);
+    if (current !== branch) {
+      await fetchBranch(context);
+      await git(staging, ['checkout', '-q', '-B', branch, 'FETCH_HEAD'], options);
+    }
     return;
   }
   if (!(await isEmptyOrMissing(staging))) throw new Error(`${staging} exists and is not a git working copy`);
@@ -81,6 +90,8 @@ async function prepareLedger(context: JobContext): Promise<string> {
 export const initProject: JobHandler = {
   async perform(context) {
     await prepareStaging(context);
+    const listed = await indexStaging(context.db, context.project.id, context.project.stagingPath);
+    context.sink.system(`the staging copy holds ${listed} files and directories`);
     const commit = await prepareLedger(context);
     context.sink.system(`the staging copy is ready; v0 is ${commit}`);
     await finishWith(context, { state: 'SUCCEEDED' }, undefined, async (tx) => {

@@ -5,6 +5,7 @@ import { eq } from 'drizzle-orm';
 import { computeChanges } from '../changes.ts';
 import { fingerprint } from '../fingerprint.ts';
 import { projectDirs } from '../layout.ts';
+import { reindexPaths } from '../staging-index.ts';
 import { git, gitOutput, gitRemote, gitSucceeds } from '../tools/git.ts';
 import { svnUpdate } from '../tools/svn.ts';
 import type { JobContext, JobHandler } from './context.ts';
@@ -12,18 +13,24 @@ import { liveRelease } from './deploy.ts';
 import { finishWith } from './finish.ts';
 import { assertNoLinkedParents, checkedPaths } from './paths.ts';
 
+/** git source: fetches the project's branch into the staging clone (FETCH_HEAD), signed in as the project says. */
+export async function fetchBranch(context: JobContext): Promise<void> {
+  const { project } = context;
+  await gitRemote(
+    project.stagingPath,
+    ['fetch', '--no-tags', 'origin', '--', project.branch ?? 'main'],
+    context.run,
+    context.sourceAuth,
+    project.sourceCaFile,
+  );
+}
+
 /** git source: bring the ticket's paths to the branch head (added, changed or deleted); answers the commit. */
 async function gitStage(context: JobContext, paths: string[]): Promise<string> {
   const { project, run: options } = context;
   const staging = project.stagingPath;
   const branch = project.branch ?? 'main';
-  await gitRemote(
-    staging,
-    ['fetch', '--no-tags', 'origin', '--', branch],
-    options,
-    context.sourceAuth,
-    project.sourceCaFile,
-  );
+  await fetchBranch(context);
   const commit = await gitOutput(staging, ['rev-parse', '--verify', 'FETCH_HEAD^{commit}'], options);
   for (const path of paths) {
     if (await gitSucceeds(staging, ['cat-file', '-e', `${commit}:${path}`], options)) {
@@ -56,6 +63,8 @@ export const stage: JobHandler = {
         ? await svnUpdate(project.stagingPath, paths, { ...project, auth: context.sourceAuth }, context.run)
         : await gitStage(context, paths);
     await assertNoLinkedParents(project.stagingPath, paths);
+    // The path suggestions follow what the update brought (or took away).
+    await reindexPaths(context.db, project.id, project.stagingPath, paths);
     const stagedFingerprint = await fingerprint(project.stagingPath, paths);
     const live = await liveRelease(context);
     const { ledger } = projectDirs(context.dataDir, project.id);

@@ -86,20 +86,35 @@ export function svnAuth(settings: SvnSettings): { args: string[]; input?: string
   };
 }
 
+/**
+ * An svn command that talks to the repository: non-interactive, its certificate verified, signed in as the project
+ * says (the password on stdin), a refusal said plainly.
+ */
+function svnRemote(command: string, args: string[], settings: SvnSettings, options: RunOptions): Promise<string> {
+  const auth = svnAuth(settings);
+  return explainSignIn(
+    run('svn', [command, ...base, ...svnTls(settings), ...auth.args, ...args], { ...options, input: auth.input }),
+    settings.auth,
+  );
+}
+
 export async function svnCheckout(
   url: string,
   path: string,
   settings: SvnSettings,
   options: RunOptions,
 ): Promise<void> {
-  const auth = svnAuth(settings);
-  await explainSignIn(
-    run('svn', ['checkout', ...base, ...svnTls(settings), ...auth.args, ...externals(settings), '--', url, path], {
-      ...options,
-      input: auth.input,
-    }),
-    settings.auth,
-  );
+  await svnRemote('checkout', [...externals(settings), '--', url, path], settings, options);
+}
+
+/** Points a working copy at the repository's new URL (`svn relocate`); svn refuses a URL of another repository. */
+export async function svnRelocate(
+  path: string,
+  url: string,
+  settings: SvnSettings,
+  options: RunOptions,
+): Promise<void> {
+  await svnRemote('relocate', ['--', url, path], settings, options);
 }
 
 export async function svnInfoItem(path: string, item: 'url' | 'revision', options: RunOptions): Promise<string> {
@@ -115,19 +130,10 @@ export async function svnUpdate(
   settings: SvnSettings,
   options: RunOptions,
 ): Promise<string> {
-  const auth = svnAuth(settings);
-  const output = await explainSignIn(
-    run(
-      'svn',
-      ['update', ...base, ...svnTls(settings), ...auth.args, ...externals(settings), '--parents', '--', ...paths],
-      {
-        ...options,
-        cwd: workingCopy,
-        input: auth.input,
-      },
-    ),
-    settings.auth,
-  );
+  const output = await svnRemote('update', [...externals(settings), '--parents', '--', ...paths], settings, {
+    ...options,
+    cwd: workingCopy,
+  });
   const skipped = /^Skipped '([^']+)'/m.exec(output);
   if (skipped) throw new EventFailure({ key: 'NOT_IN_REPOSITORY', params: { path: skipped[1] as string } });
   const revisions = [...output.matchAll(/(?:Updated to|At) revision (\d+)\./g)].map((m) => m[1]);

@@ -4,6 +4,7 @@ import {
   bigint,
   boolean,
   check,
+  customType,
   index,
   integer,
   jsonb,
@@ -243,3 +244,22 @@ export const notificationChannels = pgTable('notification_channels', {
   emailTo: text('email_to').array().notNull().default(sql`'{}'::text[]`),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
 });
+
+/** Text compared byte by byte ("C" collation): a prefix is a range of the index, whatever the database's locale. */
+const byteText = customType<{ data: string }>({ dataType: () => 'text COLLATE "C"' });
+
+/**
+ * What the staging copy holds (its files and directories, without .svn/.git), for path suggestions (stagingPaths):
+ * written by the executor after a checkout (all of it) and after each staging (the ticket's paths).
+ */
+export const stagingPaths = pgTable(
+  'staging_paths',
+  {
+    projectId: bigint('project_id', { mode: 'number' })
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    path: byteText('path').notNull(),
+    directory: boolean('directory').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.projectId, t.path] })],
+);

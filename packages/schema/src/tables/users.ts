@@ -16,6 +16,8 @@ export const users = pgTable(
     mobile: text('mobile'),
     /** A disabled user cannot sign in; their sessions and tokens were ended when it was disabled. */
     disabled: boolean('disabled').notNull().default(false),
+    /** The password was made for them (the first admin's, generated; one an admin reset): the console asks for a new one. */
+    mustChangePassword: boolean('must_change_password').notNull().default(false),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [uniqueIndex('users_login_lower_idx').on(sql`lower(${t.login})`)],

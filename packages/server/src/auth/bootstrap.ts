@@ -16,7 +16,8 @@ export async function ensureAdmin(
   const generated = configured ? undefined : randomBytes(12).toString('hex');
   const passwordHash = await hashPassword(configured ?? (generated as string));
   const inserted = await db.execute(
-    sql`insert into users (login, name, password_hash, is_admin) values ('admin', 'Administrator', ${passwordHash}, true)
+    sql`insert into users (login, name, password_hash, is_admin, must_change_password)
+        values ('admin', 'Administrator', ${passwordHash}, true, ${generated !== undefined})
         on conflict do nothing returning id`,
   );
   return inserted.length > 0 ? { generated, created: true } : { created: false };

@@ -181,6 +181,23 @@ builder.subscriptionFields((t) => ({
     },
     resolve: (lines) => lines,
   }),
+  jobsEnded: t.field({
+    type: JobRef,
+    description:
+      'Each job of a project as it ends (a verification, a deploy, a staging…), from now on: what pages showing ' +
+      'their results look again at',
+    args: { projectId: t.arg.id({ required: true }) },
+    authScopes: (_root, args) => ({
+      $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'VIEWER' } },
+    }),
+    subscribe: (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const read = async (jobId: number): Promise<JobRow | null> =>
+        (await context.db.select().from(jobs).where(eq(jobs.id, jobId)))[0] ?? null;
+      return followFeed<JobRow>(context, projectId, (signal) => context.feeds.jobsEnded(projectId, read, signal));
+    },
+    resolve: (job) => job,
+  }),
   jobUpdated: t.field({
     type: JobRef,
     description: 'The job now, then again each time its state changes; ends when it has finished',

@@ -18,6 +18,7 @@ import {
   notifyChannels,
   OPEN_STATES,
   parseInput,
+  pathPrefix,
   pathsConflict,
   projects,
   releases,
@@ -172,7 +173,8 @@ ProjectRef.implement({
     viewerRole: t.field({
       type: RoleEnum,
       nullable: true,
-      description: "The signed-in user's role in this project",
+      description:
+        "The role the signed-in user acts with in this project: their membership's; LEAD for an admin (who may do any lead's work)",
       resolve: (project, _args, context) => context.roleIn(project.id),
     }),
     targets: t.field({
@@ -324,7 +326,12 @@ const createProjectInput = projectSettings
   });
 
 // A null in an update clears an optional setting; an absent field stays as it is.
-const updateProjectInput = projectSettings.extend({ name: identifierName.optional() });
+const updateProjectInput = projectSettings.extend({
+  name: identifierName.optional(),
+  sourceUrl: z.string().optional(),
+  branch: branchName.optional(),
+  stagingPath: absolutePath.optional(),
+});
 
 const CreateProjectInput = builder.inputType('CreateProjectInput', {
   fields: (t) => ({
@@ -386,9 +393,12 @@ const CreateProjectInput = builder.inputType('CreateProjectInput', {
 
 const UpdateProjectInput = builder.inputType('UpdateProjectInput', {
   description:
-    'Absent fields stay as they are; null clears an optional setting. The source and staging path are fixed.',
+    'Absent fields stay as they are; null clears an optional setting. A new source URL, branch or staging path (refused while tickets are open) checks the staging copy out anew (svn: relocated; git: the new remote and branch); the ledger and its releases stay',
   fields: (t) => ({
     name: t.string(),
+    sourceUrl: t.string({ description: 'Of the same kind (svn or git) as before' }),
+    branch: t.string({ description: 'Git sources only' }),
+    stagingPath: t.string(),
     stagingUrl: t.string(),
     deployMode: t.field({ type: DeployModeEnum }),
     keepReleases: t.int(),
@@ -478,6 +488,25 @@ async function initAgainIfFailed(tx: Tx, project: ProjectRow): Promise<ProjectRo
   return row ?? project;
 }
 
+/**
+ * One staging copy per project: two projects on one path (or one inside the other) would share files and break the
+ * one-ticket-per-path rule. Creations and moves take turns for this check (an advisory lock).
+ */
+async function assertStagingFree(tx: Tx, stagingPath: string, exceptId?: number): Promise<void> {
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext('slipway.staging-paths'))`);
+  const others = await tx
+    .select({ id: projects.id, name: projects.name, stagingPath: projects.stagingPath })
+    .from(projects);
+  const clash = others.find((p) => p.id !== exceptId && pathsConflict(p.stagingPath, stagingPath));
+  if (clash)
+    throw new BadUserInput(
+      'input.stagingPath',
+      clash.stagingPath === stagingPath
+        ? `is already the staging path of project ${clash.name}`
+        : `overlaps ${clash.stagingPath}, the staging path of project ${clash.name}`,
+    );
+}
+
 async function assertNameFree(context: Context, name: string, exceptId?: number): Promise<void> {
   const [taken] = await context.db
     .select({ id: projects.id })
@@ -513,6 +542,36 @@ builder.queryFields((t) => ({
       $any: { admin: true, member: { projectId: parseId(args.id, 'id'), role: 'VIEWER' } },
     }),
     resolve: (_root, args, context) => loadProject(context, parseId(args.id, 'id')),
+  }),
+  stagingPaths: t.stringList({
+    description:
+      'Paths in the staging copy under prefix, for suggestions: first those at the level the prefix reaches into ' +
+      '(directories first, ending with "/"; one named exactly by the prefix before all), then deeper ones; at most ' +
+      '`first`',
+    args: {
+      projectId: t.arg.id({ required: true }),
+      prefix: t.arg.string({ defaultValue: '' }),
+      first: t.arg.int({ defaultValue: 50 }),
+    },
+    authScopes: (_root, args) => ({
+      $any: { admin: true, member: { projectId: parseId(args.projectId, 'projectId'), role: 'DEVELOPER' } },
+    }),
+    resolve: async (_root, args, context) => {
+      const projectId = parseId(args.projectId, 'projectId');
+      const prefix = parseInput(pathPrefix, args.prefix ?? '', 'prefix');
+      const first = parseInput(intRange(1, 500), args.first ?? 50, 'first');
+      await loadProject(context, projectId);
+      // Byte order ("C"): every path starting with the prefix lies in [prefix, prefix + U+10FFFF).
+      const rows = await context.db.execute<{ path: string; directory: boolean }>(sql`
+        select path, directory from staging_paths
+        where project_id = ${projectId} and path >= ${prefix} and path < ${`${prefix}\u{10FFFF}`}
+        order by (path = ${prefix.replace(/\/$/, '')}) desc,
+                 strpos(substr(path, ${prefix.length + 1}), '/') > 0,
+                 directory desc,
+                 path
+        limit ${first}`);
+      return rows.map((row) => (row.directory ? `${row.path}/` : row.path));
+    },
   }),
 }));
 
@@ -656,16 +715,7 @@ builder.mutationFields((t) => ({
       return context.db.transaction(async (tx) => {
         // One staging copy per project: two projects on one path (or one inside the other) would share files and
         // break the one-ticket-per-path rule. Creations take turns for this check.
-        await tx.execute(sql`select pg_advisory_xact_lock(hashtext('slipway.staging-paths'))`);
-        const others = await tx.select({ name: projects.name, stagingPath: projects.stagingPath }).from(projects);
-        const clash = others.find((p) => pathsConflict(p.stagingPath, input.stagingPath));
-        if (clash)
-          throw new BadUserInput(
-            'input.stagingPath',
-            clash.stagingPath === input.stagingPath
-              ? `is already the staging path of project ${clash.name}`
-              : `overlaps ${clash.stagingPath}, the staging path of project ${clash.name}`,
-          );
+        await assertStagingFree(tx, input.stagingPath);
         const [row] = await tx
           .insert(projects)
           .values({ ...given, branch: input.sourceType === 'GIT' ? (input.branch ?? 'main') : null })
@@ -730,16 +780,47 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, context) => {
       const id = parseId(args.id, 'id');
       const input = parseInput(updateProjectInput, args.input, 'input');
-      await loadProject(context, id);
+      const current = await loadProject(context, id);
       if (input.name) await assertNameFree(context, input.name, id);
+      if (input.sourceUrl !== undefined) {
+        const url = (current.sourceType === 'SVN' ? svnUrl : gitUrl).safeParse(input.sourceUrl);
+        if (!url.success) throw new BadUserInput('input.sourceUrl', url.error.issues[0]?.message ?? 'is not valid');
+      }
+      if (input.branch !== undefined && current.sourceType === 'SVN')
+        throw new BadUserInput('input.branch', 'applies to git sources only');
+      // A new source or staging path: the staging copy is checked out (or pointed) anew, as at the project's creation.
+      const moved = (['sourceUrl', 'branch', 'stagingPath'] as const).find(
+        (field) => input[field] !== undefined && input[field] !== current[field],
+      );
       const changes = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
       return context.db.transaction(async (tx) => {
+        if (moved) {
+          await tx.select({ id: projects.id }).from(projects).where(eq(projects.id, id)).for('update');
+          const [open] = await tx
+            .select({ count: count() })
+            .from(tickets)
+            .where(and(eq(tickets.projectId, id), inArray(tickets.state, [...OPEN_STATES])));
+          if (open?.count)
+            throw new BadUserInput(
+              `input.${moved}`,
+              `the project has ${open.count} open ticket(s): finish or cancel them first`,
+            );
+          if (input.stagingPath !== undefined) await assertStagingFree(tx, input.stagingPath, id);
+        }
         const [row] = await tx
           .update(projects)
-          .set({ ...changes, updatedAt: sql`now()` })
+          .set({
+            ...changes,
+            ...(moved ? { ready: false, initError: null, initFailure: null } : {}),
+            updatedAt: sql`now()`,
+          })
           .where(eq(projects.id, id))
           .returning();
         if (!row) throw new NotFound('project', id);
+        if (moved) {
+          await enqueueJob(tx, { projectId: id, kind: 'INIT_PROJECT', pool: row.pool });
+          return remember(context, row);
+        }
         // A new way of signing in to the source (or of trusting it) is worth another try at a project that could not start.
         const signIn =
           input.sourceSshKeyPath !== undefined ||

@@ -136,7 +136,10 @@ async function environmentNamed(
   return found;
 }
 
-/** Files a ticket that asks for something (a rollback, a repair, a promotion), with its audit event. */
+/**
+ * Files a ticket that asks for something (a rollback, a repair, a promotion), with its audit event: its comment is
+ * the requester's reason (what the audit shows beside the request).
+ */
 async function fileTicket(
   tx: Tx,
   input: Pick<
@@ -157,7 +160,7 @@ async function fileTicket(
     from: null,
     to: ticket.state,
     actorId: input.authorId,
-    comment: comment ?? null,
+    comment: ticket.reason,
   });
   return ticket;
 }
@@ -735,7 +738,6 @@ builder.mutationField('requestRepair', (t) =>
           releaseId: environment.liveReleaseId,
           repairTargetIds: ids,
           action: 'REQUEST_REPAIR',
-          comment: `repair of ${found.map((f) => f.name).join(', ')}`,
         });
       });
     },

@@ -21,7 +21,7 @@ import {
   tickets,
   users,
 } from '@slipway/schema';
-import { and, asc, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, isNull, lt, ne, notExists, sql } from 'drizzle-orm';
 import type { Repeater } from 'graphql-yoga';
 import { prepared } from '../prepared.ts';
 import { builder } from './builder.ts';
@@ -85,6 +85,48 @@ TicketRef.implement({
       description: 'Approvals counted towards the project’s required approvals (cleared on resubmit)',
       resolve: (ticket, _args, { db }) =>
         db.select().from(approvals).where(eq(approvals.ticketId, ticket.id)).orderBy(asc(approvals.id)),
+    }),
+    approvalsNeeded: t.int({
+      description:
+        'Approvals the ticket needs in all (a promotion: its environment’s requiredApprovals; else the project’s)',
+      resolve: async (ticket, _args, context) => {
+        if (ticket.kind === 'PROMOTION') {
+          const environment = (await context.loaders.environments.load(ticket.projectId)).find(
+            (e) => e.id === ticket.environmentId,
+          );
+          if (environment) return environment.requiredApprovals;
+        }
+        return (await loadProject(context, ticket.projectId)).requiredApprovals;
+      },
+    }),
+    approvers: t.field({
+      type: [UserRef],
+      description:
+        'Who may approve it now: the project’s leads that have not yet (not its author, unless the project allows self-approval); any admin may too. Empty once it needs no more approval',
+      resolve: async (ticket, _args, context) => {
+        if (ticket.state !== 'AWAITING_APPROVAL') return [];
+        const project = await loadProject(context, ticket.projectId);
+        const rows = await context.db
+          .select({ user: users })
+          .from(memberships)
+          .innerJoin(users, eq(users.id, memberships.userId))
+          .where(
+            and(
+              eq(memberships.projectId, ticket.projectId),
+              eq(memberships.role, 'LEAD'),
+              eq(users.disabled, false),
+              project.allowSelfApproval ? undefined : ne(users.id, ticket.authorId),
+              notExists(
+                context.db
+                  .select({ id: approvals.id })
+                  .from(approvals)
+                  .where(and(eq(approvals.ticketId, ticket.id), eq(approvals.approverId, users.id))),
+              ),
+            ),
+          )
+          .orderBy(asc(users.name));
+        return rows.map((r) => r.user);
+      },
     }),
     jobs: t.field({
       type: [JobRef],

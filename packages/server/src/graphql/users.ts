@@ -63,6 +63,13 @@ UserRef.implement({
       description: 'A disabled user cannot sign in; their sessions, tokens and subscriptions ended when it was set',
     }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    mustChangePassword: t.exposeBoolean('mustChangePassword', {
+      nullable: true,
+      description:
+        'The password was made for the user (the first admin’s, generated at the first start; one an admin set or reset): ' +
+        'the console asks for a new one until changePassword (the user themself and admins only)',
+      authScopes: (user, _args, context) => isSelfOrAdmin(user, context),
+    }),
     apiTokens: t.field({
       type: [ApiTokenRef],
       description: "The user's API tokens that are not revoked (the user themself only)",
@@ -321,7 +328,7 @@ builder.mutationFields((t) => ({
       await releaseLoginAttempt(context.db, me.login, context.clientAddress);
       const passwordHash = await hashPassword(newPassword);
       await context.db.transaction(async (tx) => {
-        await tx.update(users).set({ passwordHash }).where(eq(users.id, me.id));
+        await tx.update(users).set({ passwordHash, mustChangePassword: false }).where(eq(users.id, me.id));
         await tx
           .delete(sessions)
           .where(
@@ -348,7 +355,11 @@ builder.mutationFields((t) => ({
       if (user.directory) throw new BadUserInput('userId', 'signs in with the company directory: reset it there');
       const passwordHash = await hashPassword(newPassword);
       return context.db.transaction(async (tx) => {
-        const [row] = await tx.update(users).set({ passwordHash }).where(eq(users.id, userId)).returning();
+        const [row] = await tx
+          .update(users)
+          .set({ passwordHash, mustChangePassword: true })
+          .where(eq(users.id, userId))
+          .returning();
         if (!row) throw new NotFound('user', userId);
         await tx.delete(sessions).where(eq(sessions.userId, userId));
         context.loaders.user.clear(userId).prime(userId, row);
@@ -388,7 +399,14 @@ builder.mutationFields((t) => ({
       const passwordHash = await hashPassword(input.password);
       const [row] = await db
         .insert(users)
-        .values({ login: input.login, name: input.name, passwordHash, isAdmin: input.isAdmin })
+        // The admin chose the password: the console asks the user for one of their own.
+        .values({
+          login: input.login,
+          name: input.name,
+          passwordHash,
+          isAdmin: input.isAdmin,
+          mustChangePassword: true,
+        })
         .onConflictDoNothing()
         .returning();
       if (!row) throw new BadUserInput('input.login', `"${input.login}" is already taken`);

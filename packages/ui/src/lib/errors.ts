@@ -70,3 +70,25 @@ export function errorText(error: ApiError | null | undefined): string {
 export function holdingTicket(error: ApiError | null | undefined): string | null {
   return error?.code === 'PATH_LOCKED' && error.extensions.heldBy != null ? String(error.extensions.heldBy) : null;
 }
+
+/**
+ * An error as a form shows it: every problem of a BAD_USER_INPUT at its own field (the name after `input.`, up to
+ * the first dot) when the form has that field, the rest under the form (`form`).
+ */
+export function fieldErrors(error: ApiError, fields: readonly string[]): Record<string, string> {
+  const at = (field: string | undefined) => {
+    const name = field?.replace(/^input\./, '').split('.')[0] ?? '';
+    return fields.includes(name) ? name : 'form';
+  };
+  const problems =
+    error.code === 'BAD_USER_INPUT' ? (error.extensions.problems as ProblemSeen[] | undefined) : undefined;
+  if (!problems?.length) return { [at(error.field)]: errorText(error) };
+  const errors: Record<string, string> = {};
+  for (const problem of problems) errors[at(problem.field)] ??= t(`problem.${problem.problem}`, problem.params ?? {});
+  return errors;
+}
+interface ProblemSeen {
+  field: string;
+  problem: string;
+  params?: Record<string, string>;
+}

@@ -36,6 +36,19 @@ export const TicketEvents = graphql(`
   }
 `);
 
+export const NewTicketPage = graphql(`
+  query NewTicketPage($projectId: ID!) {
+    project(id: $projectId) { id name sourceType sourceUrl branch }
+    stagingPaths(projectId: $projectId, prefix: "", first: 1)
+  }
+`);
+
+export const StagingPaths = graphql(`
+  query StagingPaths($projectId: ID!, $prefix: String!, $first: Int) {
+    stagingPaths(projectId: $projectId, prefix: $prefix, first: $first)
+  }
+`);
+
 export const SubmitTicket = graphql(`
   mutation SubmitTicket($input: SubmitTicketInput!) { submitTicket(input: $input) { id } }
 `);
@@ -44,9 +57,10 @@ export const TicketPage = graphql(`
   query TicketPage($id: ID!) {
     ticket(id: $id) {
       id kind state reason paths createdAt updatedAt stagedRevision stagingUrl availableActions
+      approvalsNeeded approvers { id name }
       author { id login name }
       project {
-        id name requiredApprovals deployMode lastEventId batchSize nextReleaseTag freeze { reason until }
+        id name requiredApprovals allowSelfApproval deployMode lastEventId batchSize nextReleaseTag freeze { reason until }
         liveRelease { tag } targets { id name canary environment { id } }
         environments { id name }
       }
@@ -67,6 +81,10 @@ export const TicketUpdates = graphql(`
   subscription TicketUpdates($projectId: ID!, $afterEventId: ID) {
     ticketEvents(projectId: $projectId, afterEventId: $afterEventId) { id ticket { id } }
   }
+`);
+
+export const JobsEnded = graphql(`
+  subscription JobsEnded($projectId: ID!) { jobsEnded(projectId: $projectId) { id kind state } }
 `);
 
 export const JobLog = graphql(`
@@ -154,6 +172,11 @@ export const AddChannel = graphql(`
     addNotificationChannel(projectId: $projectId, input: $input) { id }
   }
 `);
+export const UpdateChannel = graphql(`
+  mutation UpdateChannel($id: ID!, $input: NotificationChannelInput!) {
+    updateNotificationChannel(id: $id, input: $input) { id }
+  }
+`);
 export const RemoveChannel = graphql(`mutation RemoveChannel($id: ID!) { removeNotificationChannel(id: $id) }`);
 export const TestChannel = graphql(`mutation TestChannel($id: ID!) { testNotificationChannel(id: $id) { id } }`);
 
@@ -173,6 +196,25 @@ export const AdminData = graphql(`
     }
   }
 `);
+export const ProjectSettingsPage = graphql(`
+  query ProjectSettingsPage($id: ID!) {
+    project(id: $id) {
+      id name viewerRole sourceType sourceUrl branch stagingPath stagingUrl deployMode keepReleases excludes sharedPaths
+      parallelism batchSize requiredApprovals allowSelfApproval allowAuthorPassTest allowSvnExternals alwaysFullSync
+      deployTimeoutMinutes sshKeyPath knownHostsPath sourceSshKeyPath sourceCaFile preDeploy postDeploy healthCheckUrl
+      healthCheckTimeoutSeconds bandwidthLimit pool ready initError verifyIntervalMinutes verifyBeforeDeploy
+      initFailure { key params { name value } }
+      sourceCredentials { username set }
+      targets { id name host port user path position canary trustedHostKey { type fingerprint } environment { id } }
+      environments {
+        id name position requiredApprovals bakeMinutes parallelism batchSize liveRelease { tag }
+        freezeReason freeze { reason until }
+      }
+      members { role user { id login name } }
+    }
+  }
+`);
+export const UsersToAdd = graphql(`query UsersToAdd { users { id login name disabled } }`);
 export const ResetPassword = graphql(`
   mutation ResetPassword($userId: ID!, $newPassword: String!) { resetPassword(userId: $userId, newPassword: $newPassword) { id } }
 `);

@@ -9,8 +9,10 @@ window.addEventListener('hashchange', () => {
   router.path = currentPath();
 });
 
+/** Goes to `path`; the route changes at once (the hashchange event comes later, and changes nothing then). */
 export function navigate(path: string): void {
   location.hash = path;
+  router.path = currentPath();
 }
 
 /** Matches `/tickets/:id` style patterns; answers the parameters or null. */

@@ -3,7 +3,7 @@ import { graphql } from './graphql.ts';
 
 const Me = graphql(`
   query Me {
-    me { id login name isAdmin memberships { role project { id name } } }
+    me { id login name isAdmin mustChangePassword memberships { role project { id name } } }
   }
 `);
 
@@ -12,6 +12,8 @@ export interface SessionUser {
   login: string;
   name: string;
   isAdmin: boolean;
+  /** Signed in with a password made for them (generated, or reset by an admin): asked to choose their own. */
+  mustChangePassword: boolean | null;
   memberships: { role: string; project: { id: string; name: string } }[];
 }
 
