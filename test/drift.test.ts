@@ -155,7 +155,7 @@ const INITIAL = {
 
 /** A webhook receiver on 127.0.0.1: the JSON bodies it was sent. */
 async function startReceiver() {
-  const bodies: { event: { action: string }; target?: { name: string }; drifted?: { path: string }[] }[] = [];
+  const bodies: { event: string; drift?: { target?: { name: string }; drifted?: { path: string }[] } }[] = [];
   const server = createServer((request, response) => {
     let body = '';
     request.on('data', (chunk) => {
@@ -298,20 +298,20 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('drift (%s)', (mode) => {
     await database.db.delete(targets).where(eq(targets.name, 'z-gone'));
     // Each target that started drifting was told once to the project's webhooks (a later check that finds the same
     // drift is not news).
-    const detected = () => receiver.bodies.filter((b) => b.event.action === 'drift.detected');
+    const detected = () => receiver.bodies.filter((b) => b.event === 'DRIFT_DETECTED');
     await waitFor(
       async () => detected().length,
       (n) => n >= 3,
     );
     expect(
       detected()
-        .map((b) => b.target?.name)
+        .map((b) => b.drift?.target?.name)
         .sort(),
     ).toEqual(['t0', 't1', 't2']);
     expect(
       detected()
-        .find((b) => b.target?.name === 't1')
-        ?.drifted?.map((d) => d.path),
+        .find((b) => b.drift?.target?.name === 't1')
+        ?.drift?.drifted?.map((d) => d.path),
     ).toContain('www/hotfix.php');
   }, 120_000);
 
@@ -410,14 +410,14 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('drift (%s)', (mode) => {
     await verifyNow(projectId);
     const again = await verifications(projectId);
     expect(Object.values(again).map((t) => t.verification.state)).toEqual(['IN_SYNC', 'IN_SYNC', 'IN_SYNC']);
-    const resolved = () => receiver.bodies.filter((b) => b.event.action === 'drift.resolved');
+    const resolved = () => receiver.bodies.filter((b) => b.event === 'DRIFT_RESOLVED');
     await waitFor(
       async () => resolved().length,
       (n) => n >= 3,
     );
     expect(
       resolved()
-        .map((b) => b.target?.name)
+        .map((b) => b.drift?.target?.name)
         .sort(),
     ).toEqual(['t0', 't1', 't2']);
   }, 180_000);

@@ -400,7 +400,10 @@ describe('scheduled deploys', () => {
     const done = await waitForState(api, people.dev.token, fires, 'DEPLOYED', 60_000);
     const deploy = done.events.find((e) => e.action === 'DEPLOY');
     expect(deploy?.actor?.login).toBe('dev');
-    expect(deploy?.comment).toBe(`as scheduled for ${at.toISOString()}`);
+    // Said as a person reads it (the message keeps the instant, for the console to show in the viewer's time).
+    expect(deploy?.comment).toBe(
+      `as scheduled for ${at.toISOString().slice(0, 10)} ${at.toISOString().slice(11, 16)} UTC`,
+    );
 
     const cancelled = await approved('www/b.txt');
     expect((await schedule(cancelled, new Date(Date.now() + 2000))).errors).toBeUndefined();

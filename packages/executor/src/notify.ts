@@ -50,6 +50,7 @@ export async function peopleFor(
   context: Pick<JobContext, 'db'>,
   ticket: Ticket,
   event: NotificationEvent,
+  action?: string,
 ): Promise<{ people: Person[]; waiting: boolean }> {
   const { db } = context;
   const fields = { name: users.name, email: users.email, mobile: users.mobile };
@@ -72,6 +73,11 @@ export async function peopleFor(
         ),
       )
       .orderBy(users.name);
+  // A scheduled deploy that did not start: its author and the project's leads (someone must start it, or say why not).
+  if (action === 'SCHEDULED_DEPLOY_FAILED') {
+    const people = [...(await author()), ...(await members('LEAD', true))];
+    return { people: [...new Map(people.map((p) => [JSON.stringify(p), p])).values()], waiting: true };
+  }
   switch (event) {
     case 'STAGED': {
       const testers = await members('TESTER', false);
@@ -79,7 +85,8 @@ export async function peopleFor(
     }
     case 'TEST_PASSED':
     case 'ROLLBACK_REQUESTED':
-    case 'PROMOTION_REQUESTED': {
+    case 'PROMOTION_REQUESTED':
+    case 'REPAIR_REQUESTED': {
       const [project] = await db
         .select({ allowSelfApproval: projects.allowSelfApproval })
         .from(projects)
@@ -115,6 +122,8 @@ const WORDS: Record<Language, Record<NotificationEvent | 'TEST' | 'ROLLED_BACK' 
     DEPLOY_FAILED: 'failed to deploy',
     ROLLBACK_REQUESTED: 'rollback requested, waiting for approval',
     PROMOTION_REQUESTED: 'promotion requested, waiting for approval',
+    REPAIR_REQUESTED: 'repair requested, waiting for approval',
+    CANCELLED: 'was cancelled',
     FREEZE_STARTED: 'Deploys are frozen',
     FREEZE_ENDED: 'Deploys are open again',
     DRIFT_DETECTED: 'differs from its release',
@@ -136,6 +145,8 @@ const WORDS: Record<Language, Record<NotificationEvent | 'TEST' | 'ROLLED_BACK' 
     DEPLOY_FAILED: '发布失败',
     ROLLBACK_REQUESTED: '已申请回滚，等待审批',
     PROMOTION_REQUESTED: '已申请晋级，等待审批',
+    REPAIR_REQUESTED: '已申请修复，等待审批',
+    CANCELLED: '已取消',
     FREEZE_STARTED: '发布已冻结',
     FREEZE_ENDED: '发布已解冻',
     DRIFT_DETECTED: '与版本内容不一致',
@@ -182,7 +193,7 @@ const LABELS: Record<Language, Record<string, string>> = {
 };
 
 export interface ChannelPayload {
-  channelId: number;
+  channelId?: number;
   event?: NotificationEvent;
   eventId?: number;
   drift?: { targetId: number };
@@ -198,7 +209,7 @@ const link = (context: JobContext, path: string) =>
 /** What to say, in the channel's language: who did what to which ticket (the version and targets for deploys). */
 export async function composeMessage(
   context: JobContext,
-  channel: ChannelRow,
+  channel: Pick<ChannelRow, 'projectId' | 'language'>,
   payload: ChannelPayload,
 ): Promise<Message | null> {
   const { db } = context;
@@ -274,7 +285,7 @@ export async function composeMessage(
         ).map((t) => t.name);
     if (names.length) lines.push(`**${label.targets}**: ${names.join(', ')}`);
   }
-  const { people, waiting } = await peopleFor(context, ticket, event);
+  const { people, waiting } = await peopleFor(context, ticket, event, found.event.action);
   if (waiting && people.length) lines.push(`**${label.waiting}**: ${people.map((p) => p.name).join(', ')}`);
   // A rollback or a repair that went through says so (its deploy is no new version going live).
   const done =
@@ -453,7 +464,7 @@ export async function sendMail(
 
 /** A message without Markdown: title, lines, link. */
 /** A line without its Markdown: bold and code marks. */
-const plainLine = (line: string) => line.replace(/\*\*|`/g, '');
+export const plainLine = (line: string) => line.replace(/\*\*|`/g, '');
 
 function plainText(message: Message): string {
   return [message.title, ...message.lines.map(plainLine), ...(message.link ? [message.link] : [])].join('\n');

@@ -20,6 +20,10 @@ export const EVENT_SENTENCES = {
     SCHEDULED: 'as scheduled for {at}',
     SCHEDULED_OVERRIDE: "as scheduled for {at} (through the freeze, by an admin's override)",
     SCHEDULE_NOT_STARTED: 'the deploy scheduled for {at} did not start: {why}',
+    SCHEDULE_FROZEN: 'the deploy scheduled for {at} did not start: deploys are frozen ({reason})',
+    SCHEDULE_BAKING:
+      'the deploy scheduled for {at} did not start: {tag} is still baking on {environment} ({minutes} min left)',
+    SCHEDULE_NO_TARGETS: 'the deploy scheduled for {at} did not start: {environment} has no targets',
     PATH_NOT_FOUND: '{path} is neither in the source nor in the live version {version}: check the path',
     NOT_IN_REPOSITORY: '{path} is not in the repository',
     NOT_ON_BRANCH: '{path} is not on branch {branch}',
@@ -51,6 +55,9 @@ export const EVENT_SENTENCES = {
     SCHEDULED: '按计划于 {at} 发布',
     SCHEDULED_OVERRIDE: '按计划于 {at} 发布（管理员越过了封版）',
     SCHEDULE_NOT_STARTED: '计划于 {at} 的发布没有开始：{why}',
+    SCHEDULE_FROZEN: '计划于 {at} 的发布没有开始：发布已冻结（{reason}）',
+    SCHEDULE_BAKING: '计划于 {at} 的发布没有开始：{tag} 还在 {environment} 上观察（还剩 {minutes} 分钟）',
+    SCHEDULE_NO_TARGETS: '计划于 {at} 的发布没有开始：{environment} 没有目标机',
     PATH_NOT_FOUND: '{path} 既不在源码中，也不在线上版本 {version} 中：请检查路径',
     NOT_IN_REPOSITORY: '{path} 不在仓库中',
     NOT_ON_BRANCH: '{path} 不在分支 {branch} 上',
@@ -75,7 +82,14 @@ export interface EventMessage {
 
 /** An event's sentence in one of Slipway's own languages, its values filled in. */
 export function eventSentence(language: keyof typeof EVENT_SENTENCES, message: EventMessage): string {
-  return EVENT_SENTENCES[language][message.key].replace(/\{(\w+)\}/g, (_m, name: string) => message.params[name] ?? '');
+  return EVENT_SENTENCES[language][message.key].replace(/\{(\w+)\}/g, (_m, name: string) =>
+    name === 'at' ? readableTime(message.params.at ?? '') : (message.params[name] ?? ''),
+  );
+}
+
+/** A time in a sentence Slipway writes itself (chats, mails, the English comment): `2026-12-06 14:30 UTC`. */
+function readableTime(value: string): string {
+  return /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/.test(value) ? `${value.slice(0, 10)} ${value.slice(11, 16)} UTC` : value;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { and, arrayContains, eq } from 'drizzle-orm';
 import { type DbOrTx, enqueueJob } from './queue.ts';
-import { notificationChannels, type notificationEvent, projects, webhooks } from './tables/projects.ts';
+import { deliveries, notificationChannels, type notificationEvent, projects, webhooks } from './tables/projects.ts';
 
 export type ProjectRow = typeof projects.$inferSelect;
 
@@ -27,11 +27,13 @@ export function activeFreeze(project: Freezable, environment?: Freezable | null,
 
 /**
  * Queues one delivery per webhook of the project (inside the caller's transaction): a slow or dead receiver never
- * holds up what happened. `about` names it: a ticket event (`eventId`) or a drift.
+ * holds up what happened. `about` names it: a ticket event (`eventId`) or a drift. Each is a delivery row (its
+ * history) and a WEBHOOK job that sends it.
  */
 export async function notifyWebhooks(
   tx: DbOrTx,
   projectId: number,
+  event: NotificationEvent,
   about: Record<string, unknown>,
   ticketId: number | null = null,
 ): Promise<void> {
@@ -40,15 +42,29 @@ export async function notifyWebhooks(
     .from(webhooks)
     .innerJoin(projects, eq(projects.id, webhooks.projectId))
     .where(eq(webhooks.projectId, projectId));
-  for (const hook of hooks) {
-    await enqueueJob(tx, {
-      projectId,
-      ticketId,
-      kind: 'WEBHOOK',
-      pool: hook.pool,
-      payload: { webhookId: hook.id, ...about },
-    });
-  }
+  for (const hook of hooks)
+    await queueDelivery(tx, { projectId, ticketId, event, about, webhookId: hook.id }, hook.pool);
+}
+
+/** A delivery row and the job that sends it (retried with backoff; `redeliver` queues another). */
+export async function queueDelivery(
+  tx: DbOrTx,
+  delivery: Pick<
+    typeof deliveries.$inferInsert,
+    'projectId' | 'ticketId' | 'event' | 'about' | 'channelId' | 'webhookId'
+  >,
+  pool: string,
+): Promise<number> {
+  const [row] = await tx.insert(deliveries).values(delivery).returning({ id: deliveries.id });
+  if (!row) throw new Error('insert returned no row');
+  await enqueueJob(tx, {
+    projectId: delivery.projectId,
+    ticketId: delivery.ticketId ?? null,
+    kind: 'WEBHOOK',
+    pool,
+    payload: { deliveryId: row.id },
+  });
+  return row.id;
 }
 
 export type NotificationEvent = (typeof notificationEvent.enumValues)[number];
@@ -84,6 +100,10 @@ export function notificationOf(action: string, to: string): NotificationEvent | 
       return 'ROLLBACK_REQUESTED';
     case 'REQUEST_PROMOTION':
       return 'PROMOTION_REQUESTED';
+    case 'REQUEST_REPAIR':
+      return 'REPAIR_REQUESTED';
+    case 'CANCEL':
+      return 'CANCELLED';
     default:
       return null;
   }
@@ -105,13 +125,6 @@ export async function notifyChannels(
     .from(notificationChannels)
     .innerJoin(projects, eq(projects.id, notificationChannels.projectId))
     .where(and(eq(notificationChannels.projectId, projectId), arrayContains(notificationChannels.events, [event])));
-  for (const channel of channels) {
-    await enqueueJob(tx, {
-      projectId,
-      ticketId,
-      kind: 'WEBHOOK',
-      pool: channel.pool,
-      payload: { channelId: channel.id, event, ...about },
-    });
-  }
+  for (const channel of channels)
+    await queueDelivery(tx, { projectId, ticketId, event, about, channelId: channel.id }, channel.pool);
 }

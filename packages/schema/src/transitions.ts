@@ -165,9 +165,11 @@ export async function recordEvent(
     })
     .returning({ id: ticketEvents.id });
   await tx.execute(sql`select pg_notify(${CHANNELS.ticketEvent}, ${`${input.projectId}:${event?.id}`})`);
-  // Deliveries are jobs of their own: a slow or dead receiver never holds up a transition.
-  await notifyWebhooks(tx, input.projectId, { eventId: event?.id }, input.ticketId);
+  // Deliveries are jobs of their own: a slow or dead receiver never holds up a transition. What no
+  // NotificationEvent names (an approval short of the count, a schedule set) is the audit's alone.
   const notification = notificationOf(input.action, input.to);
-  if (notification && event)
+  if (notification && event) {
+    await notifyWebhooks(tx, input.projectId, notification, { eventId: event.id }, input.ticketId);
     await notifyChannels(tx, input.projectId, notification, { eventId: event.id }, input.ticketId);
+  }
 }

@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +52,12 @@ const SECURITY_HEADERS: Record<string, string> = {
   'referrer-policy': 'no-referrer',
 };
 
+/** The API explorer's page: the same policy, and the fonts its editor carries in its stylesheet (data: URLs). */
+const EXPLORER_POLICY = SECURITY_HEADERS['content-security-policy']?.replace(
+  "font-src 'self'",
+  "font-src 'self' data:",
+);
+
 function sameSecret(given: string | null, expected: string): boolean {
   if (given === null) return false;
   const [a, b] = [createHash('sha256').update(given).digest(), createHash('sha256').update(expected).digest()];
@@ -66,6 +73,8 @@ interface ServerContext {
 
 /** The built console (packages/ui, `vite build`), served at `/`. */
 const UI_DIST = fileURLToPath(new URL('../../ui/dist', import.meta.url));
+/** The command line, one file (build.mjs), served at /cli/slipway.mjs for CI hosts to fetch. */
+const CLI_FILE = fileURLToPath(new URL('../../cli/dist/slipway.mjs', import.meta.url));
 
 /** Requests larger than this are refused before they are read. */
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -253,6 +262,37 @@ export async function createSlipwayServer({
         logger.error({ err: error }, 'metrics failed');
         res.writeHead(503, { 'content-type': 'text/plain' }).end('metrics unavailable\n');
       }
+      return;
+    }
+    if (req.url === '/cli/slipway.mjs' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const file = await readFile(CLI_FILE).catch(() => null);
+      if (!file) {
+        res
+          .writeHead(503, { 'content-type': 'text/plain; charset=utf-8' })
+          .end('The command line is not built: run `node build.mjs`.\n');
+        return;
+      }
+      res.writeHead(200, {
+        'content-type': 'text/javascript; charset=utf-8',
+        'content-disposition': 'attachment; filename="slipway.mjs"',
+        'cache-control': 'no-cache',
+        'content-length': file.length,
+      });
+      res.end(req.method === 'HEAD' ? undefined : file);
+      return;
+    }
+    // A browser asking for the API itself gets the explorer (a page of the console, signed in as the person).
+    if (
+      (req.url === '/graphql' || req.url?.startsWith('/graphql?')) &&
+      req.method === 'GET' &&
+      req.headers.accept?.includes('text/html') &&
+      consoleAssets
+    ) {
+      req.url = '/explorer.html';
+      if (EXPLORER_POLICY) res.setHeader('content-security-policy', EXPLORER_POLICY);
+      consoleAssets(req, res, () => {
+        res.writeHead(404).end();
+      });
       return;
     }
     if (req.url?.startsWith('/graphql')) {

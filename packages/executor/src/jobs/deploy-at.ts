@@ -1,6 +1,7 @@
 import {
   decide,
   deployJob,
+  type EventMessage,
   memberships,
   projects,
   recordEvent,
@@ -18,6 +19,26 @@ import { finishWith } from './finish.ts';
  * has no targets (the refusal is in the audit trail, which tells the webhooks); a rollback or repair ticket starts its
  * rollback or repair. A schedule changed or cancelled since makes this job do nothing.
  */
+/** Why a scheduled deploy did not start, in words of no language (the console and Chinese channels say it theirs). */
+function notStarted(at: string, error: SlipwayError): EventMessage {
+  const x = error.details as Record<string, unknown>;
+  const due = at;
+  if (error.code === 'FROZEN') return { key: 'SCHEDULE_FROZEN', params: { at: due, reason: String(x.reason ?? '') } };
+  if (error.code === 'BAKING')
+    return {
+      key: 'SCHEDULE_BAKING',
+      params: {
+        at: due,
+        tag: String(x.tag ?? ''),
+        environment: String(x.environment ?? ''),
+        minutes: String(Math.max(1, Math.ceil(Number(x.retryAfterSeconds ?? 60) / 60))),
+      },
+    };
+  if (x.reason === 'NO_TARGETS')
+    return { key: 'SCHEDULE_NO_TARGETS', params: { at: due, environment: String(x.environment ?? '') } };
+  return { key: 'SCHEDULE_NOT_STARTED', params: { at: due, why: `${error.code}: ${error.message}` } };
+}
+
 export const deployAt: JobHandler = {
   async perform(context) {
     const { job } = context;
@@ -62,6 +83,7 @@ export const deployAt: JobHandler = {
         // saying why, and the ticket stays as it is. Anything else fails the job.
         if (!(error instanceof SlipwayError)) throw error;
         const why = `${error.code}: ${error.message}`;
+        const message = notStarted(at ?? '', error);
         await tx.update(tickets).set({ scheduledAt: null, scheduledById: null }).where(eq(tickets.id, ticket.id));
         await recordEvent(tx, {
           ticketId: ticket.id,
@@ -70,7 +92,7 @@ export const deployAt: JobHandler = {
           from: ticket.state,
           to: ticket.state,
           actorId: null,
-          message: { key: 'SCHEDULE_NOT_STARTED', params: { at: at ?? '', why } },
+          message,
         });
         return why;
       }

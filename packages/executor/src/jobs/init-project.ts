@@ -4,7 +4,7 @@ import { EventFailure, projects, releases, setBaseline } from '@slipway/schema';
 import { and, eq, sql } from 'drizzle-orm';
 import { projectDirs } from '../layout.ts';
 import { indexStaging } from '../staging-index.ts';
-import { git, gitClone, gitOutput, gitRemote, gitSucceeds } from '../tools/git.ts';
+import { git, gitClone, gitOutput, gitSucceeds } from '../tools/git.ts';
 import { run } from '../tools/run.ts';
 import { svnCheckout, svnInfoItem, svnRelocate } from '../tools/svn.ts';
 import type { JobContext, JobHandler } from './context.ts';

@@ -122,7 +122,7 @@ export async function recordVerifications(context: JobContext, results: Verifica
       if (!event) continue;
       const drift = { event, targetId: result.targetId, verifyJobId: job.id };
       await notifyChannels(tx, project.id, event === 'drift.detected' ? 'DRIFT_DETECTED' : 'DRIFT_RESOLVED', { drift });
-      await notifyWebhooks(tx, project.id, { drift });
+      await notifyWebhooks(tx, project.id, event === 'drift.detected' ? 'DRIFT_DETECTED' : 'DRIFT_RESOLVED', { drift });
     }
   });
 }

@@ -224,6 +224,8 @@ export const notificationEvent = pgEnum('notification_event', [
   'DRIFT_DETECTED',
   'DRIFT_RESOLVED',
   'PROMOTION_REQUESTED',
+  'REPAIR_REQUESTED',
+  'CANCELLED',
 ]);
 export const messageLanguage = pgEnum('message_language', ['EN', 'ZH_CN']);
 
@@ -262,4 +264,51 @@ export const stagingPaths = pgTable(
     directory: boolean('directory').notNull(),
   },
   (t) => [primaryKey({ columns: [t.projectId, t.path] })],
+);
+
+export const deliveryStatus = pgEnum('delivery_status', ['PENDING', 'DELIVERED', 'FAILED']);
+
+/** One try at delivering: when, what the receiver answered (its HTTP status), or why it failed. */
+export interface DeliveryTry {
+  at: string;
+  responseStatus: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+/**
+ * One message to one channel or webhook about one event (a ticket event, a drift, a freeze): what was sent, every
+ * try, and the receiver's last answer. Its id is the `X-Slipway-Delivery` header, the same on every retry and
+ * redelivery. The last deliveries of each channel and webhook are kept (a bounded number, a bounded time).
+ */
+export const deliveries = pgTable(
+  'deliveries',
+  {
+    id: bigint('id', { mode: 'number' }).primaryKey().generatedAlwaysAsIdentity(),
+    projectId: bigint('project_id', { mode: 'number' })
+      .notNull()
+      .references(() => projects.id, { onDelete: 'cascade' }),
+    channelId: bigint('channel_id', { mode: 'number' }).references(() => notificationChannels.id, {
+      onDelete: 'cascade',
+    }),
+    webhookId: bigint('webhook_id', { mode: 'number' }).references(() => webhooks.id, { onDelete: 'cascade' }),
+    ticketId: bigint('ticket_id', { mode: 'number' }),
+    event: notificationEvent('event').notNull(),
+    /** What it is about: `{ eventId }` (a ticket event), `{ drift }`, `{ freeze }`. */
+    about: jsonb('about').notNull(),
+    status: deliveryStatus('status').notNull().default('PENDING'),
+    attempts: integer('attempts').notNull().default(0),
+    responseStatus: integer('response_status'),
+    /** The first KiB of the receiver's last answer. */
+    responseBody: text('response_body'),
+    error: text('error'),
+    tries: jsonb('tries').$type<DeliveryTry[]>().notNull().default(sql`'[]'::jsonb`),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('deliveries_channel_idx').on(t.channelId, t.id),
+    index('deliveries_webhook_idx').on(t.webhookId, t.id),
+    check('deliveries_one_receiver', sql`(${t.channelId} is null) <> (${t.webhookId} is null)`),
+  ],
 );

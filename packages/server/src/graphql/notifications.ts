@@ -23,10 +23,10 @@ import { loadUser } from './users.ts';
 type ChannelRow = typeof notificationChannels.$inferSelect;
 
 const NotificationKindEnum = builder.enumType('NotificationKind', { values: notificationKind.enumValues });
-const NotificationEventEnum = builder.enumType('NotificationEvent', { values: notificationEvent.enumValues });
+export const NotificationEventEnum = builder.enumType('NotificationEvent', { values: notificationEvent.enumValues });
 const MessageLanguageEnum = builder.enumType('MessageLanguage', { values: messageLanguage.enumValues });
 
-const ChannelRef = builder.objectRef<ChannelRow>('NotificationChannel').implement({
+export const ChannelRef = builder.objectRef<ChannelRow>('NotificationChannel').implement({
   description: 'Where a project’s news goes (a chat robot, a signed webhook, e-mail), with the events it wants',
   fields: (t) => ({
     id: t.exposeID('id'),
@@ -75,7 +75,7 @@ const channelInput = z
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required for this kind of channel' });
   });
 
-const leadOf = (projectId: number) => ({ $any: { admin: true, member: { projectId, role: 'LEAD' as const } } });
+export const leadOf = (projectId: number) => ({ $any: { admin: true, member: { projectId, role: 'LEAD' as const } } });
 
 async function loadChannel(context: Context, id: number): Promise<ChannelRow> {
   const [row] = await context.db.select().from(notificationChannels).where(eq(notificationChannels.id, id));

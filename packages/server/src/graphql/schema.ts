@@ -11,5 +11,6 @@ import './drift.ts';
 import './environments.ts';
 import './ssh.ts';
 import './notifications.ts';
+import './deliveries.ts';
 
 export const schema = lexicographicSortSchema(builder.toSchema());

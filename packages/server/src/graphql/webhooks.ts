@@ -7,9 +7,9 @@ import { loadProject, ProjectRef } from './projects.ts';
 
 type WebhookRow = typeof webhooks.$inferSelect;
 
-const WebhookRef = builder.objectRef<WebhookRow>('Webhook').implement({
+export const WebhookRef = builder.objectRef<WebhookRow>('Webhook').implement({
   description:
-    'A JSON POST on every ticket event, signed (X-Slipway-Signature: sha256=HMAC of the body) when it has a secret',
+    'A JSON POST for every event a NotificationEvent names (the same body as a WEBHOOK channel’s: event, deliveryId, project, ticket, release, environment, actor, comment, url, title, lines; headers X-Slipway-Event and X-Slipway-Delivery), signed (X-Slipway-Signature: sha256=HMAC of the body) when it has a secret',
   fields: (t) => ({
     id: t.exposeID('id'),
     url: t.string({ resolve: (w, _args, context) => opened(context, w.url) }),

@@ -177,6 +177,17 @@ export const UpdateChannel = graphql(`
     updateNotificationChannel(id: $id, input: $input) { id }
   }
 `);
+export const ChannelDeliveries = graphql(`
+  query ChannelDeliveries($projectId: ID!) {
+    project(id: $projectId) {
+      id
+      notificationChannels {
+        id deliveries(first: 20) { id event at attempts status responseStatus responseBody error ticketId }
+      }
+    }
+  }
+`);
+export const Redeliver = graphql(`mutation Redeliver($id: ID!) { redeliver(deliveryId: $id) { id status } }`);
 export const RemoveChannel = graphql(`mutation RemoveChannel($id: ID!) { removeNotificationChannel(id: $id) }`);
 export const TestChannel = graphql(`mutation TestChannel($id: ID!) { testNotificationChannel(id: $id) { id } }`);
 
