@@ -1,5 +1,5 @@
 import { createHmac } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -183,6 +183,14 @@ describe('the webhook contract', () => {
       actor: { login: 'dev' },
       comment: 'not needed',
     });
+    const sample = at('/channel').find((r) => r.body.ticket.id === Number(id) && r.body.event === 'DEPLOYED');
+    await writeFile(
+      join(artifactsDir, 'webhook-deployed.txt'),
+      `${Object.entries(sample?.headers ?? {})
+        .filter(([name]) => name.startsWith('x-slipway') || name === 'content-type')
+        .map(([name, value]) => `${name}: ${value}`)
+        .join('\n')}\n\n${JSON.stringify(sample?.body, null, 2)}\n`,
+    );
     // addWebhook sends the same body (its own delivery id).
     const { deliveryId: _a, ...channelBody } = fromChannel('DEPLOYED');
     const { deliveryId: _b, ...hookBody } = fromHook('DEPLOYED');
