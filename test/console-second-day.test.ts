@@ -289,7 +289,7 @@ describe('an admin who is not a member of a one-lead project', () => {
       const v1 = lead.page.locator('[data-testid=releases] tr', {
         has: lead.page.locator('td strong', { hasText: /^v1$/ }),
       });
-      await v1.getByRole('button').click();
+      await v1.getByTestId('rollback').click();
       const reason = locale === 'en' ? 'the new index breaks checkout' : '新首页导致无法下单';
       await lead.page.fill('[data-testid=dialog-comment]', reason);
       await lead.page.click('[data-testid=dialog-confirm]');

@@ -66,13 +66,7 @@ export async function composeCommit(input: ComposeInput, options: RunOptions): P
     await importer;
     return { written: false, fingerprint };
   }
-  const now = Math.floor(Date.now() / 1000);
-  await write(`commit ${input.ref}\nmark :${mark + 1}\n`);
-  await write(
-    `author ${input.author.name.replace(/[<>]/g, '')} <${input.author.email.replace(/[<>\s]/g, '')}> ${now} +0000\n`,
-  );
-  await write(`committer Slipway <slipway@localhost> ${now} +0000\n`);
-  await data(input.message);
+  for (const line of commitHeader(input.ref, mark + 1, input.author, input.message)) await write(`${line}\n`);
   await write(`from ${input.base}\n`);
   for (const change of changes) await write(change);
   await write(`\nget-mark :${mark + 1}\ndone\n`);
@@ -84,8 +78,29 @@ export async function composeCommit(input: ComposeInput, options: RunOptions): P
   return { written: true, commit };
 }
 
+/**
+ * A fast-import commit's first lines: its ref and mark, the author (the ticket's), Slipway as committer, and the
+ * message (counted in bytes, then its text).
+ */
+export function commitHeader(
+  ref: string,
+  mark: number,
+  author: { name: string; email: string },
+  message: string,
+): string[] {
+  const now = Math.floor(Date.now() / 1000);
+  return [
+    `commit ${ref}`,
+    `mark :${mark}`,
+    `author ${author.name.replace(/[<>]/g, '')} <${author.email.replace(/[<>\s]/g, '')}> ${now} +0000`,
+    `committer Slipway <slipway@localhost> ${now} +0000`,
+    `data ${Buffer.byteLength(message)}`,
+    message,
+  ];
+}
+
 /** A path as fast-import reads it: C-style quoted when it has a quote, a newline or starts with one. */
-function quotePath(path: string): string {
+export function quotePath(path: string): string {
   if (!/["\\\n]/.test(path) && !path.startsWith('"')) return path;
   return `"${path.replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('\n', '\\n')}"`;
 }

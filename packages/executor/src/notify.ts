@@ -86,7 +86,8 @@ export async function peopleFor(
     case 'TEST_PASSED':
     case 'ROLLBACK_REQUESTED':
     case 'PROMOTION_REQUESTED':
-    case 'REPAIR_REQUESTED': {
+    case 'REPAIR_REQUESTED':
+    case 'REVERT_REQUESTED': {
       const [project] = await db
         .select({ allowSelfApproval: projects.allowSelfApproval })
         .from(projects)
@@ -123,6 +124,7 @@ const WORDS: Record<Language, Record<NotificationEvent | 'TEST' | 'ROLLED_BACK' 
     ROLLBACK_REQUESTED: 'rollback requested, waiting for approval',
     PROMOTION_REQUESTED: 'promotion requested, waiting for approval',
     REPAIR_REQUESTED: 'repair requested, waiting for approval',
+    REVERT_REQUESTED: 'revert requested, waiting for approval',
     CANCELLED: 'was cancelled',
     FREEZE_STARTED: 'Deploys are frozen',
     FREEZE_ENDED: 'Deploys are open again',
@@ -146,6 +148,7 @@ const WORDS: Record<Language, Record<NotificationEvent | 'TEST' | 'ROLLED_BACK' 
     ROLLBACK_REQUESTED: '已申请回滚，等待审批',
     PROMOTION_REQUESTED: '已申请晋级，等待审批',
     REPAIR_REQUESTED: '已申请修复，等待审批',
+    REVERT_REQUESTED: '已申请撤销，等待审批',
     CANCELLED: '已取消',
     FREEZE_STARTED: '发布已冻结',
     FREEZE_ENDED: '发布已解冻',

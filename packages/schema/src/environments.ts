@@ -35,8 +35,8 @@ export function deploySettings(project: ProjectRow, environment: EnvironmentRow 
   };
 }
 
-/** Releases that a deploy made live on an environment, newest first: by a release, a promotion or a rollback. */
-const MADE_LIVE = ['RELEASE', 'PROMOTION', 'ROLLBACK'] as const;
+/** Releases that a deploy made live on an environment, newest first: by a release, a revert, a promotion or a rollback. */
+const MADE_LIVE = ['RELEASE', 'PROMOTION', 'ROLLBACK', 'REVERT'] as const;
 
 /** When `release` last went live on `environment` (null: never). */
 export async function liveSince(db: DbOrTx, environmentId: number, releaseId: number): Promise<Date | null> {

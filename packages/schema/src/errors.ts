@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'RATE_LIMITED'
   | 'UNKNOWN_FILES'
   | 'NOT_PROMOTABLE'
-  | 'BAKING';
+  | 'BAKING'
+  | 'REVERT_CONFLICT';
 
 /** An expected failure whose message is safe to show to the user. */
 export class SlipwayError extends Error {

@@ -15,6 +15,11 @@ export const EVENT_SENTENCES = {
     ROLLED_BACK: 'rolled back from {from} to {version}',
     ROLLED_BACK_ON: '{environment} rolled back from {from} to {version}',
     RESTORED: '{version} restored on {targets}',
+    REVERT_PREPARED: 'undoes #{ticket} ({version}): {count} file(s) go back to how they were before it',
+    REVERT_NOT_LIVE:
+      '{version} is not part of {live}, what runs now (a rollback took it off): there is nothing to revert',
+    REVERT_CONFLICT:
+      'released since, {tickets} changed the same paths: revert them first, or ship a fix through staging',
     REVERTED: '{targets} back on {version}; cancelled',
     REVERTED_NOTHING: 'no target had taken the new version; cancelled',
     SCHEDULED: 'as scheduled for {at}',
@@ -50,6 +55,9 @@ export const EVENT_SENTENCES = {
     ROLLED_BACK: '已从 {from} 回滚到 {version}',
     ROLLED_BACK_ON: '{environment} 已从 {from} 回滚到 {version}',
     RESTORED: '已在 {targets} 上恢复 {version}',
+    REVERT_PREPARED: '撤销 #{ticket}（{version}）：{count} 个文件恢复到它之前的样子',
+    REVERT_NOT_LIVE: '{version} 不在当前运行的 {live} 中（已被回滚）：没有可撤销的内容',
+    REVERT_CONFLICT: '此后发布的 {tickets} 改动了相同的路径：请先撤销它们，或通过预发布环境发布修复',
     REVERTED: '{targets} 已回到 {version}；更新单已取消',
     REVERTED_NOTHING: '没有目标机拿到新版本；更新单已取消',
     SCHEDULED: '按计划于 {at} 发布',

@@ -5,6 +5,7 @@ export * from './errors.ts';
 export * from './event-messages.ts';
 export * from './notify.ts';
 export * from './queue.ts';
+export * from './revert.ts';
 export * from './roles.ts';
 export * from './secrets.ts';
 export * from './ssh-identity.ts';

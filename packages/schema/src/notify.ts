@@ -75,6 +75,9 @@ export function notificationOf(action: string, to: string): NotificationEvent | 
     case 'SUBMIT':
     case 'RESUBMIT':
       return 'SUBMITTED';
+    // A revert is heard of once it is prepared (what it changes is known), not when asked for.
+    case 'PREPARED':
+      return 'REVERT_REQUESTED';
     case 'STAGED':
       return 'STAGED';
     case 'STAGING_FAILED':

@@ -20,10 +20,18 @@ export const TICKET_ACTIONS = [
   'REQUEST_ROLLBACK',
   'REQUEST_REPAIR',
   'REQUEST_PROMOTION',
+  'REQUEST_REVERT',
 ] as const;
 export type TicketAction = (typeof TICKET_ACTIONS)[number];
 
-export type SystemAction = 'STAGED' | 'STAGING_FAILED' | 'DEPLOYED' | 'DEPLOY_FAILED' | 'STAGING_CHANGED' | 'REVERTED';
+export type SystemAction =
+  | 'STAGED'
+  | 'STAGING_FAILED'
+  | 'DEPLOYED'
+  | 'DEPLOY_FAILED'
+  | 'STAGING_CHANGED'
+  | 'REVERTED'
+  | 'PREPARED';
 
 /**
  * Who may act. `author` is the ticket's author (the requester, for a rollback); a role means "at least that role
@@ -53,7 +61,7 @@ const BEFORE_DEPLOYING: TicketState[] = [
   'STAGING_FAILED',
   'RETURNED',
 ];
-const ALL_KINDS: TicketKind[] = ['RELEASE', 'ROLLBACK', 'REPAIR', 'PROMOTION'];
+const ALL_KINDS: TicketKind[] = ['RELEASE', 'ROLLBACK', 'REPAIR', 'PROMOTION', 'REVERT'];
 
 /** The workflow table of PRODUCT.md, as data. */
 export const TRANSITIONS: readonly Transition[] = [
@@ -78,6 +86,16 @@ export const TRANSITIONS: readonly Transition[] = [
     action: 'RESUBMIT',
     kinds: ['RELEASE'],
     from: ['RETURNED', 'STAGING_FAILED'],
+    to: 'PENDING_STAGING',
+    who: ['author'],
+    comment: 'optional',
+    enqueues: 'STAGE',
+  },
+  {
+    // A revert whose preparation failed (e.g. a later release took its paths): prepared again once that is undone.
+    action: 'RESUBMIT',
+    kinds: ['REVERT'],
+    from: ['STAGING_FAILED'],
     to: 'PENDING_STAGING',
     who: ['author'],
     comment: 'optional',
@@ -111,7 +129,7 @@ export const TRANSITIONS: readonly Transition[] = [
   },
   {
     action: 'DEPLOY',
-    kinds: ['RELEASE'],
+    kinds: ['RELEASE', 'REVERT'],
     from: ['APPROVED'],
     to: 'DEPLOYING',
     who: ['author', 'LEAD'],
@@ -147,7 +165,7 @@ export const TRANSITIONS: readonly Transition[] = [
   },
   {
     action: 'RETRY_DEPLOY',
-    kinds: ['RELEASE'],
+    kinds: ['RELEASE', 'REVERT'],
     from: ['DEPLOY_FAILED'],
     to: 'DEPLOYING',
     who: ['author', 'LEAD'],
@@ -227,6 +245,17 @@ export const TRANSITIONS: readonly Transition[] = [
     who: ['DEVELOPER'],
     comment: 'none',
   },
+  // One deployed release ticket undone, everything released since kept: prepared by the executor (what goes back,
+  // with diffs), then approved like a rollback, then deployed as a new version.
+  {
+    action: 'REQUEST_REVERT',
+    kinds: ['REVERT'],
+    from: [null],
+    to: 'PENDING_STAGING',
+    who: ['DEVELOPER'],
+    comment: 'none',
+    enqueues: 'STAGE',
+  },
 ];
 
 /** The executor's transitions. */
@@ -239,6 +268,8 @@ export const SYSTEM_TRANSITIONS: Record<SystemAction, { from: TicketState; to: T
   STAGING_CHANGED: { from: 'DEPLOYING', to: 'RETURNED' },
   // A cancelled failed deploy: the targets that took the new version are back on the live one.
   REVERTED: { from: 'DEPLOY_FAILED', to: 'CANCELLED' },
+  // A revert ticket's changes are known (the executor composed it): it waits for a lead, as a rollback does.
+  PREPARED: { from: 'PENDING_STAGING', to: 'AWAITING_APPROVAL' },
 };
 
 /** States in which a ticket still holds its paths (rule 3). */

@@ -12,6 +12,7 @@ import {
 import { and, asc, count, eq, max, sql } from 'drizzle-orm';
 import { type ComposeResult, composeCommit } from '../compose.ts';
 import { projectDirs, tag } from '../layout.ts';
+import { assertRevertable, composeRevertCommit, revertedOf } from '../revert.ts';
 import { checkOutLedgerTree, git, gitOutput, gitSucceeds } from '../tools/git.ts';
 import { type JobContext, type JobHandler, LeaseLost } from './context.ts';
 import { faultPoint } from './faults.ts';
@@ -62,6 +63,7 @@ export async function composeCandidate(
 ): Promise<ComposeResult> {
   const { db, project } = context;
   const ticket = context.ticket as NonNullable<JobContext['ticket']>;
+  if (ticket.kind === 'REVERT') return composeRevert(context, base, ref);
   const paths = checkedPaths(project.stagingPath, ticket.paths);
   await assertNoLinkedParents(project.stagingPath, paths);
   const [author] = await db.select().from(users).where(eq(users.id, ticket.authorId));
@@ -78,6 +80,33 @@ export async function composeCandidate(
     },
     context.run,
   );
+}
+
+/**
+ * A revert's release: `base` (what runs now) with the reverted ticket's paths as they were before its release —
+ * checked first against the ledger (the reverted release is part of what runs, nothing since touched its paths).
+ */
+async function composeRevert(context: JobContext, base: string, ref: string): Promise<ComposeResult> {
+  const { db, project, run: options } = context;
+  const ticket = context.ticket as NonNullable<JobContext['ticket']>;
+  const reverted = await revertedOf(db, ticket);
+  const { ledger } = projectDirs(context.dataDir, project.id);
+  await assertRevertable(ledger, reverted, await liveRelease(context), options);
+  const version = tag(reverted.release.number);
+  const [author] = await db.select().from(users).where(eq(users.id, ticket.authorId));
+  const commit = await composeRevertCommit(
+    {
+      ledger,
+      base,
+      from: await gitOutput(ledger, ['rev-parse', `${version}^{commit}^`], options),
+      paths: checkedPaths(project.stagingPath, reverted.ticket.paths),
+      ref,
+      author: { name: author?.name ?? 'unknown', email: `${author?.login ?? 'unknown'}@slipway` },
+      message: `${ticket.reason}\n\nUndoes #${reverted.ticket.id} (${version}).\n\n${TRAILER}: ${ticket.id}\n`,
+    },
+    options,
+  );
+  return { written: true, commit };
 }
 
 /**

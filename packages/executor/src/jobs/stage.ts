@@ -2,14 +2,15 @@ import { lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EventFailure, type EventMessage, eventSentence, failureRecord, ticketChanges } from '@slipway/schema';
 import { eq } from 'drizzle-orm';
-import { computeChanges } from '../changes.ts';
+import { compareTags, computeChanges } from '../changes.ts';
 import { fingerprint } from '../fingerprint.ts';
-import { projectDirs } from '../layout.ts';
+import { projectDirs, tag } from '../layout.ts';
+import { revertedOf } from '../revert.ts';
 import { reindexPaths } from '../staging-index.ts';
 import { git, gitOutput, gitRemote, gitSucceeds } from '../tools/git.ts';
 import { svnUpdate } from '../tools/svn.ts';
 import type { JobContext, JobHandler } from './context.ts';
-import { liveRelease } from './deploy.ts';
+import { composeCandidate, liveRelease } from './deploy.ts';
 import { finishWith } from './finish.ts';
 import { assertNoLinkedParents, checkedPaths } from './paths.ts';
 
@@ -47,6 +48,35 @@ async function gitStage(context: JobContext, paths: string[]): Promise<string> {
   return commit;
 }
 
+/**
+ * A revert ticket is "staged" in the ledger, not from the source: its release is composed (on a scratch ref, as the
+ * deploy will compose it) and what it changes against what runs now becomes its changes, for the approver to read.
+ */
+async function prepareRevert(context: JobContext): Promise<void> {
+  const ticket = context.ticket as NonNullable<JobContext['ticket']>;
+  const { ledger } = projectDirs(context.dataDir, context.project.id);
+  const live = await liveRelease(context);
+  const ref = `refs/slipway/revert/${ticket.id}`;
+  const composed = await composeCandidate(context, live.commit, ref, null);
+  if (!composed.written) throw new Error('the revert could not be composed');
+  const changes = await compareTags(ledger, live.commit, composed.commit, context.run);
+  await git(ledger, ['update-ref', '-d', ref], context.run);
+  const reverted = await revertedOf(context.db, ticket);
+  const message: EventMessage = {
+    key: 'REVERT_PREPARED',
+    params: {
+      ticket: String(reverted.ticket.id),
+      version: tag(reverted.release.number),
+      count: String(changes.length),
+    },
+  };
+  context.sink.system(eventSentence('EN', message));
+  await finishWith(context, { state: 'SUCCEEDED' }, { action: 'PREPARED', message }, async (tx) => {
+    await tx.delete(ticketChanges).where(eq(ticketChanges.ticketId, ticket.id));
+    if (changes.length > 0) await tx.insert(ticketChanges).values(changes.map((c) => ({ ...c, ticketId: ticket.id })));
+  });
+}
+
 export const stage: JobHandler = {
   async perform(context) {
     const { ticket, project } = context;
@@ -55,6 +85,7 @@ export const stage: JobHandler = {
       await finishWith(context, { state: 'SUCCEEDED' });
       return;
     }
+    if (ticket.kind === 'REVERT') return prepareRevert(context);
     const paths = checkedPaths(project.stagingPath, ticket.paths);
     // Before (nothing outside the working copy is touched) and after (the update may have made a link) the update.
     await assertNoLinkedParents(project.stagingPath, paths);

@@ -226,6 +226,7 @@ export const notificationEvent = pgEnum('notification_event', [
   'PROMOTION_REQUESTED',
   'REPAIR_REQUESTED',
   'CANCELLED',
+  'REVERT_REQUESTED',
 ]);
 export const messageLanguage = pgEnum('message_language', ['EN', 'ZH_CN']);
 

@@ -17,7 +17,7 @@ import type { EventMessage } from '../event-messages.ts';
 import { environments, projects } from './projects.ts';
 import { users } from './users.ts';
 
-export const ticketKind = pgEnum('ticket_kind', ['RELEASE', 'ROLLBACK', 'REPAIR', 'PROMOTION']);
+export const ticketKind = pgEnum('ticket_kind', ['RELEASE', 'ROLLBACK', 'REPAIR', 'PROMOTION', 'REVERT']);
 export const ticketState = pgEnum('ticket_state', [
   'PENDING_STAGING',
   'AWAITING_TEST',
@@ -54,6 +54,8 @@ export const tickets = pgTable(
     releaseId: bigint('release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
     /** The version the deploy took off its environment (set when it is DEPLOYED): what a rollback rolled back. */
     replacedReleaseId: bigint('replaced_release_id', { mode: 'number' }).references((): AnyPgColumn => releases.id),
+    /** A revert: the release ticket whose change it undoes (its paths put back as they were before its release). */
+    revertsTicketId: bigint('reverts_ticket_id', { mode: 'number' }).references((): AnyPgColumn => tickets.id),
     /** A repair: the targets it brings back to the release (drifted ones); null for other kinds. */
     repairTargetIds: bigint('repair_target_ids', { mode: 'number' }).array(),
     stagedRevision: text('staged_revision'),

@@ -3,6 +3,7 @@ import {
   approvals,
   BadUserInput,
   checkPromotion,
+  checkRevert,
   decide,
   deployJob,
   deployPreviews,
@@ -137,20 +138,29 @@ async function environmentNamed(
 }
 
 /**
- * Files a ticket that asks for something (a rollback, a repair, a promotion), with its audit event: its comment is
+ * Files a ticket that asks for something (a rollback, a repair, a promotion, a revert), with its audit event: its comment is
  * the requester's reason (what the audit shows beside the request).
  */
 async function fileTicket(
   tx: Tx,
   input: Pick<
     typeof tickets.$inferInsert,
-    'projectId' | 'environmentId' | 'kind' | 'state' | 'reason' | 'authorId' | 'releaseId' | 'repairTargetIds'
-  > & { action: TicketAction; comment?: string },
+    | 'projectId'
+    | 'environmentId'
+    | 'kind'
+    | 'state'
+    | 'reason'
+    | 'authorId'
+    | 'releaseId'
+    | 'repairTargetIds'
+    | 'paths'
+    | 'revertsTicketId'
+  > & { action: TicketAction },
 ): Promise<TicketRow> {
-  const { action, comment, ...values } = input;
+  const { action, ...values } = input;
   const [ticket] = await tx
     .insert(tickets)
-    .values({ ...values, paths: [] })
+    .values({ paths: [], ...values })
     .returning();
   if (!ticket) throw new Error('insert returned no row');
   await recordEvent(tx, {
@@ -674,6 +684,49 @@ builder.mutationFields((t) => ({
           releaseId: release.id,
           action: 'REQUEST_PROMOTION',
         });
+      });
+    },
+  }),
+  requestRevert: t.field({
+    type: TicketRef,
+    description:
+      'Files a revert: undoes one deployed RELEASE ticket’s change and keeps everything else — a new release (the next tag) of what the first environment runs with that ticket’s paths as they were before its release (files it added removed, files it deleted restored, modes kept). The executor prepares it (PENDING_STAGING → AWAITING_APPROVAL, its `changes` what goes back); then approved and deployed like a rollback, and promoted like any release. REVERT_CONFLICT (`extensions.tickets` {id reason tag}, newest first) when a release since changed any of its paths; NOT_PROMOTABLE when its release is not part of what the first environment runs (rolled back, or never deployed); PATH_LOCKED when an open ticket holds one of its paths',
+    args: { ticketId: t.arg.id({ required: true }), reason: t.arg.string({ required: true }) },
+    authScopes: async (_root, args, context) => ({
+      member: {
+        projectId: await projectIdOfTicket(context, args.ticketId),
+        role: minimumRole('REQUEST_REVERT'),
+      },
+    }),
+    resolve: async (_root, args, context) => {
+      const reverted = await loadTicket(context, parseId(args.ticketId, 'ticketId'));
+      const text = parseInput(reason, args.reason, 'reason');
+      const viewer = context.viewer as { id: number };
+      const role = await context.roleIn(reverted.projectId);
+      if (reverted.kind !== 'RELEASE')
+        throw new BadUserInput(
+          'ticketId',
+          `is a ${reverted.kind.toLowerCase()} ticket: only a release ticket is reverted`,
+        );
+      return context.db.transaction(async (tx) => {
+        const project = await lockProject(tx, reverted.projectId);
+        decide('REQUEST_REVERT', { kind: 'REVERT', state: null, authorId: null }, { userId: viewer.id, role }, project);
+        await checkRevert(tx, reverted);
+        await assertPathsFree(tx, project.id, reverted.paths);
+        const environment = await firstEnvironment(tx, project.id);
+        const ticket = await fileTicket(tx, {
+          projectId: project.id,
+          environmentId: environment.id,
+          kind: 'REVERT',
+          state: 'PENDING_STAGING',
+          reason: text,
+          authorId: viewer.id,
+          paths: reverted.paths,
+          revertsTicketId: reverted.id,
+          action: 'REQUEST_REVERT',
+        });
+        await enqueueJob(tx, { projectId: project.id, ticketId: ticket.id, kind: 'STAGE', pool: project.pool });
+        return ticket;
       });
     },
   }),

@@ -10,7 +10,9 @@ import {
   memberships,
   NotFound,
   projects,
+  type RevertCheck,
   releases,
+  revertCheck,
   TICKET_ACTIONS,
   type TicketRow,
   targets,
@@ -55,7 +57,7 @@ export async function loadTicket(context: Context, id: number): Promise<TicketRo
 
 TicketRef.implement({
   description:
-    'A release ticket, a promotion of a release to the next environment (PROMOTION), a rollback of an environment to an earlier release (ROLLBACK), or a repair of drifted targets (REPAIR)',
+    'A release ticket, a promotion of a release to the next environment (PROMOTION), a rollback of an environment to an earlier release (ROLLBACK), a repair of drifted targets (REPAIR), or a revert of one release ticket’s change (REVERT)',
   fields: (t) => ({
     id: t.exposeID('id'),
     kind: t.expose('kind', { type: TicketKindEnum }),
@@ -572,6 +574,56 @@ builder.objectField(TicketRef, 'repairTargets', (t) =>
         : [],
   }),
 );
+
+const RevertCheckRef = builder.objectRef<RevertCheck & { ticketId: number }>('RevertCheck').implement({
+  description:
+    'Whether a deployed release ticket can be reverted now (requestRevert), and what the revert would put back',
+  fields: (t) => ({
+    ok: t.boolean({ resolve: (c) => c.problem === null }),
+    code: t.string({
+      nullable: true,
+      description: 'Why not: REVERT_CONFLICT (see conflicts) or NOT_PROMOTABLE (its release is not part of what runs)',
+      resolve: (c) => c.problem?.code ?? null,
+    }),
+    message: t.string({ nullable: true, resolve: (c) => c.problem?.message ?? null }),
+    conflicts: t.field({
+      type: [TicketRef],
+      description: 'Tickets released since that changed its paths, newest first: revert them first',
+      resolve: async (c, _args, context) => Promise.all(c.conflicts.map((later) => loadTicket(context, later.id))),
+    }),
+    builtOn: t.field({
+      type: ReleaseRef,
+      nullable: true,
+      description: 'The release its paths go back to: the one its release was built on',
+      resolve: (c) => c.builtOn,
+    }),
+  }),
+});
+
+builder.objectFields(TicketRef, (t) => ({
+  reverts: t.field({
+    type: TicketRef,
+    nullable: true,
+    description: 'A revert: the release ticket whose change it undoes',
+    resolve: (ticket, _args, context) => (ticket.revertsTicketId ? loadTicket(context, ticket.revertsTicketId) : null),
+  }),
+  revertedBy: t.field({
+    type: [TicketRef],
+    description: 'Revert tickets filed for this release ticket, newest first (with their states)',
+    resolve: (ticket, _args, { db }) =>
+      db.select().from(tickets).where(eq(tickets.revertsTicketId, ticket.id)).orderBy(desc(tickets.id)),
+  }),
+  revertCheck: t.field({
+    type: RevertCheckRef,
+    nullable: true,
+    description:
+      'A deployed release ticket: whether requestRevert would take it now, and why not (null for other kinds and states)',
+    resolve: async (ticket, _args, { db }) =>
+      ticket.kind === 'RELEASE' && ticket.state === 'DEPLOYED'
+        ? { ...(await revertCheck(db, ticket)), ticketId: ticket.id }
+        : null,
+  }),
+}));
 
 builder.objectField(ProjectRef, 'lastEventId', (t) =>
   t.id({

@@ -41,8 +41,15 @@ export function errorText(error: ApiError | null | undefined): string {
         targets: targets.map((target) => `${target.name}: ${target.count}`).join(', '),
       });
     }
+    case 'REVERT_CONFLICT': {
+      const tickets = (x.tickets ?? []) as { id: number; tag: string }[];
+      return t('error.REVERT_CONFLICT', { tickets: tickets.map((later) => `#${later.id} (${later.tag})`).join(', ') });
+    }
     case 'NOT_PROMOTABLE': {
       const why = typeof x.reason === 'string' ? x.reason : 'NEVER_LIVE';
+      // A revert's refusal: the ticket's change is not part of what runs.
+      if (why === 'NOT_LIVE' || why === 'NO_RELEASE' || why === 'NOT_A_RELEASE')
+        return t(`error.REVERT.${why}`, { tag: String(x.tag ?? ''), environment: String(x.environment ?? '') });
       return t('error.NOT_PROMOTABLE', {
         tag: String(x.tag ?? ''),
         why: t(`error.NOT_PROMOTABLE.${why}`, { environment: String(x.environment ?? '') }),

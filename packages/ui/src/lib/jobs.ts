@@ -1,5 +1,7 @@
-import { query, subscribe } from './client.ts';
-import { JobState, JobUpdated } from './queries.ts';
+import { mutate, query, subscribe } from './client.ts';
+import { errorText } from './errors.ts';
+import type { ResultOf } from './graphql.ts';
+import { CompareReleases, ComparisonResult, JobState, JobUpdated } from './queries.ts';
 
 type Outcome = { state: string; error: string | null };
 
@@ -25,4 +27,15 @@ export function jobOutcome(id: string): Promise<Outcome> {
     }, 5000);
     stop = subscribe(JobUpdated, { id }, (data) => check(data.jobUpdated));
   });
+}
+
+export type Comparison = NonNullable<NonNullable<ResultOf<typeof ComparisonResult>['job']>['comparison']>;
+
+/** Two versions compared (files and diffs), on the executor that keeps the ledger; or why that failed. */
+export async function compareReleases(from: string, to: string): Promise<Comparison | { failed: string }> {
+  const started = await mutate(CompareReleases, { fromReleaseId: from, toReleaseId: to });
+  if (!started.data) return { failed: errorText(started.error) };
+  const ended = await jobOutcome(started.data.compareReleases.id);
+  const { data: answer } = await query(ComparisonResult, { id: started.data.compareReleases.id });
+  return ended.state === 'SUCCEEDED' && answer?.job.comparison ? answer.job.comparison : { failed: ended.error ?? '' };
 }

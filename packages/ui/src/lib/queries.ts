@@ -60,13 +60,16 @@ export const TicketPage = graphql(`
       approvalsNeeded approvers { id name }
       author { id login name }
       project {
-        id name requiredApprovals allowSelfApproval deployMode lastEventId batchSize nextReleaseTag freeze { reason until }
+        id name viewerRole requiredApprovals allowSelfApproval deployMode lastEventId batchSize nextReleaseTag freeze { reason until }
         liveRelease { tag } targets { id name canary environment { id } }
         environments { id name }
       }
       environment { id name requiredApprovals bakeMinutes liveRelease { tag } freeze { reason until } }
       release { id tag liveIn { name } }
       repairTargets { id name }
+      reverts { id reason release { tag } }
+      revertedBy { id state }
+      revertCheck { ok }
       scheduledAt scheduledBy { login name }
       events { id action from to comment message { key params { name value } } at actor { login name } }
       approvals { at comment approver { login name } }
@@ -136,13 +139,25 @@ export const Releases = graphql(`
     }
     releases(projectId: $projectId) {
       id tag number live bad createdAt commit targets { id } liveIn { id name }
-      ticket { id reason author { login name } }
+      ticket { id kind state reason author { login name } }
     }
   }
 `);
 export const RequestRollback = graphql(`
   mutation RequestRollback($releaseId: ID!, $reason: String!, $environmentId: ID) {
     requestRollback(releaseId: $releaseId, reason: $reason, environmentId: $environmentId) { id }
+  }
+`);
+export const RequestRevert = graphql(`
+  mutation RequestRevert($ticketId: ID!, $reason: String!) { requestRevert(ticketId: $ticketId, reason: $reason) { id } }
+`);
+export const RevertCheck = graphql(`
+  query RevertCheck($id: ID!) {
+    ticket(id: $id) {
+      id reason release { id tag }
+      environment { name liveRelease { tag } }
+      revertCheck { ok code message builtOn { id tag } conflicts { id reason release { tag } author { name } } }
+    }
   }
 `);
 export const RequestPromotion = graphql(`

@@ -8,6 +8,8 @@ export const RELEASE_STEPS = [
   'DEPLOYED',
 ] as const;
 export const ROLLBACK_STEPS = ['AWAITING_APPROVAL', 'APPROVED', 'DEPLOYING', 'DEPLOYED'] as const;
+/** A revert is prepared by the executor (no test), then walks a rollback's steps. */
+export const REVERT_STEPS = ['PENDING_STAGING', ...ROLLBACK_STEPS] as const;
 export const ALL_STATES = [
   ...RELEASE_STEPS,
   'STAGING_FAILED',

@@ -180,6 +180,7 @@ export const en = {
   'channels.delivery.DELIVERED': 'delivered',
   'channels.delivery.FAILED': 'failed',
   'channels.event.REPAIR_REQUESTED': 'repair requested',
+  'channels.event.REVERT_REQUESTED': 'revert requested',
   'channels.event.CANCELLED': 'cancelled',
   'channels.add': 'Add channel',
   'channels.edit': 'Edit',
@@ -601,6 +602,11 @@ export const en = {
   'eventMessage.LIVE': '{version} is live',
   'eventMessage.ROLLED_BACK': 'rolled back from {from} to {version}',
   'eventMessage.ROLLED_BACK_ON': '{environment} rolled back from {from} to {version}',
+  'eventMessage.REVERT_PREPARED': 'undoes #{ticket} ({version}): {count} file(s) go back to how they were before it',
+  'eventMessage.REVERT_NOT_LIVE':
+    '{version} is not part of {live}, what runs now (a rollback took it off): there is nothing to revert',
+  'eventMessage.REVERT_CONFLICT':
+    'released since, {tickets} changed the same paths: revert them first, or ship a fix through staging',
   'eventMessage.LIVE_ON': '{version} is live on {environment}',
   'eventMessage.RESTORED': '{version} restored on {targets}',
   'eventMessage.REVERTED': '{targets} back on {version}; cancelled',
@@ -743,4 +749,31 @@ export const en = {
   'help.name': 'Shown everywhere; unique.',
   'help.sourceUrl': 'Where staging checks the code out from (svn URL, or git URL).',
   'help.branch': 'The git branch staging follows.',
+  'event.REQUEST_REVERT': 'Revert requested',
+  'event.PREPARED': 'Revert prepared',
+  'tickets.revert': 'revert',
+  'action.REVERT_DEPLOY': 'Deploy the revert',
+  'dialog.title.REVERT': 'Deploy the revert of #{reverts} (ticket #{id})',
+  'dialog.reverts':
+    'Makes {tag} from {live}: the files of #{reverts} go back to how they were before it; nothing else changes.',
+  'ticket.reverts': 'undoes #{id}',
+  'ticket.revertedBy': 'reverted by #{id}',
+  'revert.button': 'Revert this change',
+  'revert.title': 'Revert #{id} ({tag})',
+  'revert.body':
+    'A new version is made from what {environment} runs ({live}): the files of {tag} go back to how they were in {base}. Everything released since stays.',
+  'revert.files': '{count} file(s) go back:',
+  'revert.conflict':
+    'Released since, these tickets changed the same files: revert them first, or ship a fix through staging.',
+  'revert.confirm': 'Request revert',
+  'revert.after':
+    'Slipway prepares it (what changes, with diffs); a lead approves it; it is deployed like any release.',
+  'releases.revert': 'Revert',
+  'releases.byRevert': 'live by the revert',
+  'error.REVERT_CONFLICT':
+    'Released since, {tickets} changed the same paths: revert them first, or ship a fix through staging.',
+  'error.REVERT.NOT_LIVE':
+    '{tag} is not part of what {environment} runs (a rollback took it off): there is nothing of it to revert.',
+  'error.REVERT.NO_RELEASE': 'This ticket made no release: there is nothing to revert.',
+  'error.REVERT.NOT_A_RELEASE': 'Only a release ticket can be reverted.',
 } as const;
