@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Worker } from '@slipway/executor';
 import { LogSink } from '@slipway/executor/log-sink';
 import { firstEnvironment, jobLogLines, jobs, projects, tickets, users } from '@slipway/schema';
+import type { LogBatch } from '@slipway/server/graphql/log-batch';
 import { asc, eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from './support/api.ts';
@@ -96,6 +97,84 @@ describe('one log reader per job, shared by every subscriber', () => {
     expect([...seen, ...linesOf(resumed, 'rest')].map((l) => l.seq)).toEqual(every);
     expect(linesOf(watcher, 'all').map((l) => l.seq)).toEqual(every);
     for (const socket of [watcher, resumed]) socket.close();
+  }, 60_000);
+
+  it('sends the compact form (jobLogBatch) with every line once and in order, a resume after a reconnect included', async () => {
+    const BATCH =
+      'subscription($j: ID!, $a: Int) { jobLogBatch(jobId: $j, afterSeq: $a) { firstSeq lastSeq seqs streams texts at offsets } }';
+    // The same subscription outside the shared path (a directive makes it an ordinary GraphQL execution).
+    const ORDINARY =
+      'subscription($j: ID!, $a: Int, $y: Boolean = true) { jobLogBatch(jobId: $j, afterSeq: $a) { firstSeq lastSeq seqs streams texts @include(if: $y) at offsets } }';
+    const expand = (socket: RawGraphqlSocket, id: string) =>
+      socket
+        .of(id)
+        .filter((m) => m.type === 'next')
+        .flatMap((m) => {
+          const batch = m.payload.data.jobLogBatch as LogBatch;
+          expect(batch.texts.length).toBe(batch.streams.length);
+          expect(batch.offsets.length).toBe(batch.texts.length);
+          return batch.texts.map((text, i) => ({
+            seq: batch.seqs ? (batch.seqs[i] as number) : batch.firstSeq + i,
+            stream: batch.streams[i],
+            text,
+            at: Date.parse(batch.at) + (batch.offsets[i] as number),
+          }));
+        });
+    const jobId = await runningJob();
+    const sink = new LogSink(world.database.db, jobId, 0);
+    let n = 0;
+    const printing = setInterval(() => {
+      for (let i = 0; i < 50; i++) {
+        n++;
+        if (n % 7 === 0) sink.line('STDERR', `error ${n}`);
+        else sink.system(`line ${n}`);
+      }
+    }, 10);
+    const watcher = await RawGraphqlSocket.open(world.api.url, world.people.lead.token);
+    watcher.subscribe('all', BATCH, { j: jobId, a: 0 });
+    const ordinary = await RawGraphqlSocket.open(replicaB.url, world.people.lead.token);
+    ordinary.subscribe('all', ORDINARY, { j: jobId, a: 0 });
+    // A console on replica B reads a while, loses its connection, and resumes on replica A after its last line.
+    const first = await RawGraphqlSocket.open(replicaB.url, world.people.lead.token);
+    first.subscribe('part', BATCH, { j: jobId, a: 0 });
+    await first.until(() => expand(first, 'part').length >= 500);
+    first.close();
+    const seen = expand(first, 'part');
+    const resumed = await RawGraphqlSocket.open(world.api.url, world.people.lead.token);
+    resumed.subscribe('rest', BATCH, { j: jobId, a: seen.at(-1)?.seq });
+    await sleep(500);
+    clearInterval(printing);
+    // A gap in the numbering (lines of an attempt that never got stored): the batch then lists its seqs.
+    const after = new LogSink(world.database.db, jobId, n + 5);
+    after.system('after the gap');
+    after.line('STDOUT', 'and one more');
+    await sink.flush();
+    await after.flush();
+    await finish(jobId);
+    for (const [socket, id] of [
+      [resumed, 'rest'],
+      [watcher, 'all'],
+      [ordinary, 'all'],
+    ] as const)
+      await socket.until(() => socket.of(id).some((m) => m.type === 'complete'), 20_000);
+
+    const stored = await world.database.db
+      .select()
+      .from(jobLogLines)
+      .where(eq(jobLogLines.jobId, jobId))
+      .orderBy(asc(jobLogLines.seq));
+    const every = stored.map((l) => ({
+      seq: l.seq,
+      stream: l.stream === 'SYSTEM' ? 'S' : l.stream === 'STDERR' ? 'E' : 'O',
+      text: l.text,
+      at: l.at.getTime(),
+    }));
+    expect(every.length).toBeGreaterThan(1000);
+    expect(every.at(-1)?.seq).toBe(n + 7);
+    expect([...seen, ...expand(resumed, 'rest')]).toEqual(every);
+    expect(expand(watcher, 'all')).toEqual(every);
+    expect(expand(ordinary, 'all')).toEqual(every);
+    for (const socket of [watcher, resumed, ordinary]) socket.close();
   }, 60_000);
 
   it('sends a shared batch of any size whole (frames under 126 bytes, under 64 KiB and over)', async () => {

@@ -10,7 +10,7 @@
  * `BENCH_ONLY=crowd,api` runs only those sections (pickup, writing, crowd, api).
  */
 
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,7 +31,7 @@ import {
   tickets,
   users,
 } from '@slipway/schema';
-import { createSession } from '@slipway/server/auth/tokens';
+import { createApiToken, createSession } from '@slipway/server/auth/tokens';
 import autocannon from 'autocannon';
 import { eq, sql } from 'drizzle-orm';
 import { execa } from 'execa';
@@ -185,6 +185,19 @@ const serverCpu = async () => {
   const fields = (await readFile(`/proc/${server.pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
   return (Number(fields[11]) + Number(fields[12])) / 100;
 };
+/** CPU seconds the embedded PostgreSQL (its postmaster and every backend) has used so far. */
+const postgresCpu = async () => {
+  const postmaster = Number((await readFile(join(dir, 'pg', 'postgres', 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  let total = 0;
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.split(') ')[1]?.split(' ') ?? [];
+    if (Number(pid) === postmaster || Number(fields[1]) === postmaster)
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+  return total;
+};
 const rss = async () => {
   const status = await readFile(`/proc/${server.pid}/status`, 'utf8').catch(() => '');
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
@@ -232,9 +245,14 @@ interface CrowdResult {
 }
 /**
  * `pace`: lines per second the job prints (0: as fast as the writer can). `mode`: how the clients read each message
- * (`parse` as the console does, `scan` without parsing; see subscribers.ts).
+ * (`compact` as the console does, `parse` a jobLog client, `scan` without parsing; see subscribers.ts).
  */
-async function streamLog(subscribers: number, lines: number, pace: number, mode: 'parse' | 'scan' = 'parse') {
+async function streamLog(
+  subscribers: number,
+  lines: number,
+  pace: number,
+  mode: 'parse' | 'compact' | 'scan' = 'compact',
+) {
   const [job] = await db.insert(jobs).values({ projectId, kind: 'DEPLOY', state: 'RUNNING', pool: 'none' }).returning();
   const jobId = job?.id as number;
   const processes = Math.min(4, subscribers);
@@ -283,17 +301,25 @@ async function streamLog(subscribers: number, lines: number, pace: number, mode:
   return { perSecond: lines / ((last - started) / 1000), p99: percentile(latencies, 99), lost, errors, cpu };
 }
 if (runs('crowd')) {
-  const burstRow = async (mode: 'parse' | 'scan', title: string) => {
+  /** Three bursts (the noisy row): the median run's figures, and every run's rate. */
+  const burstRow = async (mode: 'parse' | 'compact' | 'scan', title: string) => {
     progress(title);
-    const burst = await streamLog(200, 20_000, 0, mode);
+    const bursts = [];
+    for (let run = 0; run < 3; run++) bursts.push(await streamLog(200, 20_000, 0, mode));
+    const sorted = [...bursts].sort((a, b) => a.perSecond - b.perSecond);
+    const burst = sorted[1] as (typeof bursts)[number];
     rows.push([
-      title,
-      `${Math.round(burst.perSecond).toLocaleString('en')} lines/s to each (until the last subscriber has the last line)`,
-      `lost or duplicated: ${burst.lost + burst.errors}; goal ≥ 20,000 lines/s; ${burst.cpu}`,
+      `${title} (median of 3)`,
+      `${Math.round(burst.perSecond).toLocaleString('en')} lines/s to each (until the last subscriber has the last line); runs: ${bursts.map((b) => Math.round(b.perSecond).toLocaleString('en')).join(', ')}`,
+      `lost or duplicated: ${bursts.reduce((n, b) => n + b.lost + b.errors, 0)}; goal ≥ 20,000 lines/s; ${burst.cpu}`,
       serverLoad(),
     ]);
   };
-  await burstRow('parse', '20,000-line burst to 200 subscribers (4 client processes, parsing as the console does)');
+  await burstRow(
+    'compact',
+    '20,000-line burst to 200 subscribers (4 client processes, the console’s compact form, parsed as the console does)',
+  );
+  await burstRow('parse', '20,000-line burst to 200 subscribers (4 client processes, `jobLog` lines, parsed)');
   await burstRow(
     'scan',
     '20,000-line burst to 200 subscribers (4 client processes, scanning: the rate the server sends at)',
@@ -329,30 +355,62 @@ if (runs('api')) {
       authorId: author?.id as number,
     })),
   );
-  async function hammer(query: string) {
-    return autocannon({
+  // An internal tool's way in: an API token of the same admin (the console's is the session signed in above).
+  const [admin] = await db.select().from(users).where(eq(users.login, 'admin'));
+  const apiToken = (await createApiToken(db, admin?.id as number, 'bench tool')).token;
+  async function hammer(query: string, bearer = token) {
+    const cpuBefore = await postgresCpu();
+    const result = await autocannon({
       url: `${url}/graphql`,
       method: 'POST',
       connections: 50,
       duration: 10,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
       body: JSON.stringify({ query }),
     });
+    return { ...result, postgresCpu: ((await postgresCpu()) - cpuBefore) / 10 };
   }
-  progress('API');
-  const floor = await hammer('{ __typename }');
-  const floorLoad = serverLoad();
-  const ticketsLoad = await hammer(
-    `{ tickets(projectId: "${projectId}", first: 20) { edges { node { id state reason author { login } } } pageInfo { endCursor } } }`,
-  );
-  const describe = (r: Awaited<ReturnType<typeof hammer>>) =>
-    `${Math.round(r.requests.average).toLocaleString('en')} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors + r.non2xx}`;
-  rows.push(['`{ __typename }` at 50 concurrent clients, 10 s (the floor)', describe(floor), '', floorLoad]);
+  type Hammered = Awaited<ReturnType<typeof hammer>>;
+  const ticketsQuery = `{ tickets(projectId: "${projectId}", first: 20) { edges { node { id state reason author { login } } } pageInfo { endCursor } } }`;
+  const describe = (r: Hammered) =>
+    `${Math.round(r.requests.average).toLocaleString('en')} req/s, p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, errors ${r.errors + r.non2xx}, PostgreSQL ${(r.postgresCpu * 100).toFixed(0)}% of a core`;
+  /** The run whose req/s is the median of three. */
+  const median = (runs: Hammered[]) => [...runs].sort((a, b) => a.requests.average - b.requests.average)[1] as Hammered;
+  // Three rounds, each the floor, the session's tickets and the token's tickets back to back: the ratios of a round
+  // are taken under the same conditions, and the median round of each ratio is reported.
+  const rounds: { floor: Hammered; session: Hammered; apiToken: Hammered }[] = [];
+  for (let round = 1; round <= 3; round++) {
+    progress(`API round ${round} of 3`);
+    rounds.push({
+      floor: await hammer('{ __typename }'),
+      session: await hammer(ticketsQuery),
+      apiToken: await hammer(ticketsQuery, apiToken),
+    });
+  }
+  const ratios = (pick: (r: (typeof rounds)[number]) => number) =>
+    rounds
+      .map(pick)
+      .map((x) => x.toFixed(2))
+      .join(', ');
+  const medianOf = (xs: number[]) => [...xs].sort((a, b) => a - b)[1] as number;
+  const apiLoad = serverLoad();
   rows.push([
-    '`tickets` (20 per page, author and state) at 50 concurrent clients, 10 s',
-    describe(ticketsLoad),
-    `${(ticketsLoad.requests.average / floor.requests.average).toFixed(2)}× the floor's req/s (goal ≥ 0.6×), p99 ${(ticketsLoad.latency.p99 / floor.latency.p99).toFixed(2)}× (goal ≤ 1.5×)`,
-    serverLoad(),
+    '`{ __typename }` at 50 concurrent clients, 10 s (the floor; median of 3)',
+    describe(median(rounds.map((r) => r.floor))),
+    '',
+    apiLoad,
+  ]);
+  rows.push([
+    '`tickets` (20 per page, author and state) at 50 concurrent clients, 10 s, session (median of 3)',
+    describe(median(rounds.map((r) => r.session))),
+    `${medianOf(rounds.map((r) => r.session.requests.average / r.floor.requests.average)).toFixed(2)}× the floor's req/s (rounds: ${ratios((r) => r.session.requests.average / r.floor.requests.average)}; goal ≥ 0.7× in every run), p99 ${medianOf(rounds.map((r) => r.session.latency.p99 / r.floor.latency.p99)).toFixed(2)}× (rounds: ${ratios((r) => r.session.latency.p99 / r.floor.latency.p99)}; goal ≤ 1.5×)`,
+    apiLoad,
+  ]);
+  rows.push([
+    'the same `tickets` load with an API token (median of 3)',
+    describe(median(rounds.map((r) => r.apiToken))),
+    `${medianOf(rounds.map((r) => r.apiToken.requests.average / r.session.requests.average)).toFixed(2)}× the session's req/s (rounds: ${ratios((r) => r.apiToken.requests.average / r.session.requests.average)}; goal ≥ 0.9×)`,
+    apiLoad,
   ]);
 }
 clearInterval(sampler);

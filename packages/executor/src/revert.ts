@@ -40,6 +40,8 @@ export async function assertRevertable(
   const touched = await gitOutput(
     ledger,
     [
+      // Paths are names, never patterns (a ticket path may hold `*` or start with `:`).
+      '--literal-pathspecs',
       'log',
       `--format=%(trailers:key=${TRAILER},valueonly,separator=)`,
       `${version}..${live.commit}`,
@@ -80,7 +82,7 @@ export interface RevertInput {
 export async function composeRevertCommit(input: RevertInput, options: RunOptions): Promise<string> {
   const listing = await gitOutput(
     input.ledger,
-    ['ls-tree', '-r', '-z', '--full-tree', input.from, '--', ...input.paths],
+    ['--literal-pathspecs', 'ls-tree', '-r', '-z', '--full-tree', input.from, '--', ...input.paths],
     { ...options, quietStdout: true },
   );
   const entries = listing

@@ -182,12 +182,9 @@ class SequenceFeed<T> {
 }
 
 /** A stored line; `at` is ISO 8601 in UTC, as the API answers it (made by PostgreSQL, no Date per line). */
-export interface LogLine {
-  seq: number;
-  stream: 'STDOUT' | 'STDERR' | 'SYSTEM';
-  text: string;
-  at: string;
-}
+import type { FeedLine as LogLine } from './graphql/log-batch.ts';
+
+export type { LogLine };
 
 /** A timestamp column as the API's DateTime: ISO 8601, UTC, milliseconds. */
 const ISO = 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"';
@@ -313,7 +310,8 @@ export class Feeds {
         return row ?? { position: 0, ended: true };
       },
       read: (after, limit) => sql<LogLine[]>`
-        select seq, stream, text, to_char(at at time zone 'UTC', ${ISO}) as at from job_log_lines
+        select seq, stream, text, to_char(at at time zone 'UTC', ${ISO}) as at,
+          (extract(epoch from at) * 1000)::float8 as ms from job_log_lines
         where job_id = ${jobId} and seq > ${after} order by seq limit ${limit}`,
       position: (line) => line.seq,
       ended: async () => {

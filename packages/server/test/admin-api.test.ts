@@ -310,7 +310,16 @@ describe('signing in', () => {
     });
     const [stored] = await database.db.execute(sql`select token_hash from api_tokens where id = ${apiToken.id}`);
     expect(stored?.token_hash).not.toContain(token);
+    // "Last used" is written beside the requests, to the minute: once for a burst of them.
+    await Promise.all(Array.from({ length: 20 }, () => api.gql('{ me { login } }', {}, { token })));
+    const lastUsed = async () =>
+      (await database.db.execute(sql`select last_used_at from api_tokens where id = ${apiToken.id}`))[0]?.last_used_at;
+    await expect.poll(lastUsed).not.toBeNull();
+    const first = String(await lastUsed());
+    await api.gql('{ me { login } }', {}, { token });
+    expect(String(await lastUsed())).toBe(first);
     await asAdmin('mutation($id: ID!) { revokeApiToken(id: $id) }', { id: apiToken.id });
+    // Revoked: refused at its very next request (every request reads the token's row).
     expect((await api.gql('{ me { login } }', {}, { token })).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
 
     const login = await api.gql<{ login: { token: string } }>(LOGIN, { l: 'admin', p: 'correct horse battery' });

@@ -13,6 +13,7 @@ import { Repeater } from 'graphql-yoga';
 import { builder } from './builder.ts';
 import type { Context } from './context.ts';
 import { parseId } from './ids.ts';
+import { type LogBatch, logBatchOf } from './log-batch.ts';
 import { loadProject, ProjectRef } from './projects.ts';
 
 type JobRow = typeof jobs.$inferSelect;
@@ -110,6 +111,23 @@ JobRef.implement({
   }),
 });
 
+const LogBatchRef = builder.objectRef<LogBatch>('LogBatch').implement({
+  description: 'Output lines in the compact form: line i is texts[i], of stream streams[i], numbered seqs[i]',
+  fields: (t) => ({
+    firstSeq: t.exposeInt('firstSeq', { description: 'The seq of the first line' }),
+    lastSeq: t.exposeInt('lastSeq', { description: 'The seq of the last line: resume after it' }),
+    seqs: t.exposeIntList('seqs', {
+      nullable: true,
+      description:
+        'Each line’s seq; null when they are consecutive (line i is firstSeq + i), as they nearly always are',
+    }),
+    streams: t.exposeString('streams', { description: 'One letter per line: O stdout, E stderr, S Slipway’s own' }),
+    texts: t.exposeStringList('texts'),
+    at: t.exposeString('at', { description: 'When the first line was written (ISO 8601)' }),
+    offsets: t.exposeIntList('offsets', { description: 'When each line was written, in ms after `at`' }),
+  }),
+});
+
 LogLineRef.implement({
   fields: (t) => ({
     seq: t.exposeInt('seq'),
@@ -161,6 +179,20 @@ export function followFeed<T>(
   });
 }
 
+/** Who may follow a job's log (any member of its project), in either form. */
+async function mayFollowLog(context: Context, jobId: string | number) {
+  return {
+    $any: { admin: true, member: { projectId: await projectIdOfJob(context, jobId), role: 'VIEWER' as const } },
+  };
+}
+
+/** A job's log after `afterSeq` from the replica's shared feed: the batches both forms (jobLog, jobLogBatch) send. */
+async function followJobLog(context: Context, id: string | number, afterSeq: number) {
+  const jobId = parseId(id, 'jobId');
+  const projectId = await projectIdOfJob(context, jobId);
+  return followFeed(context, projectId, (signal) => context.feeds.jobLog(jobId, afterSeq, signal));
+}
+
 builder.subscriptionType({});
 builder.subscriptionFields((t) => ({
   jobLog: t.field({
@@ -169,17 +201,20 @@ builder.subscriptionFields((t) => ({
       'Output lines after afterSeq: first the stored ones, then new ones as they are written, in batches, with no gap ' +
       'and no duplicate. Ends when the job has finished and every line was sent. Resume with the last seq received.',
     args: { jobId: t.arg.id({ required: true }), afterSeq: t.arg.int({ defaultValue: 0 }) },
-    authScopes: async (_root, args, context) => ({
-      $any: { admin: true, member: { projectId: await projectIdOfJob(context, args.jobId), role: 'VIEWER' } },
-    }),
-    subscribe: async (_root, args, context) => {
-      const jobId = parseId(args.jobId, 'jobId');
-      const projectId = await projectIdOfJob(context, jobId);
-      return followFeed(context, projectId, (signal) =>
-        context.feeds.jobLog(jobId, args.afterSeq ?? 0, signal),
-      ) as unknown as Repeater<LogLineRow[]>;
-    },
+    authScopes: (_root, args, context) => mayFollowLog(context, args.jobId),
+    subscribe: async (_root, args, context) =>
+      (await followJobLog(context, args.jobId, args.afterSeq ?? 0)) as unknown as Repeater<LogLineRow[]>,
     resolve: (lines) => lines,
+  }),
+  jobLogBatch: t.field({
+    type: LogBatchRef,
+    description:
+      'jobLog in the compact form a console asks for: the same lines, once each and in order (resume with afterSeq = ' +
+      'the last lastSeq received), each batch with its fields once instead of once per line',
+    args: { jobId: t.arg.id({ required: true }), afterSeq: t.arg.int({ defaultValue: 0 }) },
+    authScopes: (_root, args, context) => mayFollowLog(context, args.jobId),
+    subscribe: (_root, args, context) => followJobLog(context, args.jobId, args.afterSeq ?? 0),
+    resolve: (lines) => logBatchOf(lines),
   }),
   jobsEnded: t.field({
     type: JobRef,

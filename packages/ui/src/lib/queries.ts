@@ -90,8 +90,10 @@ export const JobsEnded = graphql(`
   subscription JobsEnded($projectId: ID!) { jobsEnded(projectId: $projectId) { id kind state } }
 `);
 
-export const JobLog = graphql(`
-  subscription JobLog($jobId: ID!, $afterSeq: Int) { jobLog(jobId: $jobId, afterSeq: $afterSeq) { seq stream text at } }
+export const JobLogBatch = graphql(`
+  subscription JobLogBatch($jobId: ID!, $afterSeq: Int) {
+    jobLogBatch(jobId: $jobId, afterSeq: $afterSeq) { firstSeq lastSeq seqs streams texts }
+  }
 `);
 
 export const ReturnTicket = graphql(
