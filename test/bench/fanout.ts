@@ -297,57 +297,68 @@ const drifted = [3, 17, 31].map((i) => i % TARGETS);
   await rm(join(targetDir('in-place', drifted[1] as number), 'www/f1/p600.html'));
   await writeFile(join(targetDir('in-place', drifted[2] as number), 'www/f2/hotfix.php'), '<?php // by hand\n');
 }
-const verifyTimes: number[] = [];
-let found: { name: string; verification: { state: string; drifted: { path: string; change: string }[] } }[] = [];
-for (let run = 0; run < RUNS; run++) {
-  const job = (await gql('mutation($p: ID!) { verifyTargets(projectId: $p) { id } }', { p: inPlace })).verifyTargets;
-  const [done] = await until(
-    () =>
-      database.db
-        .select()
-        .from(jobs)
-        .where(eq(jobs.id, Number(job.id))),
-    ([row]) => row?.state === 'SUCCEEDED' || row?.state === 'FAILED',
-  );
-  if (done?.state !== 'SUCCEEDED') throw new Error(`verification failed: ${done?.lastError}`);
-  verifyTimes.push((done.finishedAt?.getTime() ?? 0) - (done.startedAt?.getTime() ?? 0));
-  found = (
-    await gql(
-      'query($p: ID!) { project(id: $p) { targets { name verification { state drifted { path change } } } } }',
-      { p: inPlace },
-    )
-  ).project.targets;
+/** RUNS verifications of a project's targets (VERIFY jobs): their durations, and what the last one found. */
+async function verifications(projectId: string) {
+  const times: number[] = [];
+  let targets: { name: string; verification: { state: string; drifted: { path: string; change: string }[] } }[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const job = (await gql('mutation($p: ID!) { verifyTargets(projectId: $p) { id } }', { p: projectId }))
+      .verifyTargets;
+    const [done] = await until(
+      () =>
+        database.db
+          .select()
+          .from(jobs)
+          .where(eq(jobs.id, Number(job.id))),
+      ([row]) => row?.state === 'SUCCEEDED' || row?.state === 'FAILED',
+    );
+    if (done?.state !== 'SUCCEEDED') throw new Error(`verification failed: ${done?.lastError}`);
+    times.push((done.finishedAt?.getTime() ?? 0) - (done.startedAt?.getTime() ?? 0));
+    targets = (
+      await gql(
+        'query($p: ID!) { project(id: $p) { targets { name verification { state drifted { path change } } } } }',
+        { p: projectId },
+      )
+    ).project.targets;
+  }
+  return { ms: median(times), targets };
 }
+/** RUNS plain `rsync -a --dry-run --checksum --delete` of `source` to every target's `dir(i)`, ten at a time. */
+async function plainDryRuns(source: string, dir: (i: number) => string): Promise<number> {
+  const times: number[] = [];
+  for (let run = 0; run < RUNS; run++)
+    times.push(
+      await tenAtATime(TARGETS, (i) =>
+        execa('rsync', [
+          '-a',
+          '--dry-run',
+          '--checksum',
+          '--delete',
+          '--exclude=.git',
+          '-e',
+          sshCommand,
+          `${source}/`,
+          `${fleet.user}@${fleet.addresses[i]}:${dir(i)}/`,
+        ]),
+      ),
+    );
+  return median(times);
+}
+const inPlaceVerified = await verifications(inPlace);
+const found = inPlaceVerified.targets;
 const reported = found
   .filter((t) => t.verification.state !== 'IN_SYNC')
   .map(
     (t) => `${t.name} ${t.verification.state} ${t.verification.drifted.map((d) => `${d.change} ${d.path}`).join(', ')}`,
   );
-const plainVerify: number[] = [];
-for (let run = 0; run < RUNS; run++) {
-  plainVerify.push(
-    await tenAtATime(TARGETS, (i) =>
-      execa('rsync', [
-        '-a',
-        '--dry-run',
-        '--checksum',
-        '--delete',
-        '--exclude=.git',
-        '-e',
-        sshCommand,
-        `${releaseTree}/`,
-        `${fleet.user}@${fleet.addresses[i]}:${targetDir('in-place', i)}/`,
-      ]),
-    ),
-  );
-}
-const verifyMs = median(verifyTimes);
+const plainVerifyMs = await plainDryRuns(releaseTree, (i) => targetDir('in-place', i));
+const verifyMs = inPlaceVerified.ms;
 report([
-  `verification by checksum (3 drifted), ${TARGETS} targets`,
+  `verification by checksum (3 drifted), in place, ${TARGETS} targets`,
   seconds(verifyMs),
-  `${seconds(median(plainVerify))} (dry run)`,
+  `${seconds(plainVerifyMs)} (dry run)`,
   seconds(floorMs),
-  ratio(verifyMs, median(plainVerify)),
+  ratio(verifyMs, plainVerifyMs),
   ratio(verifyMs, floorMs),
   String(load()),
 ]);
@@ -431,6 +442,22 @@ report([
   ratio(rollbackMs, floorMs),
   String(load()),
 ]);
+
+// The same verification of the atomic targets (their `current`), against a plain dry run of the tree they hold.
+const atomicVerified = await verifications(atomic);
+const atomicTree = join(dir, 'data', 'projects', atomic, 'verify');
+const plainAtomicVerify = await plainDryRuns(atomicTree, (i) => `${targetDir('atomic', i)}/current`);
+report([
+  `verification by checksum, atomic (\`current\` and what it holds), ${TARGETS} targets`,
+  seconds(atomicVerified.ms),
+  `${seconds(plainAtomicVerify)} (dry run)`,
+  seconds(floorMs),
+  ratio(atomicVerified.ms, plainAtomicVerify),
+  ratio(atomicVerified.ms, floorMs),
+  String(load()),
+]);
+if (atomicVerified.targets.some((t) => t.verification.state !== 'IN_SYNC'))
+  throw new Error('an atomic target drifted where nothing was changed');
 
 // Environments: a one-file release promoted from QA (one local target) to a production of every host.
 const promoted = await project('promoted', 0, 'IN_PLACE');

@@ -182,6 +182,9 @@ export async function createSlipwayServer({
     landingPage: false,
     graphiql: false,
     logging: false,
+    // The body was read and its size limited above (readBody, MAX_BODY_BYTES, whatever the framing): yoga's own limit
+    // would pipe it through one more stream per request (an abort signal and a DOMException each) for nothing.
+    maxRequestBodySize: false,
     maskedErrors: { maskError: (error) => toClientError(error, logger) },
     plugins: [
       useCSRFPrevention({ requestHeaders: ['x-slipway-csrf'] }),

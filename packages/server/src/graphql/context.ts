@@ -137,10 +137,30 @@ export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'load
     }
     return found;
   };
-  const makeLoaders = (): Loaders => ({
-    user: byId((ids) => usersStatement(fields.db).execute({ ids })),
-    project: byId((ids) => projectsStatement(fields.db).execute({ ids })),
-    canary: new DataLoader<number, Set<number>>(async (projectIds) => {
+  // Each loader is made when a resolver first asks for it: most requests need one or two of them, or none.
+  const makeLoaders = (): Loaders => {
+    const made: Partial<Loaders> = {};
+    return {
+      get user() {
+        made.user ??= byId((ids) => usersStatement(fields.db).execute({ ids }));
+        return made.user;
+      },
+      get project() {
+        made.project ??= byId((ids) => projectsStatement(fields.db).execute({ ids }));
+        return made.project;
+      },
+      get canary() {
+        made.canary ??= canaryLoader();
+        return made.canary;
+      },
+      get environments() {
+        made.environments ??= environmentsLoader();
+        return made.environments;
+      },
+    };
+  };
+  const canaryLoader = () =>
+    new DataLoader<number, Set<number>>(async (projectIds) => {
       const rows = await fields.db
         .select({
           id: targets.id,
@@ -162,16 +182,16 @@ export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'load
         canary.get(row.projectId)?.add(row.id);
       }
       return projectIds.map((id) => canary.get(id) ?? new Set<number>());
-    }),
-    environments: new DataLoader<number, EnvironmentRow[]>(async (projectIds) => {
+    });
+  const environmentsLoader = () =>
+    new DataLoader<number, EnvironmentRow[]>(async (projectIds) => {
       const rows = await fields.db
         .select()
         .from(environments)
         .where(inArray(environments.projectId, [...projectIds]))
         .orderBy(asc(environments.position), asc(environments.id));
       return projectIds.map((id) => rows.filter((row) => row.projectId === id));
-    }),
-  });
+    });
   const context: Context = {
     ...fields,
     loaders: makeLoaders(),
