@@ -362,14 +362,14 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('reverting one ticket (%s)', (mod
         await page.click(`[data-testid=revert][data-ticket="${shipped.id}"]`);
         const dialog = page.getByTestId('dialog');
         await dialog.getByTestId('revert-changes').getByText('1 file(s) go back').waitFor();
-        expect(await dialog.getByTestId('revert-changes').innerText()).toContain('www/e.txt');
-        expect(await dialog.getByTestId('dialog-version').innerText()).toContain(shipped.release?.tag as string);
+        expect(await dialog.getByTestId('revert-changes').textContent()).toContain('www/e.txt');
+        expect(await dialog.getByTestId('dialog-version').textContent()).toContain(shipped.release?.tag as string);
         await page.screenshot({ path: join(artifactsDir, 'revert-dialog-en.png') });
         await dialog.getByTestId('dialog-comment').fill('e1 went out too early');
         await dialog.getByTestId('dialog-confirm').click();
         // The revert ticket: it says what it undoes, and is prepared by the executor for a lead.
         await page.getByTestId('ticket-reverts').waitFor();
-        expect(await page.getByTestId('ticket-reverts').innerText()).toContain(`#${shipped.id}`);
+        expect(await page.getByTestId('ticket-reverts').textContent()).toContain(`#${shipped.id}`);
         await page.locator('[data-testid=ticket-state-current][data-state=AWAITING_APPROVAL]').waitFor();
         await page.getByText('www/e.txt').first().waitFor();
         expect(page.url()).toMatch(/#\/tickets\/\d+$/);
@@ -385,9 +385,9 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('reverting one ticket (%s)', (mod
           const conflict = viewer.page.getByTestId('dialog');
           await conflict.getByTestId('revert-conflicts').waitFor();
           const link = conflict.getByTestId('revert-conflicts').locator(`a[href="#/tickets/${later.id}"]`);
-          expect(await link.innerText()).toContain(`#${later.id} ${later.reason}`);
+          expect(await link.textContent()).toContain(`#${later.id} ${later.reason}`);
           expect(await conflict.getByTestId('dialog-confirm').isDisabled()).toBe(true);
-          expect(await conflict.getByTestId('revert-refusal').innerText()).toMatch(
+          expect(await conflict.getByTestId('revert-refusal').textContent()).toMatch(
             locale === 'en' ? /revert them first/ : /请先撤销它们/,
           );
           await viewer.page.screenshot({ path: join(artifactsDir, `revert-conflict-${locale}.png`) });

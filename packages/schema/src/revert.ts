@@ -94,10 +94,7 @@ export async function revertCheck(db: DbOrTx, reverted: TicketRow): Promise<Reve
   }
   const conflicts: StandingInTheWay[] = line
     .slice(0, at)
-    .filter(
-      (step) =>
-        step.madeBy && step.madeBy.paths.some((path) => reverted.paths.some((mine) => pathsConflict(path, mine))),
-    )
+    .filter((step) => step.madeBy?.paths.some((path) => reverted.paths.some((mine) => pathsConflict(path, mine))))
     .map((step) => ({
       id: (step.madeBy as TicketRow).id,
       reason: (step.madeBy as TicketRow).reason,
