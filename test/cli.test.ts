@@ -129,6 +129,23 @@ describe('slipway, the command line', () => {
     expect(JSON.parse(list.stdout).map((t: { id: string }) => t.id)).toEqual([String(id)]);
     // wait: already there.
     expect((await slipway('dev', ['wait', String(id), '--for', 'DEPLOYED', '--timeout', '5'])).exitCode).toBe(0);
+
+    // revert: the change undone as a tool asks for it (prepared, approved by a lead, deployed like a release).
+    const reverting = await slipway('dev', ['revert', String(id), '--reason', 'the old front page, for now']);
+    expect(reverting.exitCode, reverting.stderr).toBe(0);
+    const revertId = /^#(\d+) /m.exec(reverting.stdout)?.[1];
+    expect(revertId).toBeTruthy();
+    const prepared = await slipway('dev', ['wait', String(revertId), '--for', 'AWAITING_APPROVAL', '--timeout', '30']);
+    expect(prepared.exitCode, prepared.stderr).toBe(0);
+    expect((await slipway('lead', ['approve', String(revertId)])).stdout).toMatch(/APPROVED/);
+    const undone = await slipway('dev', ['deploy', String(revertId), '--follow']);
+    expect(undone.exitCode, undone.stderr).toBe(0);
+    expect(undone.stdout).toMatch(/DEPLOYED/);
+    expect(await readFile(join(world.dir, 'web-1', 'www/index.html'), 'utf8')).toBe('zero\n');
+    // Once undone, it is not undone twice: the server's refusal, its code on stderr.
+    const twice = await slipway('dev', ['revert', String(id), '--reason', 'again']);
+    expect(twice.exitCode).toBe(3);
+    expect(twice.stderr).toMatch(/REVERT_CONFLICT: ticket #\d+ was undone already, by #\d+ \(v2\)/);
   }, 120_000);
 
   it('exits 1 when the deploy fails, 3 when the server refuses (its code on stderr), 2 on bad usage, 4 on timeout', async () => {

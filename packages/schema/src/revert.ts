@@ -100,11 +100,17 @@ export async function revertCheck(db: DbOrTx, reverted: TicketRow): Promise<Reve
       reason: (step.madeBy as TicketRow).reason,
       tag: `v${step.release.number}`,
     }));
+  // Reverted already: its own revert is what stands in the way.
+  const undoneBy = line
+    .slice(0, at)
+    .find((step) => step.madeBy?.kind === 'REVERT' && step.madeBy.revertsTicketId === reverted.id);
   const problem = conflicts.length
     ? new SlipwayError(
         'REVERT_CONFLICT',
-        `released since, ${conflicts.map((t) => `#${t.id} (${t.tag})`).join(', ')} changed the same paths: revert ${conflicts.length === 1 ? 'it' : 'them'} first, or ship a fix through staging`,
-        { tickets: conflicts, ticket: reverted.id },
+        undoneBy
+          ? `ticket #${reverted.id} was undone already, by #${undoneBy.madeBy?.id} (v${undoneBy.release.number})${conflicts.length > 1 ? `; released since, ${conflicts.map((t) => `#${t.id} (${t.tag})`).join(', ')} changed the same paths` : ''}`
+          : `released since, ${conflicts.map((t) => `#${t.id} (${t.tag})`).join(', ')} changed the same paths: revert ${conflicts.length === 1 ? 'it' : 'them'} first, or ship a fix through staging`,
+        { tickets: conflicts, ticket: reverted.id, ...(undoneBy ? { reason: 'ALREADY_REVERTED' } : {}) },
       )
     : null;
   return { release: made, builtOn: line[at + 1]?.release ?? null, problem, conflicts };
