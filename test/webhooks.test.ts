@@ -196,7 +196,13 @@ describe('the webhook contract', () => {
     const { deliveryId: _b, ...hookBody } = fromHook('DEPLOYED');
     expect(hookBody).toEqual(channelBody);
     // And the history says what was sent and answered.
-    const sent = await history('program');
+    // (A delivery is recorded once its answer is read: the receiver may have it a moment before the history does.)
+    const sent = await waitFor(
+      () => history('program'),
+      (deliveries) =>
+        wanted.every((event) => deliveries.some((d) => d.event === event)) &&
+        deliveries.every((d) => d.status === 'DELIVERED' || d.status === 'FAILED'),
+    );
     expect(sent.map((d) => d.event)).toEqual(expect.arrayContaining(wanted));
     expect(sent.every((d) => d.status === 'DELIVERED' && d.attempts === 1 && d.responseStatus === 200)).toBe(true);
     expect(sent[0]?.responseBody).toBe('{"ok":true}');
