@@ -575,7 +575,7 @@ builder.objectField(TicketRef, 'repairTargets', (t) =>
   }),
 );
 
-const RevertCheckRef = builder.objectRef<RevertCheck & { ticketId: number }>('RevertCheck').implement({
+const RevertCheckRef = builder.objectRef<RevertCheck>('RevertCheck').implement({
   description:
     'Whether a deployed release ticket can be reverted now (requestRevert), and what the revert would put back',
   fields: (t) => ({
@@ -619,9 +619,7 @@ builder.objectFields(TicketRef, (t) => ({
     description:
       'A deployed release ticket: whether requestRevert would take it now, and why not (null for other kinds and states)',
     resolve: async (ticket, _args, { db }) =>
-      ticket.kind === 'RELEASE' && ticket.state === 'DEPLOYED'
-        ? { ...(await revertCheck(db, ticket)), ticketId: ticket.id }
-        : null,
+      ticket.kind === 'RELEASE' && ticket.state === 'DEPLOYED' ? revertCheck(db, ticket) : null,
   }),
 }));
 
