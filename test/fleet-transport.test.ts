@@ -317,8 +317,8 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('changed files only (%s)', (mode)
       const id = await approvedRollback(api, people.dev.token, people.lead.token, v3.id, 'back');
       await ok(api, people.dev.token, 'mutation($id: ID!) { deployTicket(id: $id) { id } }', { id });
       const done = await waitForState(api, people.dev.token, id, ['DEPLOYED', 'DEPLOY_FAILED']);
-      expect(done.state).toBe('DEPLOYED');
       const log = await logOf(done);
+      expect(done.state, log.join('\n')).toBe('DEPLOYED');
       expect(log.filter((l) => /^\$ t\d: switch current to v3/.test(l))).toHaveLength(2);
       expect(log.some((l) => l.startsWith('$ rsync'))).toBe(false);
       const after = await fleet.connections();

@@ -415,8 +415,11 @@ after_deploy() {
 function spareCopy(version: string, make: boolean): string {
   const spare = spareOf(version);
   const part = `${spare}.part.$$`;
+  // Background work of an earlier deploy may rename (a part that completes) or delete (a pruned one) any of these
+  // between the test and the move: what is gone is gone, and never fails the switch.
   const prune = `for s in releases/.v*.spare releases/.v*.spare.part.*; do
-  ${make ? `case "$s" in ${spare}|${spare}.part.*) continue ;; esac\n  ` : ''}if [ -d "$s" ]; then mv -- "$s" "$s.pruned"; fi
+  case "$s" in *.pruned${make ? `|${spare}|${spare}.part.*` : ''}) continue ;; esac
+  if [ -d "$s" ]; then mv -- "$s" "$s.pruned" 2>/dev/null || true; fi
 done`;
   if (!make) return prune;
   // The spare's own time is when the copy began (cp -a gives it the release's): see linkCopy.
