@@ -1,4 +1,4 @@
-import { chmod, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readlink, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
@@ -324,6 +324,59 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('changed files only (%s)', (mode)
       const after = await fleet.connections();
       for (const target of sshTargets(name, 2, first))
         expect((after.get(target.host) ?? 0) - (before.get(target.host) ?? 0)).toBe(1);
+    }, 60_000);
+
+    it('takes over a spare copy still being made (deploys back to back), unless the release changed since it began', async () => {
+      // Live is v3 (the rollback above); each target makes its spare of v3 in the background. Here both are caught
+      // mid-copy instead: a part holding some of v3's links, its copier still running (a stand-in whose command line
+      // names the part, as cp's does), and the claim saying so.
+      const root = (i: number) => join(dir, 'targets', name, `t${i}`);
+      await waitFor(
+        () => Promise.all([0, 1].map((i) => readdir(join(root(i), 'releases')))),
+        (lists) => lists.every((l) => l.includes('.v3.spare') && !l.some((n) => n.includes('.part.'))),
+      );
+      const part = 'releases/.v3.spare.part.4242';
+      const copiers = await Promise.all(
+        [0, 1].map(async (i) => {
+          await rm(join(root(i), 'releases/.v3.spare'), { recursive: true });
+          await mkdir(join(root(i), part, 'www'), { recursive: true });
+          await execa('cp', ['-al', 'releases/v3/www/keep', `${part}/www/keep`], { cwd: root(i) });
+          const copier = execa(process.execPath, ['-e', 'setTimeout(() => {}, 300_000)', part], {
+            cwd: root(i),
+            reject: false,
+          });
+          await writeFile(join(root(i), 'releases/.v3.spare.pid'), `${copier.pid} ${part}\n`);
+          return { copier };
+        }),
+      );
+      // On t1 the application wrote into the live release after that copy began: its part is stale, and stays.
+      const past = new Date(Date.now() - 3_600_000);
+      await utimes(join(root(1), 'releases/.v3.spare.pid'), past, past);
+      await writeFile(join(root(1), 'releases/v3/www/written-by-the-app.txt'), 'upload\n');
+      await repo.commit('sixth', { 'www/index.html': 'index 6\n' });
+      const sixth = await ship(projectId, ['www/index.html']);
+      expect(sixth.state, (await logOf(sixth)).join('\n')).toBe('DEPLOYED');
+      const live = (i: number) => readlink(join(root(i), 'current'));
+      const version = (await live(0)).replace('releases/', '');
+      expect(await live(1)).toBe(`releases/${version}`);
+      // t0's copier was stopped and its part became the release, completed; t1's was left running (its part went
+      // with the switch, as a spare of a release no longer live).
+      const [t0, t1] = copiers as [(typeof copiers)[0], (typeof copiers)[0]];
+      expect((await t0.copier).isTerminated).toBe(true);
+      expect(t1.copier.exitCode).toBeNull();
+      t1.copier.kill();
+      const expected = await fullSyncOfTag(projectId, name);
+      expect(await exactSnapshot(served(0, version))).toEqual(expected);
+      expect(await exactSnapshot(served(1, version))).toEqual({
+        ...expected,
+        'www/written-by-the-app.txt': expect.stringMatching(/^file /),
+      });
+      for (const i of [0, 1]) {
+        const [kept, base] = await Promise.all(
+          [served(i, version), served(i, 'v3')].map((r) => stat(join(r, 'www/keep/k.txt'))),
+        );
+        expect(kept?.ino).toBe(base?.ino);
+      }
     }, 60_000);
   }
 });

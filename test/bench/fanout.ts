@@ -33,12 +33,18 @@ import { SvnRepo } from '../support/svn.ts';
 
 const FILES = 10_000;
 const TARGETS = Number(process.argv[2] ?? 50);
+/** `FANOUT_ONLY=atomic`: the floor, the first deploys and the atomic deploy rows only (a shorter run). */
+const ONLY_ATOMIC = process.env.FANOUT_ONLY === 'atomic';
 const RUNS = 3;
+/** How many first deploys of each mode (`FIRST_RUNS=1` for a shorter run). */
+const FIRST_RUNS = Number(process.env.FIRST_RUNS ?? RUNS);
 const PARALLEL = 10;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const seconds = (x: number) => `${(x / 1000).toFixed(2)} s`;
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const load = () => loadavg()[0]?.toFixed(2);
+/** Data the kernel has still to write (a fleet of small files is gigabytes of it). */
+const dirty = async () => /Dirty:\s+(\d+ kB)/.exec(await readFile('/proc/meminfo', 'utf8'))?.[1] ?? '?';
 
 const dir = await mkdtemp(join(tmpdir(), 'slipway-fanout-'));
 await chmod(dir, 0o755);
@@ -141,6 +147,8 @@ const targetDir = (name: string, i: number) => join(dir, 'targets', name, `t${i}
 
 interface JobFigures {
   ms: number;
+  /** The job log's own timing line (its steps). */
+  timing: string;
   /** Connections each target's host accepted during the job. */
   connections: number[];
   bytesSent: number[];
@@ -160,8 +168,12 @@ async function measured(action: () => Promise<string>): Promise<JobFigures> {
   const jobId = Number(done.ticket.jobs.at(-1).id);
   const [job] = await database.db.select().from(jobs).where(eq(jobs.id, jobId));
   const after = await fleet.connections();
+  const [timing] = await database.db.execute<{ text: string }>(
+    sql`select text from job_log_lines where job_id = ${jobId} and text like 'timing:%' order by seq desc limit 1`,
+  );
   return {
     ms: (job?.finishedAt?.getTime() ?? 0) - (job?.startedAt?.getTime() ?? 0),
+    timing: timing?.text ?? '(no timing line)',
     connections: [...after].map(([address, n]) => n - (before.get(address) ?? 0)).filter((n) => n > 0),
     bytesSent: done.ticket.deployResults.map((r: { bytesSent: number }) => r.bytesSent),
   };
@@ -182,6 +194,35 @@ async function release(projectId: string, content: string): Promise<string> {
   await gql('mutation($id: ID!) { approveTicket(id: $id) { id } }', { id });
   await gql('mutation($id: ID!) { deployTicket(id: $id) { id } }', { id });
   return id;
+}
+
+/** `count` tickets, each adding a file of its own, taken through to approval (nothing deployed): their ids. */
+async function approvedAhead(projectId: string, count: number): Promise<string[]> {
+  const paths = Array.from({ length: count }, (_, i) => `www/ahead/${randomBytes(6).toString('hex')}-${i}.txt`);
+  await svn.commit('ahead', Object.fromEntries(paths.map((p) => [p, `${p}\n`])));
+  const ids: string[] = [];
+  for (const path of paths)
+    ids.push(
+      (
+        await gql('mutation($i: SubmitTicketInput!) { submitTicket(input: $i) { id } }', {
+          i: { projectId, reason: 'bench', paths: [path] },
+        })
+      ).submitTicket.id,
+    );
+  for (const id of ids) {
+    await until(
+      () => gql('query($id: ID!) { ticket(id: $id) { state } }', { id }),
+      (d) => d.ticket.state === 'AWAITING_TEST',
+    );
+    await gql('mutation($id: ID!) { passTest(id: $id) { id } }', { id });
+    await gql('mutation($id: ID!) { approveTicket(id: $id) { id } }', { id });
+  }
+  return ids;
+}
+
+async function deploy(ticketId: string): Promise<string> {
+  await gql('mutation($id: ID!) { deployTicket(id: $id) { id } }', { id: ticketId });
+  return ticketId;
 }
 
 async function rollbackToPrevious(projectId: string): Promise<string> {
@@ -241,13 +282,53 @@ const floors: number[] = [];
 for (let run = 0; run < RUNS; run++) floors.push(await floor(TARGETS));
 const floorMs = median(floors);
 
-// First deploy: every file to every target (Slipway in place; plain rsync to empty directories).
-const inPlace = await project('in-place', TARGETS, 'IN_PLACE');
-const first = await measured(() => release(inPlace, `first ${randomBytes(8).toString('hex')}\n`));
+/**
+ * First deploys, RUNS of them: every file to every target of a new project (empty directories), each followed by plain
+ * rsync of the same tree to empty directories of the same hosts. The first run's project and plain copies stay for
+ * the rows after; the others are deleted once measured (a fleet of 10,000 files × 50 targets is ~2 GB).
+ */
+async function firstDeploys(name: string, mode: 'IN_PLACE' | 'ATOMIC', plainToo: boolean) {
+  const runs: { ms: number; plainMs: number | null }[] = [];
+  let kept = '';
+  let figures: JobFigures | undefined;
+  for (let run = 0; run < FIRST_RUNS; run++) {
+    const label = run === 0 ? name : `${name}-${run}`;
+    const id = await project(label, TARGETS, mode);
+    // Each copy starts with nothing left to write from what came before (a fleet is gigabytes of small files).
+    await execa('sync');
+    const measuredRun = await measured(() => release(id, `first ${run} ${randomBytes(8).toString('hex')}\n`));
+    figures ??= measuredRun;
+    const { ms } = measuredRun;
+    const plainLabel = mode === 'IN_PLACE' && run === 0 ? 'plain' : `plain-${mode.toLowerCase()}-${run}`;
+    if (plainToo) await execa('sync');
+    const plainMs = plainToo
+      ? await plainRsync(join(dir, 'data', 'projects', id, 'release'), plainLabel, TARGETS)
+      : null;
+    runs.push({ ms, plainMs });
+    console.log(
+      `  (${mode} first deploy ${run + 1}: ${measuredRun.timing}; plain rsync ${seconds(plainMs ?? 0)}; dirty ${await dirty()})`,
+    );
+    if (run === 0) kept = id;
+    else {
+      await gql('mutation($p: ID!) { archiveProject(id: $p) { id } }', { p: id }).catch(() => undefined);
+      await execa('rm', ['-rf', join(dir, 'targets', label), join(dir, 'targets', plainLabel)]);
+    }
+  }
+  const ms = median(runs.map((r) => r.ms));
+  // Connections and bytes of the first run, the median time of all.
+  return { projectId: kept, runs, ms, figures: { ...(figures as JobFigures), ms } };
+}
+
+// First deploy: every file to every target (Slipway in place; plain rsync to empty directories), three times.
+const firstInPlace = await firstDeploys('in-place', 'IN_PLACE', true);
+const inPlace = firstInPlace.projectId;
+const first = firstInPlace.figures;
 const releaseTree = join(dir, 'data', 'projects', inPlace, 'release');
-const plainFirst = await plainRsync(releaseTree, 'plain', TARGETS);
+const plainFirst = median(firstInPlace.runs.map((r) => r.plainMs ?? 0));
+const eachRun = (runs: { ms: number; plainMs: number | null }[]) =>
+  runs.map((r) => ratio(r.ms, r.plainMs ?? plainFirst)).join(', ');
 report([
-  `first deploy (full copy), ${TARGETS} targets`,
+  `first deploy (full copy), in place, ${TARGETS} targets (each run's ratio: ${eachRun(firstInPlace.runs)})`,
   seconds(first.ms),
   seconds(plainFirst),
   seconds(floorMs),
@@ -273,17 +354,155 @@ const oneFile = async (projectId: string) => {
     figures.push(await measured(() => release(projectId, `run ${run} ${randomBytes(8).toString('hex')}\n`)));
   return figures;
 };
-const inPlaceRuns = await oneFile(inPlace);
+const inPlaceRuns = ONLY_ATOMIC ? [] : await oneFile(inPlace);
 const inPlaceMs = median(inPlaceRuns.map((f) => f.ms));
+if (!ONLY_ATOMIC)
+  report([
+    `one changed file, in place, ${TARGETS} targets`,
+    seconds(inPlaceMs),
+    seconds(plainOne),
+    seconds(floorMs),
+    ratio(inPlaceMs, plainOne),
+    ratio(inPlaceMs, floorMs),
+    String(load()),
+  ]);
+
+/**
+ * After an atomic switch each target prunes and makes the spare link copy of its live release in the background, once
+ * the job's connection has closed. Deploys are minutes apart in real life; here the next measured job starts when
+ * that is done on every target (answers how long after the job it took).
+ */
+async function settled(name: string): Promise<number> {
+  const started = performance.now();
+  for (;;) {
+    const ready = await Promise.all(
+      Array.from({ length: TARGETS }, async (_, i) => {
+        const root = targetDir(name, i);
+        const [names, current] = await Promise.all([readdir(join(root, 'releases')), readlink(join(root, 'current'))]);
+        const live = current.replace(/^releases\//, '');
+        return names.includes(`.${live}.spare`) && !names.some((n) => n.includes('.part.') || n.endsWith('.pruned'));
+      }),
+    );
+    if (ready.every(Boolean)) return performance.now() - started;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+const backgroundMs: number[] = [];
+
+const firstAtomic = await firstDeploys('atomic', 'ATOMIC', true);
+const atomic = firstAtomic.projectId;
+const atomicFirst = firstAtomic.figures;
 report([
-  `one changed file, in place, ${TARGETS} targets`,
-  seconds(inPlaceMs),
-  seconds(plainOne),
+  `first deploy (full copy), atomic, ${TARGETS} targets (each run's ratio: ${eachRun(firstAtomic.runs)})`,
+  seconds(atomicFirst.ms),
+  seconds(median(firstAtomic.runs.map((r) => r.plainMs ?? 0))),
   seconds(floorMs),
-  ratio(inPlaceMs, plainOne),
-  ratio(inPlaceMs, floorMs),
+  ratio(atomicFirst.ms, median(firstAtomic.runs.map((r) => r.plainMs ?? 0))),
+  ratio(atomicFirst.ms, floorMs),
   String(load()),
 ]);
+// Without a spare ready (the spares taken away): every target links the base release while the deploy waits.
+const coldRuns: JobFigures[] = [];
+for (let run = 0; run < RUNS; run++) {
+  backgroundMs.push(await settled('atomic'));
+  for (let i = 0; i < TARGETS; i++) {
+    const releasesDir = join(targetDir('atomic', i), 'releases');
+    for (const entry of await readdir(releasesDir))
+      if (entry.endsWith('.spare')) await rm(join(releasesDir, entry), { recursive: true });
+  }
+  coldRuns.push(await measured(() => release(atomic, `cold ${run} ${randomBytes(8).toString('hex')}\n`)));
+}
+const coldMs = median(coldRuns.map((f) => f.ms));
+report([
+  `one changed file, atomic, no spare copy ready (links ${FILES.toLocaleString('en')} files per target while timed), ${TARGETS} targets`,
+  seconds(coldMs),
+  seconds(plainOne),
+  seconds(floorMs),
+  ratio(coldMs, plainOne),
+  ratio(coldMs, floorMs),
+  String(load()),
+]);
+const atomicRuns: JobFigures[] = [];
+for (let run = 0; run < RUNS; run++) {
+  backgroundMs.push(await settled('atomic'));
+  atomicRuns.push(await measured(() => release(atomic, `run ${run} ${randomBytes(8).toString('hex')}\n`)));
+}
+const atomicMs = median(atomicRuns.map((f) => f.ms));
+report([
+  `one changed file, atomic (each target's spare link copy of ${FILES.toLocaleString('en')} files made after the previous job), ${TARGETS} targets`,
+  seconds(atomicMs),
+  seconds(plainOne),
+  seconds(floorMs),
+  ratio(atomicMs, plainOne),
+  ratio(atomicMs, floorMs),
+  String(load()),
+]);
+// Back to back: each ticket is taken through as soon as the last deploy is over, while that deploy's background work
+// (pruning, the spare copy of the release it made live) still runs on every target.
+backgroundMs.push(await settled('atomic'));
+await measured(() => release(atomic, `lead-in ${randomBytes(8).toString('hex')}\n`));
+const backToBackRuns: JobFigures[] = [];
+for (let run = 0; run < RUNS; run++)
+  backToBackRuns.push(await measured(() => release(atomic, `back ${run} ${randomBytes(8).toString('hex')}\n`)));
+const backToBackMs = median(backToBackRuns.map((f) => f.ms));
+report([
+  `one changed file, atomic, deploys back to back (the last one's background work still running), ${TARGETS} targets`,
+  seconds(backToBackMs),
+  seconds(plainOne),
+  seconds(floorMs),
+  ratio(backToBackMs, plainOne),
+  ratio(backToBackMs, floorMs),
+  String(load()),
+]);
+// Back to back with no pause at all: tickets (each changing a file of its own) approved ahead, each deploy asked for
+// the moment the last one is over.
+const ahead = await approvedAhead(atomic, RUNS + 1);
+await measured(async () => deploy(ahead[0] as string));
+const noPauseRuns: JobFigures[] = [];
+for (const id of ahead.slice(1)) noPauseRuns.push(await measured(async () => deploy(id)));
+const noPauseMs = median(noPauseRuns.map((f) => f.ms));
+report([
+  `one changed file, atomic, each deploy asked for the moment the last one is over (tickets approved ahead), ${TARGETS} targets`,
+  seconds(noPauseMs),
+  seconds(plainOne),
+  seconds(floorMs),
+  ratio(noPauseMs, plainOne),
+  ratio(noPauseMs, floorMs),
+  String(load()),
+]);
+console.log(`  (steps of the last one: ${noPauseRuns.at(-1)?.timing})`);
+const rollbacks: JobFigures[] = [];
+for (let run = 0; run < RUNS; run++) {
+  backgroundMs.push(await settled('atomic'));
+  rollbacks.push(await measured(() => rollbackToPrevious(atomic)));
+  // Forward again, so the next rollback goes to the previous release too.
+  if (run < RUNS - 1) await measured(() => release(atomic, `again ${run} ${randomBytes(8).toString('hex')}\n`));
+}
+backgroundMs.push(await settled('atomic'));
+const rollbackMs = median(rollbacks.map((f) => f.ms));
+report([
+  `atomic rollback to the previous release, ${TARGETS} targets`,
+  seconds(rollbackMs),
+  seconds(plainOne),
+  seconds(floorMs),
+  ratio(rollbackMs, plainOne),
+  ratio(rollbackMs, floorMs),
+  String(load()),
+]);
+
+async function cleanUp() {
+  await worker.stop();
+  await server.shutdown();
+  await fleet.stop();
+  await database.sql.end();
+  await postgres.stop();
+  // Millions of files (50 targets × releases × 10,000): the system's rm is much faster than Node's.
+  await execa('rm', ['-rf', dir]);
+}
+if (ONLY_ATOMIC) {
+  await cleanUp();
+  process.exit(0);
+}
 
 // Drift: one byte changed (same size, same time) on one target, a file deleted on another, one added on a third.
 const drifted = [3, 17, 31].map((i) => i % TARGETS);
@@ -363,85 +582,6 @@ report([
   String(load()),
 ]);
 const verifyFound = `found: ${reported.join('; ') || 'nothing'} (${found.length - reported.length} in sync)`;
-
-/**
- * After an atomic switch each target prunes and makes the spare link copy of its live release in the background, once
- * the job's connection has closed. Deploys are minutes apart in real life; here the next measured job starts when
- * that is done on every target (answers how long after the job it took).
- */
-async function settled(name: string): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    const ready = await Promise.all(
-      Array.from({ length: TARGETS }, async (_, i) => {
-        const root = targetDir(name, i);
-        const [names, current] = await Promise.all([readdir(join(root, 'releases')), readlink(join(root, 'current'))]);
-        const live = current.replace(/^releases\//, '');
-        return names.includes(`.${live}.spare`) && !names.some((n) => n.includes('.part.') || n.endsWith('.pruned'));
-      }),
-    );
-    if (ready.every(Boolean)) return performance.now() - started;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-const backgroundMs: number[] = [];
-
-const atomic = await project('atomic', TARGETS, 'ATOMIC');
-const atomicFirst = await measured(() => release(atomic, `first ${randomBytes(8).toString('hex')}\n`));
-// Without a spare ready (the spares taken away): every target links the base release while the deploy waits.
-const coldRuns: JobFigures[] = [];
-for (let run = 0; run < RUNS; run++) {
-  backgroundMs.push(await settled('atomic'));
-  for (let i = 0; i < TARGETS; i++) {
-    const releasesDir = join(targetDir('atomic', i), 'releases');
-    for (const entry of await readdir(releasesDir))
-      if (entry.endsWith('.spare')) await rm(join(releasesDir, entry), { recursive: true });
-  }
-  coldRuns.push(await measured(() => release(atomic, `cold ${run} ${randomBytes(8).toString('hex')}\n`)));
-}
-const coldMs = median(coldRuns.map((f) => f.ms));
-report([
-  `one changed file, atomic, no spare copy ready (links ${FILES.toLocaleString('en')} files per target while timed), ${TARGETS} targets`,
-  seconds(coldMs),
-  seconds(plainOne),
-  seconds(floorMs),
-  ratio(coldMs, plainOne),
-  ratio(coldMs, floorMs),
-  String(load()),
-]);
-const atomicRuns: JobFigures[] = [];
-for (let run = 0; run < RUNS; run++) {
-  backgroundMs.push(await settled('atomic'));
-  atomicRuns.push(await measured(() => release(atomic, `run ${run} ${randomBytes(8).toString('hex')}\n`)));
-}
-const atomicMs = median(atomicRuns.map((f) => f.ms));
-report([
-  `one changed file, atomic (each target's spare link copy of ${FILES.toLocaleString('en')} files made after the previous job), ${TARGETS} targets`,
-  seconds(atomicMs),
-  seconds(plainOne),
-  seconds(floorMs),
-  ratio(atomicMs, plainOne),
-  ratio(atomicMs, floorMs),
-  String(load()),
-]);
-const rollbacks: JobFigures[] = [];
-for (let run = 0; run < RUNS; run++) {
-  backgroundMs.push(await settled('atomic'));
-  rollbacks.push(await measured(() => rollbackToPrevious(atomic)));
-  // Forward again, so the next rollback goes to the previous release too.
-  if (run < RUNS - 1) await measured(() => release(atomic, `again ${run} ${randomBytes(8).toString('hex')}\n`));
-}
-backgroundMs.push(await settled('atomic'));
-const rollbackMs = median(rollbacks.map((f) => f.ms));
-report([
-  `atomic rollback to the previous release, ${TARGETS} targets`,
-  seconds(rollbackMs),
-  seconds(plainOne),
-  seconds(floorMs),
-  ratio(rollbackMs, plainOne),
-  ratio(rollbackMs, floorMs),
-  String(load()),
-]);
 
 // The same verification of the atomic targets (their `current`), against a plain dry run of the tree they hold.
 const atomicVerified = await verifications(atomic);
@@ -585,10 +725,4 @@ console.log(
   `\natomic targets' background work (pruning, the spare copy) done after each job in ${seconds(median(backgroundMs))} (median; longest ${seconds(Math.max(...backgroundMs))})`,
 );
 
-await worker.stop();
-await server.shutdown();
-await fleet.stop();
-await database.sql.end();
-await postgres.stop();
-// Millions of files (50 targets × releases × 10,000): the system's rm is much faster than Node's.
-await execa('rm', ['-rf', dir]);
+await cleanUp();

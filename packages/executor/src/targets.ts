@@ -372,19 +372,53 @@ function remoteRsync(before: string, after = ''): string {
 
 /** Where a target keeps its spare link copy of a release (spareCopy makes it, linkCopy uses it). */
 const spareOf = (version: string) => `releases/.${version}.spare`;
+/**
+ * Who makes the spare copy of a release: created (never overwritten) when the copy begins — its time is when — and
+ * then holding the copying process's pid and the name of its part; or created empty by a deploy that links its own
+ * copy, so that no copier starts after it for nothing.
+ */
+const claimOf = (version: string) => `releases/.${version}.spare.pid`;
 
 /**
  * Makes `tmp` a hard-link copy of `releases/<from>`: the spare copy of it when one is ready (see spareCopy: a rename,
- * no linking while the deploy waits), else `cp -al` (one link per file: ~0.2 s of kernel time for 10,000 files).
+ * no linking while the deploy waits); else, when the spare is still being made (deploys back to back), what it has
+ * linked so far, the rest linked now; else `cp -al` (one link per file: ~0.15 s of kernel time for 10,000 files).
  */
 function linkCopy(from: string, tmp: string, useSpare: boolean): string {
   const spare = spareOf(from);
+  const claim = claimOf(from);
   const link = `cp -al releases/${from} ${tmp}`;
+  if (!useSpare) return `rm -rf -- ${tmp}\n${link}`;
   // A spare copy lacks what was added to the release (or removed from it) after it began — an upload the application
   // wrote into the live release: a directory of the release modified since (its time is the spare's) makes it stale.
-  const fresh = `[ -d ${spare} ] && [ -z "$(find releases/${from} -type d -newer ${spare} -print -quit 2>/dev/null)" ]`;
+  const unchangedSince = (time: string) =>
+    `[ -z "$(find releases/${from} -type d -newer ${time} -print -quit 2>/dev/null)" ]`;
+  const fresh = `[ -d ${spare} ] && ${unchangedSince(spare)}`;
+  // Taking over a copy under way: its part is renamed first (cp works by path: what it links next fails, and its
+  // shell deletes nothing that is not under the part's own name), then it is stopped, then the rest is linked.
+  // Only a part whose copier is still running (its command line names the part) and that began after the release's
+  // last change is taken.
   return `rm -rf -- ${tmp}
-${useSpare ? `if ${fresh} && mv -T -- ${spare} ${tmp} 2>/dev/null; then :; else ${link}; fi` : link}`;
+slipway_take() {
+  [ -f ${claim} ] && read -r pid part < ${claim} 2>/dev/null || return 1
+  case "$part" in releases/.${from}.spare.part.*) ;; *) return 1 ;; esac
+  [ -d "$part" ] && tr '\\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$part" || return 1
+  ${unchangedSince(claim)} || return 1
+  mv -T -- "$part" ${tmp} 2>/dev/null || return 1
+  kill "$pid" 2>/dev/null || true
+  n=0
+  while kill -0 "$pid" 2>/dev/null && [ $n -lt 200 ]; do sleep 0.05 2>/dev/null || sleep 1; n=$((n + 1)); done
+}
+if ${fresh} && mv -T -- ${spare} ${tmp} 2>/dev/null; then :
+elif slipway_take; then
+  # What is there already is kept (cp 9.2-9.4 answer 1 and say so for each file kept): the count says it is whole.
+  cp -al -n releases/${from}/. ${tmp}/ 2>/dev/null || true
+  [ "$(cd releases/${from} && find . | wc -l)" = "$(cd ${tmp} && find . | wc -l)" ] || { echo "could not complete the link copy of ${from}" >&2; exit 1; }
+elif ${fresh} && mv -T -- ${spare} ${tmp} 2>/dev/null; then :
+else
+  (set -C; : > ${claim}) 2>/dev/null || true
+  ${link}
+fi`;
 }
 
 /**
@@ -398,11 +432,11 @@ const IDLE = `slipway_idle() {
   set -- nice -n 19 "$@"
   if command -v chrt >/dev/null 2>&1 && chrt -i 0 true 2>/dev/null; then set -- chrt -i 0 "$@"; fi
   if command -v ionice >/dev/null 2>&1 && ionice -c 3 true 2>/dev/null; then set -- ionice -c 3 "$@"; fi
-  "$@"
+  exec "$@"
 }
 after_deploy() {
   n=0
-  if [ -n "$conn" ] && [ "$conn" != 1 ]; then while [ $n -lt 3600 ] && kill -0 "$conn" 2>/dev/null; do sleep 1; n=$((n + 1)); done; fi
+  if [ -n "$conn" ] && [ "$conn" != 1 ]; then while [ $n -lt 18000 ] && kill -0 "$conn" 2>/dev/null; do sleep 0.2 2>/dev/null || sleep 1; n=$((n + 1)); done; fi
 }`;
 
 /**
@@ -414,18 +448,31 @@ after_deploy() {
  */
 function spareCopy(version: string, make: boolean): string {
   const spare = spareOf(version);
+  const claim = claimOf(version);
   const part = `${spare}.part.$$`;
   // Background work of an earlier deploy may rename (a part that completes) or delete (a pruned one) any of these
   // between the test and the move: what is gone is gone, and never fails the switch.
   const prune = `for s in releases/.v*.spare releases/.v*.spare.part.*; do
   case "$s" in *.pruned${make ? `|${spare}|${spare}.part.*` : ''}) continue ;; esac
   if [ -d "$s" ]; then mv -- "$s" "$s.pruned" 2>/dev/null || true; fi
-done`;
+done
+rm -f -- releases/.v*.spare.pid releases/.v*.spare.pid.new`;
   if (!make) return prune;
-  // The spare's own time is when the copy began (cp -a gives it the release's): see linkCopy.
+  // The copy starts only while the release is live and nobody claimed it (a deploy that came first links its own);
+  // the spare's own time is the claim's, when the copy began (cp -a gives it the release's): see linkCopy. A part
+  // that fails is renamed before it is deleted, so a deploy that took it over (renamed it) loses nothing.
   return `${prune}
 if [ ! -d ${spare} ]; then
-  ( (after_deploy; began=$(date +%s.%N); slipway_idle cp -al releases/${version} ${part} && touch -d "@$began" ${part} && mv -T -- ${part} ${spare} || rm -rf -- ${part}) </dev/null >/dev/null 2>&1 & )
+  ( (after_deploy
+    [ "$(readlink current 2>/dev/null)" = releases/${version} ] || exit 0
+    (set -C; : > ${claim}) 2>/dev/null || exit 0
+    slipway_idle cp -al releases/${version} ${part} &
+    copier=$!
+    echo "$copier ${part}" > ${claim}.new && touch -r ${claim} ${claim}.new && mv -f -- ${claim}.new ${claim}
+    if wait "$copier" && touch -r ${claim} ${part} && mv -T -- ${part} ${spare}; then :
+    elif mv -T -- ${part} ${part}.pruned 2>/dev/null; then rm -rf -- ${part}.pruned; fi
+    rm -f -- ${claim}
+  ) </dev/null >/dev/null 2>&1 & )
 fi`;
 }
 
