@@ -455,9 +455,16 @@ describe('notification channels in the console', () => {
         const phoneForm = phone.page.locator('[data-testid=channel-form]');
         await phoneForm.waitFor();
         for (const name of ['kind', 'name', 'url', 'secret', 'language']) {
-          const field = phoneForm.locator(`[name=${name}]`);
-          const label = phoneForm.locator('label', { has: phone.page.locator(`[name=${name}]`) });
-          const [fieldBox, labelBox] = [await field.boundingBox(), await label.boundingBox()];
+          // Both boxes from one layout: the page may still move (what loads above the form) between two reads.
+          const [fieldBox, labelBox] = await phoneForm.evaluate((form, fieldName) => {
+            const field = form.querySelector(`[name=${fieldName}]`);
+            const box = (element: Element | null | undefined) => {
+              if (!element) return null;
+              const { x, y, width, height } = element.getBoundingClientRect();
+              return { x, y, width, height };
+            };
+            return [box(field), box(field?.closest('label'))];
+          }, name);
           // The label's words take the first line; the field starts on a line below them, at the label's left.
           expect(fieldBox && labelBox && fieldBox.y - labelBox.y, name).toBeGreaterThan(10);
           expect(fieldBox && labelBox && Math.abs(fieldBox.x - labelBox.x), name).toBeLessThan(2);
