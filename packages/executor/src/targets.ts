@@ -393,7 +393,8 @@ function linkCopy(from: string, tmp: string, useSpare: boolean): string {
   // wrote into the live release: a directory of the release modified since (its time is the spare's) makes it stale.
   const unchangedSince = (time: string) =>
     `[ -z "$(find releases/${from} -type d -newer ${time} -print -quit 2>/dev/null)" ]`;
-  const fresh = `[ -d ${spare} ] && ${unchangedSince(spare)}`;
+  // The ready spare becomes the copy: tried first, and again when a copy under way completed as it was being taken.
+  const takeSpare = `[ -d ${spare} ] && ${unchangedSince(spare)} && mv -T -- ${spare} ${tmp} 2>/dev/null`;
   // Taking over a copy under way: its part is renamed first (cp works by path: what it links next fails, and its
   // shell deletes nothing that is not under the part's own name), then it is stopped, then the rest is linked.
   // Only a part whose copier is still running (its command line names the part) and that began after the release's
@@ -409,12 +410,12 @@ slipway_take() {
   n=0
   while kill -0 "$pid" 2>/dev/null && [ $n -lt 200 ]; do sleep 0.05 2>/dev/null || sleep 1; n=$((n + 1)); done
 }
-if ${fresh} && mv -T -- ${spare} ${tmp} 2>/dev/null; then :
+if ${takeSpare}; then :
 elif slipway_take; then
   # What is there already is kept (cp 9.2-9.4 answer 1 and say so for each file kept): the count says it is whole.
   cp -al -n releases/${from}/. ${tmp}/ 2>/dev/null || true
   [ "$(cd releases/${from} && find . | wc -l)" = "$(cd ${tmp} && find . | wc -l)" ] || { echo "could not complete the link copy of ${from}" >&2; exit 1; }
-elif ${fresh} && mv -T -- ${spare} ${tmp} 2>/dev/null; then :
+elif ${takeSpare}; then :
 else
   (set -C; : > ${claim}) 2>/dev/null || true
   ${link}

@@ -1,4 +1,3 @@
-import { finished } from 'node:stream';
 import { execa } from 'execa';
 import type { LogSink } from '../log-sink.ts';
 
@@ -95,7 +94,7 @@ export async function run(file: string, args: string[], options: RunOptions): Pr
   };
   if (options.processGroup) options.signal.addEventListener('abort', killGroup, { once: true });
   const result = await child.finally(() => options.signal.removeEventListener('abort', killGroup));
-  const output = await stdout.end();
+  const output = stdout.end();
   if (limit && limited > limit.lines) sink.system(`… ${limited - limit.lines} more line(s) like these not shown`);
   if (options.signal.aborted) throw options.signal.reason ?? new Error('aborted');
   if (result.failed && !(result.exitCode !== undefined && options.okExitCodes?.includes(result.exitCode))) {
@@ -107,7 +106,8 @@ export async function run(file: string, args: string[], options: RunOptions): Pr
 
 /**
  * Collects a child's stdout as text (without its final newline, as execa answers it) and hands each line to `line`
- * (without its line ending), splitting chunks itself: no per-line machinery.
+ * (without its line ending), splitting chunks itself: no per-line machinery. `end` is called once execa has answered:
+ * execa waits for the stream to end (or fail) before it does, so every chunk is in.
  */
 function readStdout(stream: NodeJS.ReadableStream | null, line: ((text: string) => void) | null) {
   const chunks: string[] = [];
@@ -124,11 +124,8 @@ function readStdout(stream: NodeJS.ReadableStream | null, line: ((text: string) 
     }
     partial = text.slice(start);
   });
-  // Whatever happens to it (an end, an error, a kill), it is over once it closes.
-  const over = new Promise<void>((resolve) => (stream ? finished(stream, () => resolve()) : resolve()));
   return {
-    async end(): Promise<string> {
-      await over;
+    end(): string {
       if (line && partial) line(partial.endsWith('\r') ? partial.slice(0, -1) : partial);
       partial = '';
       const all = chunks.join('');
