@@ -27,13 +27,13 @@ import { and, asc, desc, eq, inArray, isNull, lt, ne, notExists, sql } from 'dri
 import type { Repeater } from 'graphql-yoga';
 import { prepared } from '../prepared.ts';
 import { builder } from './builder.ts';
-import type { Context } from './context.ts';
+import type { Context, TicketPageRow } from './context.ts';
 import { EnvironmentRef, loadEnvironment } from './environments.ts';
 import { parseId } from './ids.ts';
 import { followFeed, JobRef, type PathChange, PathChangeRef, TransferEnum } from './jobs.ts';
 import { loadProject, ProjectRef, TargetRef } from './projects.ts';
 import { loadRelease, ReleaseRef, type ReleaseRow, TicketChangeRef } from './releases.ts';
-import { loadUser, UserRef } from './users.ts';
+import { loadUser, UserRef, type UserRow } from './users.ts';
 
 export type TicketEventRow = typeof ticketEvents.$inferSelect;
 type ApprovalRow = typeof approvals.$inferSelect;
@@ -48,6 +48,33 @@ export const TicketRef = builder.objectRef<TicketRow>('Ticket');
 export const TicketEventRef = builder.objectRef<TicketEventRow>('TicketEvent');
 const ApprovalRef = builder.objectRef<ApprovalRow>('Approval');
 const DeployResultRef = builder.objectRef<DeployResultRow>('DeployResult');
+
+/** The author read with each ticket of a ticket page (the same row objects are served while the page is kept). */
+const authorsRead = new WeakMap<TicketRow, UserRow>();
+/** Each page's connection, made once: a page kept in memory is served as the same edges and cursors. */
+const connections = new WeakMap<readonly TicketPageRow[], TicketConnectionShape>();
+interface TicketConnectionShape {
+  edges: { cursor: string; node: TicketRow }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+/** The connection of a page read with one more row than asked (`first + 1`): that row says whether more follow. */
+function connectionOf(rows: readonly TicketPageRow[], first: number): TicketConnectionShape {
+  let connection = connections.get(rows);
+  if (!connection) {
+    const page = rows.slice(0, first);
+    for (const { ticket, author } of page) authorsRead.set(ticket, author);
+    connection = {
+      edges: page.map(({ ticket }) => ({ cursor: cursorOf(ticket.id), node: ticket })),
+      pageInfo: {
+        hasNextPage: rows.length > first,
+        endCursor: page.length ? cursorOf(page.at(-1)?.ticket.id ?? 0) : null,
+      },
+    };
+    connections.set(rows, connection);
+  }
+  return connection;
+}
 
 export async function loadTicket(context: Context, id: number): Promise<TicketRow> {
   const [row] = await context.db.select().from(tickets).where(eq(tickets.id, id));
@@ -64,7 +91,11 @@ TicketRef.implement({
     state: t.expose('state', { type: TicketStateEnum }),
     reason: t.exposeString('reason'),
     paths: t.exposeStringList('paths', { description: 'Paths inside the working copy (empty for a rollback)' }),
-    author: t.field({ type: UserRef, resolve: (ticket, _args, context) => loadUser(context, ticket.authorId) }),
+    author: t.field({
+      type: UserRef,
+      // A ticket of a page came with its author (ticketPages): no loader, no promise.
+      resolve: (ticket, _args, context) => authorsRead.get(ticket) ?? loadUser(context, ticket.authorId),
+    }),
     project: t.field({ type: ProjectRef, resolve: (ticket, _args, context) => loadProject(context, ticket.projectId) }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
@@ -283,17 +314,12 @@ const PageInfo = builder.objectRef<{ hasNextPage: boolean; endCursor: string | n
     endCursor: t.exposeString('endCursor', { nullable: true }),
   }),
 });
-const TicketConnection = builder
-  .objectRef<{
-    edges: { cursor: string; node: TicketRow }[];
-    pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  }>('TicketConnection')
-  .implement({
-    fields: (t) => ({
-      edges: t.field({ type: [TicketEdge], resolve: (c) => c.edges }),
-      pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
-    }),
-  });
+const TicketConnection = builder.objectRef<TicketConnectionShape>('TicketConnection').implement({
+  fields: (t) => ({
+    edges: t.field({ type: [TicketEdge], resolve: (c) => c.edges }),
+    pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
+  }),
+});
 
 const cursorOf = (id: number) => Buffer.from(`ticket:${id}`).toString('base64url');
 function parseCursor(cursor: string): number {
@@ -486,16 +512,7 @@ builder.queryFields((t) => ({
         rows = await ticketPage(context.db, filter).execute(filter);
         context.ticketPages.set(clock, key, rows);
       }
-      const page = rows.slice(0, first);
-      // The page's authors came with it: a ticket list always shows them, and it saves the loader's round trip.
-      for (const { author } of page) context.loaders.user.prime(author.id, author);
-      return {
-        edges: page.map(({ ticket }) => ({ cursor: cursorOf(ticket.id), node: ticket })),
-        pageInfo: {
-          hasNextPage: rows.length > first,
-          endCursor: page.length ? cursorOf(page.at(-1)?.ticket.id ?? 0) : null,
-        },
-      };
+      return connectionOf(rows, first);
     },
   }),
   ticket: t.field({
