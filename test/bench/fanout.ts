@@ -4,7 +4,8 @@
  * connection can be shared between two targets. Measured in the same run:
  *   - the floor: a bare `ssh host true` to every target, ten at a time (on one machine each handshake costs both
  *     ends' CPU on the same cores, so this is what the machine allows);
- *   - plain `rsync -a --delete` of the same tree to the same hosts (their own directories), ten at a time;
+ *   - plain `rsync -a --delete` of the same tree to the same hosts (their own directories), ten at a time (for a first
+ *     deploy, one just before and one just after each run: the disk of a machine holding the whole fleet swings);
  *   - Slipway's deploy and rollback jobs (startedAt → finishedAt): first deploy (full copy), one changed file in place
  *     and atomic, an atomic rollback, one target; ssh connections per target per job (counted in sshd's log) and bytes
  *     sent per target;
@@ -260,6 +261,7 @@ const plainRsync = (source: string, name: string, count: number) =>
       '--delete',
       '--mkpath',
       '--exclude=.git',
+      '--exclude=.svn',
       '-e',
       sshCommand,
       `${source}/`,
@@ -283,9 +285,11 @@ for (let run = 0; run < RUNS; run++) floors.push(await floor(TARGETS));
 const floorMs = median(floors);
 
 /**
- * First deploys, RUNS of them: every file to every target of a new project (empty directories), each followed by plain
- * rsync of the same tree to empty directories of the same hosts. The first run's project and plain copies stay for
- * the rows after; the others are deleted once measured (a fleet of 10,000 files × 50 targets is ~2 GB).
+ * First deploys, RUNS of them: every file to every target of a new project (empty directories), each between two plain
+ * rsyncs of the same tree to empty directories of the same hosts, one just before and one just after: the disk of a
+ * machine that holds the whole fleet slows as it fills and swings within a run (19–39 s for the same plain copy), so
+ * each Slipway run is compared with the mean of the plain copies on either side of it. The first run's project and
+ * plain copies stay for the rows after; the others are deleted once measured (10,000 files × 50 targets is ~2 GB).
  */
 async function firstDeploys(name: string, mode: 'IN_PLACE' | 'ATOMIC', plainToo: boolean) {
   const runs: { ms: number; plainMs: number | null }[] = [];
@@ -294,19 +298,24 @@ async function firstDeploys(name: string, mode: 'IN_PLACE' | 'ATOMIC', plainToo:
   for (let run = 0; run < FIRST_RUNS; run++) {
     const label = run === 0 ? name : `${name}-${run}`;
     const id = await project(label, TARGETS, mode);
+    const plainLabel = mode === 'IN_PLACE' && run === 0 ? 'plain' : `plain-${mode.toLowerCase()}-${run}`;
     // Each copy starts with nothing left to write from what came before (a fleet is gigabytes of small files).
+    await execa('sync');
+    // Before: the staging checkout holds the same 10,000 files (its .svn left out, as Slipway leaves it out).
+    const plainBefore = plainToo ? await plainRsync(join(dir, `staging-${label}`), `${plainLabel}-before`, TARGETS) : 0;
+    await execa('rm', ['-rf', join(dir, 'targets', `${plainLabel}-before`)]);
     await execa('sync');
     const measuredRun = await measured(() => release(id, `first ${run} ${randomBytes(8).toString('hex')}\n`));
     figures ??= measuredRun;
     const { ms } = measuredRun;
-    const plainLabel = mode === 'IN_PLACE' && run === 0 ? 'plain' : `plain-${mode.toLowerCase()}-${run}`;
     if (plainToo) await execa('sync');
-    const plainMs = plainToo
+    const plainAfter = plainToo
       ? await plainRsync(join(dir, 'data', 'projects', id, 'release'), plainLabel, TARGETS)
-      : null;
+      : 0;
+    const plainMs = plainToo ? (plainBefore + plainAfter) / 2 : null;
     runs.push({ ms, plainMs });
     console.log(
-      `  (${mode} first deploy ${run + 1}: ${measuredRun.timing}; plain rsync ${seconds(plainMs ?? 0)}; dirty ${await dirty()})`,
+      `  (${mode} first deploy ${run + 1}: ${measuredRun.timing}; plain rsync before ${seconds(plainBefore)}, after ${seconds(plainAfter)}; dirty ${await dirty()})`,
     );
     if (run === 0) kept = id;
     else {
@@ -319,7 +328,8 @@ async function firstDeploys(name: string, mode: 'IN_PLACE' | 'ATOMIC', plainToo:
   return { projectId: kept, runs, ms, figures: { ...(figures as JobFigures), ms } };
 }
 
-// First deploy: every file to every target (Slipway in place; plain rsync to empty directories), three times.
+// First deploy: every file to every target (Slipway in place; plain rsync to empty directories just before and just
+// after each, their mean the comparison), three times.
 const firstInPlace = await firstDeploys('in-place', 'IN_PLACE', true);
 const inPlace = firstInPlace.projectId;
 const first = firstInPlace.figures;
@@ -328,7 +338,7 @@ const plainFirst = median(firstInPlace.runs.map((r) => r.plainMs ?? 0));
 const eachRun = (runs: { ms: number; plainMs: number | null }[]) =>
   runs.map((r) => ratio(r.ms, r.plainMs ?? plainFirst)).join(', ');
 report([
-  `first deploy (full copy), in place, ${TARGETS} targets (each run's ratio: ${eachRun(firstInPlace.runs)})`,
+  `first deploy (full copy), in place, ${TARGETS} targets (plain rsync: the mean of one just before and one just after each run; each run's ratio: ${eachRun(firstInPlace.runs)})`,
   seconds(first.ms),
   seconds(plainFirst),
   seconds(floorMs),
@@ -393,7 +403,7 @@ const firstAtomic = await firstDeploys('atomic', 'ATOMIC', true);
 const atomic = firstAtomic.projectId;
 const atomicFirst = firstAtomic.figures;
 report([
-  `first deploy (full copy), atomic, ${TARGETS} targets (each run's ratio: ${eachRun(firstAtomic.runs)})`,
+  `first deploy (full copy), atomic, ${TARGETS} targets (plain rsync before and after each run; each run's ratio: ${eachRun(firstAtomic.runs)})`,
   seconds(atomicFirst.ms),
   seconds(median(firstAtomic.runs.map((r) => r.plainMs ?? 0))),
   seconds(floorMs),

@@ -75,6 +75,13 @@ Total bytes received: 1,234`;
     expect(args).toEqual(expect.arrayContaining(['--files-from=-', '--from0', '--force', '--delay-updates']));
     expect(args.indexOf('--files-from=-')).toBeLessThan(args.indexOf('--'));
   });
+
+  it('itemizes nothing when the caller has the list of changes already (a first copy to an empty path)', () => {
+    const target = { host: null, port: null, user: null, path: '/srv' };
+    expect(rsyncArgs('/data/release', target, ssh, [], { itemize: false })).not.toContain('--itemize-changes');
+    expect(rsyncArgs('/data/release', target, ssh, [], { itemize: false })).toContain('--stats');
+    expect(rsyncArgs('/data/release', target, ssh, [])).toContain('--itemize-changes');
+  });
 });
 
 describe("rsync's itemized changes", () => {

@@ -9,7 +9,7 @@ import { type Hook, type TargetRow, TargetShell } from '../targets.ts';
 import { gitOutput } from '../tools/git.ts';
 import { itemizedChanges, type RsyncOptions, type RsyncStats, rsync } from '../tools/rsync.ts';
 import { CommandFailed } from '../tools/run.ts';
-import { diffTrees, type PathChange, shippingExcludes, type TreeDiff } from '../transfer.ts';
+import { diffTrees, excludeMatcher, type PathChange, shippingExcludes, type TreeDiff } from '../transfer.ts';
 import type { JobContext } from './context.ts';
 import { faultPoint } from './faults.ts';
 import { recordVerifications, verifyOne, verifyTreeOf } from './verify.ts';
@@ -127,6 +127,11 @@ export class Rollout {
 
   diffFrom(base: string): Promise<TreeDiff> {
     return this.planner.diffFrom(base);
+  }
+
+  /** Every file of the release as added (what a copy to an empty path changes), excludes left out. */
+  everyFile(): Promise<PathChange[]> {
+    return this.planner.everyFile();
   }
 
   /**
@@ -302,6 +307,14 @@ export class TransferPlanner {
     return deleted.filter((path) => !known.has(path) && !rsyncLeftover(path, shipped));
   }
 
+  /** Every file of `to`, as added: the changes of a copy to an empty path (the shipping excludes left out). */
+  async everyFile(): Promise<PathChange[]> {
+    const excluded = excludeMatcher(shippingExcludes(this.context.project));
+    const changes: PathChange[] = [];
+    for (const path of await this.releaseFiles(this.to)) if (!excluded(path)) changes.push({ path, change: 'ADDED' });
+    return changes;
+  }
+
   /** The changes from a release of the ledger to `to` (computed once per base). */
   diffFrom(base: string): Promise<TreeDiff> {
     let diff = this.diffs.get(base);
@@ -392,8 +405,14 @@ export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchS
     } else {
       // --delay-updates keeps a live site whole while files arrive; on an empty target it only costs (a rename each).
       if (empty) rollout.log.system(`${target.name}: the path is empty: files go straight in`);
-      const stats = await rollout.sync(target, { extra: empty ? [] : ['--delay-updates'], checksum: plan.checksum });
-      rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: itemizedChanges(stats.output) });
+      // To an empty path every file of the release is added: the ledger lists them, rsync need not itemize them.
+      const everyFile = empty ? await rollout.everyFile() : null;
+      const stats = await rollout.sync(target, {
+        extra: empty ? [] : ['--delay-updates'],
+        checksum: plan.checksum,
+        itemize: everyFile === null,
+      });
+      rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: everyFile ?? itemizedChanges(stats.output) });
       if (postDeploy) await shell.hook('postDeploy', postDeploy, target.path);
     }
     await rollout.health(target);
@@ -468,6 +487,12 @@ async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
     // Unchanged files become hard links to the release the target is recorded on (rsync skips a missing one).
     const recorded = target.releaseId ? await rollout.tagOf(target.releaseId) : undefined;
     const extra = recorded && recorded !== version ? [`--link-dest=../${recorded}`] : [];
+    // The change is what the ledger says: against the release the target served, or, on a target Slipway has not
+    // deployed to, every file of the release (the upload is a directory of its own). Only when the ledger cannot say
+    // (the recorded release is not in it) does rsync itemize what it sent.
+    const ledger = await (recorded ? rollout.diffFrom(recorded).then((d) => d.changes) : rollout.everyFile()).catch(
+      () => null,
+    );
     try {
       const stats = await rollout.sync(target, {
         // A drifted base: a file there is linked only when its content is the release's.
@@ -475,15 +500,9 @@ async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
         destinationPath,
         extra,
         rsyncPath: target.host ? shell.fullUploadCommand(version) : undefined,
+        itemize: ledger === null,
       });
-      // Against the release the target served, the change is what the ledger says; without one, what rsync sent.
-      const changes = recorded
-        ? await rollout.diffFrom(recorded).then(
-            (d) => d.changes,
-            () => itemizedChanges(stats.output),
-          )
-        : itemizedChanges(stats.output);
-      rollout.uploaded(target, { ...stats, transfer: 'FULL', changes });
+      rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: ledger ?? itemizedChanges(stats.output) });
     } catch (error) {
       if (stoppedBecause(error) !== 'present') throw error;
       present();

@@ -40,6 +40,12 @@ export interface RsyncOptions {
   files?: string[];
   /** What starts rsync on the target (ssh targets): a script around it saves a round trip. */
   rsyncPath?: string;
+  /**
+   * Itemize each change (default): the list of what changed comes from rsync. False when the caller has that list
+   * already (a first copy to an empty path: every file of the release, from the ledger), so a first sync of 10,000 files
+   * does not send, print and read back 10,000 lines for nothing.
+   */
+  itemize?: boolean;
 }
 
 /** The argument array of one sync of `source` (a directory) to a target. Pure, for testing. */
@@ -52,15 +58,9 @@ export function rsyncArgs(
 ) {
   // --modify-window=-1: compare modification times to the nanosecond, so a file rewritten within the same second as
   // the last sync (a quick rollback) is never skipped by the quick check.
-  const args = [
-    '--archive',
-    '--delete',
-    '--modify-window=-1',
-    '--itemize-changes',
-    '--stats',
-    '--mkpath',
-    '--protect-args',
-  ];
+  const args = ['--archive', '--delete', '--modify-window=-1'];
+  if (options.itemize !== false) args.push('--itemize-changes');
+  args.push('--stats', '--mkpath', '--protect-args');
   // The changed paths come on stdin, NUL-separated; a file that replaces a directory replaces it (--force).
   if (options.files) args.push('--files-from=-', '--from0', '--force');
   args.push(...(options.extra ?? []));
