@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { destination, itemizedChanges, parseStats, rsyncArgs, sshCommand } from '../src/tools/rsync.ts';
+import { itemizeFirstCopy } from '../src/jobs/rollout.ts';
+import {
+  destination,
+  ITEMIZED_LOG_LIMIT,
+  itemizedChanges,
+  parseStats,
+  rsyncArgs,
+  sshCommand,
+} from '../src/tools/rsync.ts';
 import { classifySshFailure } from '../src/tools/ssh.ts';
 import { excludeMatcher } from '../src/transfer.ts';
 
@@ -81,6 +89,13 @@ Total bytes received: 1,234`;
     expect(rsyncArgs('/data/release', target, ssh, [], { itemize: false })).not.toContain('--itemize-changes');
     expect(rsyncArgs('/data/release', target, ssh, [], { itemize: false })).toContain('--stats');
     expect(rsyncArgs('/data/release', target, ssh, [])).toContain('--itemize-changes');
+  });
+
+  it('itemizes a first copy only when the job log can show all of it', () => {
+    const files = (n: number) => Array.from({ length: n }, (_, i) => ({ path: `www/p${i}`, change: 'ADDED' as const }));
+    expect(itemizeFirstCopy(files(ITEMIZED_LOG_LIMIT.lines))).toBe(true);
+    expect(itemizeFirstCopy(files(ITEMIZED_LOG_LIMIT.lines + 1))).toBe(false);
+    expect(itemizeFirstCopy(files(10_000))).toBe(false);
   });
 });
 

@@ -7,7 +7,7 @@ import { tag } from '../layout.ts';
 import { inParallel } from '../parallel.ts';
 import { type Hook, type TargetRow, TargetShell } from '../targets.ts';
 import { gitOutput } from '../tools/git.ts';
-import { itemizedChanges, type RsyncOptions, type RsyncStats, rsync } from '../tools/rsync.ts';
+import { ITEMIZED_LOG_LIMIT, itemizedChanges, type RsyncOptions, type RsyncStats, rsync } from '../tools/rsync.ts';
 import { CommandFailed } from '../tools/run.ts';
 import { diffTrees, excludeMatcher, type PathChange, shippingExcludes, type TreeDiff } from '../transfer.ts';
 import type { JobContext } from './context.ts';
@@ -376,6 +376,15 @@ const NOTHING: RsyncStats = { bytesSent: 0, filesChanged: 0 };
 const pathsOf = (changes: PathChange[], withDeletions: boolean) =>
   changes.filter((c) => withDeletions || c.change !== 'DELETED').map((c) => c.path);
 
+/**
+ * Whether a copy of every file to an empty place has rsync itemize them, when the ledger lists them anyway: only for
+ * the job log, which shows the first ITEMIZED_LOG_LIMIT lines of each target. A small release shows every file that
+ * went; a big one (10,000 files) would send, print and read back 10,000 lines to show 200 of them.
+ */
+export function itemizeFirstCopy(files: PathChange[]): boolean {
+  return files.length <= ITEMIZED_LOG_LIMIT.lines;
+}
+
 /** In place: rsync straight into each target's path (--delay-updates); the canary batch goes first. */
 export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchSize: number) {
   const step = async (target: TargetRow): Promise<Outcome> => {
@@ -405,12 +414,12 @@ export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchS
     } else {
       // --delay-updates keeps a live site whole while files arrive; on an empty target it only costs (a rename each).
       if (empty) rollout.log.system(`${target.name}: the path is empty: files go straight in`);
-      // To an empty path every file of the release is added: the ledger lists them, rsync need not itemize them.
+      // To an empty path every file of the release is added: the ledger lists them (see itemizeFirstCopy).
       const everyFile = empty ? await rollout.everyFile() : null;
       const stats = await rollout.sync(target, {
         extra: empty ? [] : ['--delay-updates'],
         checksum: plan.checksum,
-        itemize: everyFile === null,
+        itemize: everyFile === null || itemizeFirstCopy(everyFile),
       });
       rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: everyFile ?? itemizedChanges(stats.output) });
       if (postDeploy) await shell.hook('postDeploy', postDeploy, target.path);
@@ -488,11 +497,14 @@ async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
     const recorded = target.releaseId ? await rollout.tagOf(target.releaseId) : undefined;
     const extra = recorded && recorded !== version ? [`--link-dest=../${recorded}`] : [];
     // The change is what the ledger says: against the release the target served, or, on a target Slipway has not
-    // deployed to, every file of the release (the upload is a directory of its own). Only when the ledger cannot say
-    // (the recorded release is not in it) does rsync itemize what it sent.
+    // deployed to, every file of the release (the upload is a directory of its own); what rsync itemized when the
+    // ledger cannot say (the recorded release is not in it).
     const ledger = await (recorded ? rollout.diffFrom(recorded).then((d) => d.changes) : rollout.everyFile()).catch(
       () => null,
     );
+    // What rsync sent over a base is worth its lines (the files a drifted target got back); a first copy's, see
+    // itemizeFirstCopy.
+    const itemize = recorded !== undefined || ledger === null || itemizeFirstCopy(ledger);
     try {
       const stats = await rollout.sync(target, {
         // A drifted base: a file there is linked only when its content is the release's.
@@ -500,7 +512,7 @@ async function upload(rollout: Rollout, target: TargetRow): Promise<void> {
         destinationPath,
         extra,
         rsyncPath: target.host ? shell.fullUploadCommand(version) : undefined,
-        itemize: ledger === null,
+        itemize,
       });
       rollout.uploaded(target, { ...stats, transfer: 'FULL', changes: ledger ?? itemizedChanges(stats.output) });
     } catch (error) {

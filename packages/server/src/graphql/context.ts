@@ -1,5 +1,6 @@
 import {
   type Db,
+  deployResults,
   type EnvironmentRow,
   environments,
   memberships,
@@ -39,6 +40,11 @@ export interface Loaders {
   canary: DataLoader<number, Set<number>>;
   /** A project's environments, in order. */
   environments: DataLoader<number, EnvironmentRow[]>;
+  /**
+   * What changed on each target of a deploy (up to 1,000 paths a result), read only when a query asks for it: a
+   * list of 50 targets' outcomes is not 50,000 paths parsed.
+   */
+  deployChanges: DataLoader<number, { id: number; changes: unknown } | undefined>;
 }
 
 function byId<Row extends { id: number }>(load: (ids: number[]) => Promise<Row[]>) {
@@ -156,6 +162,15 @@ export function createContext(fields: Omit<Context, 'roleIn' | 'hasRole' | 'load
       get environments() {
         made.environments ??= environmentsLoader();
         return made.environments;
+      },
+      get deployChanges() {
+        made.deployChanges ??= byId((ids) =>
+          fields.db
+            .select({ id: deployResults.id, changes: deployResults.changes })
+            .from(deployResults)
+            .where(inArray(deployResults.id, ids)),
+        );
+        return made.deployChanges;
       },
     };
   };

@@ -23,7 +23,7 @@ import {
   tickets,
   users,
 } from '@slipway/schema';
-import { and, asc, desc, eq, inArray, isNull, lt, ne, notExists, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, ne, notExists, sql } from 'drizzle-orm';
 import type { Repeater } from 'graphql-yoga';
 import { prepared } from '../prepared.ts';
 import { builder } from './builder.ts';
@@ -37,7 +37,9 @@ import { loadUser, UserRef, type UserRow } from './users.ts';
 
 export type TicketEventRow = typeof ticketEvents.$inferSelect;
 type ApprovalRow = typeof approvals.$inferSelect;
-type DeployResultRow = typeof deployResults.$inferSelect;
+/** A target's outcome as listed: what changed there is read on its own, when asked (loaders.deployChanges). */
+type DeployResultRow = Omit<typeof deployResults.$inferSelect, 'changes'>;
+const { changes: _changes, ...DEPLOY_RESULT_LISTED } = getTableColumns(deployResults);
 
 export const TicketStateEnum = builder.enumType('TicketState', { values: ticketState.enumValues });
 const TicketKindEnum = builder.enumType('TicketKind', { values: ticketKind.enumValues });
@@ -189,7 +191,7 @@ TicketRef.implement({
           .limit(1);
         if (!latest) return [];
         return db
-          .select()
+          .select(DEPLOY_RESULT_LISTED)
           .from(deployResults)
           .where(eq(deployResults.jobId, latest.id))
           .orderBy(asc(deployResults.targetName));
@@ -295,7 +297,8 @@ DeployResultRef.implement({
       type: [PathChangeRef],
       nullable: true,
       description: 'What changed on the target (the first 1,000; see changesCount)',
-      resolve: (r) => (r.changes as PathChange[] | null) ?? null,
+      resolve: async (r, _args, context) =>
+        ((await context.loaders.deployChanges.load(r.id))?.changes as PathChange[] | null | undefined) ?? null,
     }),
     changesCount: t.exposeInt('changesCount', { nullable: true }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime' }),
