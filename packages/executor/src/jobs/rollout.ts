@@ -272,6 +272,7 @@ export class TransferPlanner {
   private readonly diffs = new Map<string, Promise<TreeDiff>>();
   private readonly files = new Map<string, Promise<Set<string>>>();
   private releaseTags: Promise<Map<number, string>> | null = null;
+  private everyFileOfTo: Promise<PathChange[]> | null = null;
   private verifyTree: VerifyTree | null = null;
 
   constructor(
@@ -307,12 +308,15 @@ export class TransferPlanner {
     return deleted.filter((path) => !known.has(path) && !rsyncLeftover(path, shipped));
   }
 
-  /** Every file of `to`, as added: the changes of a copy to an empty path (the shipping excludes left out). */
-  async everyFile(): Promise<PathChange[]> {
-    const excluded = excludeMatcher(shippingExcludes(this.context.project));
-    const changes: PathChange[] = [];
-    for (const path of await this.releaseFiles(this.to)) if (!excluded(path)) changes.push({ path, change: 'ADDED' });
-    return changes;
+  /** Every file of `to`, as added: the changes of a copy to an empty path (the shipping excludes left out; once). */
+  everyFile(): Promise<PathChange[]> {
+    this.everyFileOfTo ??= this.releaseFiles(this.to).then((files) => {
+      const excluded = excludeMatcher(shippingExcludes(this.context.project));
+      const changes: PathChange[] = [];
+      for (const path of files) if (!excluded(path)) changes.push({ path, change: 'ADDED' });
+      return changes;
+    });
+    return this.everyFileOfTo;
   }
 
   /** The changes from a release of the ledger to `to` (computed once per base). */
