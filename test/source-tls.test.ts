@@ -25,7 +25,10 @@ let git: HttpsSource;
 let people: World<'dev'>['people'];
 const USER = { name: 'deploy', password: 's3cret-over-tls' };
 
-/** Every svn and git command line `ps` shows while the tests run. */
+/**
+ * Every svn and git command line `ps` shows while the tests run, of this file's own (they name its directory: the
+ * staging paths, the data directory): the other test files running beside it make working copies of their own.
+ */
 const seen = new Set<string>();
 let sampling = true;
 let sampler: Promise<void>;
@@ -47,7 +50,8 @@ beforeAll(async () => {
       for (const pid of await readdir('/proc')) {
         if (!/^\d+$/.test(pid)) continue;
         const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0').filter(Boolean);
-        if (args[0] === 'svn' || args[0] === 'git') seen.add(args.join(' '));
+        const line = args.join(' ');
+        if ((args[0] === 'svn' || args[0] === 'git') && line.includes(dir)) seen.add(line);
       }
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
