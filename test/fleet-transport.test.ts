@@ -257,11 +257,14 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('changed files only (%s)', (mode)
         );
         expect(kept?.ino).toBe(base?.ino);
       }
-      // The spare of v1 became v2; a spare of v2 follows, and nothing half-made is left.
+      // The spare of v1 became v2; a spare of v2 follows, and nothing half-made is left (the copier removes its claim,
+      // `.v2.spare.pid`, just after the spare gets its name: waited for too).
       const releasesDir = join(dir, 'targets', name, 't0', 'releases');
       const names = await waitFor(
         () => readdir(releasesDir),
-        (list) => list.includes('.v2.spare') && !list.some((n) => n.includes('.part.') || n.endsWith('.pruned')),
+        (list) =>
+          list.includes('.v2.spare') &&
+          !list.some((n) => n.includes('.part.') || n.endsWith('.pruned') || n.includes('.spare.pid')),
       );
       expect(names.sort()).toEqual(['.v2.spare', 'v1', 'v2']);
     }
@@ -344,7 +347,10 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('changed files only (%s)', (mode)
       const root = (i: number) => join(dir, 'targets', name, `t${i}`);
       await waitFor(
         () => Promise.all([0, 1].map((i) => readdir(join(root(i), 'releases')))),
-        (lists) => lists.every((l) => l.includes('.v3.spare') && !l.some((n) => n.includes('.part.'))),
+        (lists) =>
+          lists.every(
+            (l) => l.includes('.v3.spare') && !l.some((n) => n.includes('.part.') || n.includes('.spare.pid')),
+          ),
       );
       const part = 'releases/.v3.spare.part.4242';
       const copiers = await Promise.all(
@@ -408,7 +414,9 @@ describe('pruning', () => {
     const releasesDir = join(dir, 'targets', name, 'releases');
     await waitFor(
       () => readdir(releasesDir),
-      (names) => names.includes('.v4.spare') && !names.some((n) => n.endsWith('.pruned') || n.includes('.part.')),
+      (names) =>
+        names.includes('.v4.spare') &&
+        !names.some((n) => n.endsWith('.pruned') || n.includes('.part.') || n.includes('.spare.pid')),
     );
     // The spare link copy of the live release stays (the next deploy starts from it); older spares are pruned.
     expect((await readdir(releasesDir)).sort()).toEqual(['.v4.spare', 'v3', 'v4']);
