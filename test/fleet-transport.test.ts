@@ -77,6 +77,12 @@ async function resultsOf(id: string) {
   }[];
 }
 
+/**
+ * An entry of `releases/` that background work is not done with: a spare copy's part, a pruned copy being deleted, or
+ * a copier's claim (removed just after its spare gets its name).
+ */
+const underWay = (name: string) => name.includes('.part.') || name.endsWith('.pruned') || name.includes('.spare.pid');
+
 async function logOf(view: TicketView): Promise<string[]> {
   const jobId = Number(view.jobs.at(-1)?.id);
   const lines = await database.db
@@ -262,9 +268,7 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('changed files only (%s)', (mode)
       const releasesDir = join(dir, 'targets', name, 't0', 'releases');
       const names = await waitFor(
         () => readdir(releasesDir),
-        (list) =>
-          list.includes('.v2.spare') &&
-          !list.some((n) => n.includes('.part.') || n.endsWith('.pruned') || n.includes('.spare.pid')),
+        (list) => list.includes('.v2.spare') && !list.some(underWay),
       );
       expect(names.sort()).toEqual(['.v2.spare', 'v1', 'v2']);
     }
@@ -347,10 +351,7 @@ describe.each(['IN_PLACE', 'ATOMIC'] as const)('changed files only (%s)', (mode)
       const root = (i: number) => join(dir, 'targets', name, `t${i}`);
       await waitFor(
         () => Promise.all([0, 1].map((i) => readdir(join(root(i), 'releases')))),
-        (lists) =>
-          lists.every(
-            (l) => l.includes('.v3.spare') && !l.some((n) => n.includes('.part.') || n.includes('.spare.pid')),
-          ),
+        (lists) => lists.every((l) => l.includes('.v3.spare') && !l.some(underWay)),
       );
       const part = 'releases/.v3.spare.part.4242';
       const copiers = await Promise.all(
@@ -414,9 +415,7 @@ describe('pruning', () => {
     const releasesDir = join(dir, 'targets', name, 'releases');
     await waitFor(
       () => readdir(releasesDir),
-      (names) =>
-        names.includes('.v4.spare') &&
-        !names.some((n) => n.endsWith('.pruned') || n.includes('.part.') || n.includes('.spare.pid')),
+      (names) => names.includes('.v4.spare') && !names.some(underWay),
     );
     // The spare link copy of the live release stays (the next deploy starts from it); older spares are pruned.
     expect((await readdir(releasesDir)).sort()).toEqual(['.v4.spare', 'v3', 'v4']);
