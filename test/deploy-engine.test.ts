@@ -254,6 +254,45 @@ describe('in-place fan-out with a canary', () => {
     expect(results(finished)).toEqual(Object.fromEntries(names.map((n) => [n, n === 't7' ? 'OK' : 'SKIPPED'])));
     expect(await snapshot(pathOf('t7'))).toEqual(await tagSnapshot(ledgerOf(dataDir(), projectId), 'v1'));
   }, 120_000);
+
+  it('readies the targets after the canary while it runs without touching them: a failure found then waits for their turn', async () => {
+    const base = join(dir, 'inplace-ready');
+    const blocker = join(base, 'blocker');
+    await mkdir(base, { recursive: true });
+    await writeFile(blocker, 'not a directory');
+    // b-down is an ssh target nobody listens for: its connection, opened while the canary runs, fails.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const projectId = await createReadyProject(api, people.admin, {
+      name: 'inplace-ready',
+      sourceUrl: smallRepo.url,
+      stagingPath: join(dir, 'staging-inplace-ready'),
+      settings: { parallelism: 5, batchSize: 1 },
+      targets: [
+        { name: 'a-canary', path: join(blocker, 'canary') },
+        { name: 'b-down', host: '127.0.0.1', port, path: join(base, 'b-down') },
+        { name: 'c', path: join(base, 'c') },
+      ],
+      members: members(),
+    });
+    const id = await approved(projectId, smallRepo, { 'www/ready.txt': 'ready\n' });
+    // The canary fails: b-down is skipped with the rest (its failed start is not its outcome), c is not touched.
+    const canaryFailed = await deploy(id);
+    expect(results(canaryFailed)).toEqual({ 'a-canary': 'FAILED', 'b-down': 'SKIPPED', c: 'SKIPPED' });
+    await expect(stat(join(base, 'c'))).rejects.toThrow();
+    const log = await jobLog(lastJob(canaryFailed));
+    const at = (prefix: string) => log.findIndex((line) => line.startsWith(prefix));
+    expect(at('c: full sync')).toBeGreaterThan(-1);
+    expect(at('c: full sync')).toBeLessThan(at('✗ a-canary'));
+
+    await rm(blocker);
+    const retried = await deploy(id, 'retryDeploy');
+    expect(results(retried)).toEqual({ 'a-canary': 'OK', 'b-down': 'FAILED', c: 'OK' });
+    expect(retried.deployResults.find((r) => r.targetName === 'b-down')?.error).toMatch(/Connection refused/);
+    expect(await readFile(join(base, 'c', 'www/ready.txt'), 'utf8')).toBe('ready\n');
+  }, 120_000);
 });
 
 describe('hooks and health checks', () => {

@@ -140,14 +140,8 @@ export class Rollout {
    */
   async guardUnknown(target: TargetRow, root: string): Promise<void> {
     if (this.options.deleteUnknown) return;
-    const { unknown } = await plannedDeletions(
-      this.context,
-      this.planner,
-      target,
-      await this.options.tree(),
-      root,
-      this.shell(target),
-    );
+    const [source] = await Promise.all([this.options.tree(), this.shell(target).controlPath()]);
+    const { unknown } = await plannedDeletions(this.context, this.planner, target, source, root, this.shell(target));
     if (unknown.length > 0) throw new UnknownFiles(target.name, unknown);
   }
 
@@ -168,8 +162,9 @@ export class Rollout {
     if (this.project.bandwidthLimit) extra.push(`--bwlimit=${this.project.bandwidthLimit}`);
     // Every file compared by content: on every target of a repair, or on a target that drifted from its base.
     if (checksum || this.options.checksum) extra.push('--checksum');
-    const controlPath = await this.shell(target).controlPath();
-    return rsync(await this.options.tree(), target, this.context.ssh, shippingExcludes(this.project), {
+    // The release tree (checked out once per job) and the target's connection (once per target) are made together.
+    const [source, controlPath] = await Promise.all([this.options.tree(), this.shell(target).controlPath()]);
+    return rsync(source, target, this.context.ssh, shippingExcludes(this.project), {
       ...this.context.run,
       ...options,
       extra,
@@ -389,15 +384,47 @@ export function itemizeFirstCopy(files: PathChange[]): boolean {
   return files.length <= ITEMIZED_LOG_LIMIT.lines;
 }
 
-/** In place: rsync straight into each target's path (--delay-updates); the canary batch goes first. */
+/** What an in-place sync of one target knows before it changes anything there (see rollInPlace). */
+interface InPlaceStart {
+  plan: Plan;
+  /** The path is missing or empty (a first deploy): files go straight in. */
+  empty: boolean;
+}
+
+/**
+ * The part of an in-place sync that changes nothing on the target: its connection opened, its plan made, whether its
+ * path is empty, and — for a full sync — the refusal of one that would delete unknown files.
+ */
+async function startInPlace(rollout: Rollout, target: TargetRow): Promise<InPlaceStart> {
+  const shell = rollout.shell(target);
+  const plan = await rollout.plan(target);
+  const empty = plan.transfer === 'FULL' && plan.versionUnknown && (await shell.isEmpty());
+  // A full sync deletes what the release lacks: refused before anything runs when that includes unknown files.
+  if (plan.transfer === 'FULL' && !empty) await rollout.guardUnknown(target, target.path);
+  else if (target.host) await shell.controlPath();
+  return { plan, empty };
+}
+
+/**
+ * In place: rsync straight into each target's path (--delay-updates); the canary batch goes first. While it runs, the
+ * first targets after it get their start (startInPlace: nothing changes there), so they begin with their files.
+ */
 export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchSize: number) {
+  const starts = new Map<number, Promise<InPlaceStart>>();
+  const start = (target: TargetRow) => {
+    let started = starts.get(target.id);
+    if (!started) {
+      started = startInPlace(rollout, target);
+      // A target whose start failed fails when its turn comes (or is skipped with the rest when the canary fails).
+      started.catch(() => undefined);
+      starts.set(target.id, started);
+    }
+    return started;
+  };
   const step = async (target: TargetRow): Promise<Outcome> => {
     rollout.begin(target);
     const shell = rollout.shell(target);
-    const plan = await rollout.plan(target);
-    // A full sync deletes what the release lacks: refused before anything runs when that includes unknown files.
-    const empty = plan.transfer === 'FULL' && plan.versionUnknown && (await shell.isEmpty());
-    if (plan.transfer === 'FULL' && !empty) await rollout.guardUnknown(target, target.path);
+    const { plan, empty } = await start(target);
     const preDeploy = rollout.hook(target, 'preDeploy', target.path);
     if (preDeploy) await shell.hook('preDeploy', preDeploy, target.path);
     const postDeploy = rollout.hook(target, 'postDeploy', target.path);
@@ -433,7 +460,11 @@ export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchS
   };
   const canary = pending.slice(0, batchSize);
   const rest = pending.slice(batchSize);
-  const canaryOk = await rollout.each(canary, step);
+  // Every target gets files (but one with deletions alone): the release tree is checked out while connections open.
+  if (pending.length > 0) rollout.options.tree().catch(() => undefined);
+  const canaryDone = rollout.each(canary, step);
+  for (const target of rest.slice(0, rollout.settings.parallelism)) void start(target);
+  const canaryOk = await canaryDone;
   if (canaryOk.length < canary.length) return rollout.skip(rest, 'the canary batch failed');
   await rollout.each(rest, step);
 }
