@@ -46,6 +46,35 @@ const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
 const load = () => loadavg()[0]?.toFixed(2);
 /** Data the kernel has still to write (a fleet of small files is gigabytes of it). */
 const dirty = async () => /Dirty:\s+(\d+ kB)/.exec(await readFile('/proc/meminfo', 'utf8'))?.[1] ?? '?';
+/** Writes and discards the block devices completed so far, and the requests in flight (/proc/diskstats). */
+async function diskActivity(): Promise<{ done: number; inFlight: number }> {
+  let done = 0;
+  let inFlight = 0;
+  for (const line of (await readFile('/proc/diskstats', 'utf8')).split('\n')) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 15 || /^(loop|ram|zram)/.test(f[2] ?? '')) continue;
+    done += Number(f[7]) + Number(f[14] ?? 0);
+    inFlight += Number(f[11]);
+  }
+  return { done, inFlight };
+}
+/**
+ * Waits (up to two minutes) until everything is written and the disk has been idle for a second: a mass deletion
+ * leaves the disk busy long after `rm` and `sync` return (block freeing, discards), and the copy timed next would pay
+ * for it. Answers how long it waited.
+ */
+async function settleDisk(): Promise<number> {
+  const started = performance.now();
+  await execa('sync');
+  let last = await diskActivity();
+  while (performance.now() - started < 120_000) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = await diskActivity();
+    if (now.done === last.done && now.inFlight === 0) break;
+    last = now;
+  }
+  return performance.now() - started;
+}
 
 const dir = await mkdtemp(join(tmpdir(), 'slipway-fanout-'));
 await chmod(dir, 0o755);
@@ -288,8 +317,11 @@ const floorMs = median(floors);
  * First deploys, RUNS of them: every file to every target of a new project (empty directories), each between two plain
  * rsyncs of the same tree to empty directories of the same hosts, one just before and one just after: the disk of a
  * machine that holds the whole fleet slows as it fills and swings within a run (19–39 s for the same plain copy), so
- * each Slipway run is compared with the mean of the plain copies on either side of it. The first run's project and
- * plain copies stay for the rows after; the others are deleted once measured (10,000 files × 50 targets is ~2 GB).
+ * each Slipway run is compared with the mean of the plain copies on either side of it. Each of the three copies starts
+ * on an idle disk (settleDisk), and nothing is deleted until all three are done: on a disk mounted with `discard`, a
+ * deletion of 500,000 files kept the disk busy into the copy after it (the Slipway run, as this was first written). The
+ * first run's project and plain copies stay for the rows after; the others are deleted once measured (10,000 files ×
+ * 50 targets is ~2 GB). `TMPDIR=/dev/shm` puts the whole rig in memory (≥ 16 GB free for 50 targets): no disk at all.
  */
 async function firstDeploys(name: string, mode: 'IN_PLACE' | 'ATOMIC', plainToo: boolean) {
   const runs: { ms: number; plainMs: number | null }[] = [];
@@ -299,24 +331,25 @@ async function firstDeploys(name: string, mode: 'IN_PLACE' | 'ATOMIC', plainToo:
     const label = run === 0 ? name : `${name}-${run}`;
     const id = await project(label, TARGETS, mode);
     const plainLabel = mode === 'IN_PLACE' && run === 0 ? 'plain' : `plain-${mode.toLowerCase()}-${run}`;
-    // Each copy starts with nothing left to write from what came before (a fleet is gigabytes of small files).
-    await execa('sync');
+    // Each copy starts with nothing left to write from what came before, the disk idle (a fleet is gigabytes of small
+    // files); deletions wait until all three copies of the run are done.
+    const settled = [await settleDisk()];
     // Before: the staging checkout holds the same 10,000 files (its .svn left out, as Slipway leaves it out).
     const plainBefore = plainToo ? await plainRsync(join(dir, `staging-${label}`), `${plainLabel}-before`, TARGETS) : 0;
-    await execa('rm', ['-rf', join(dir, 'targets', `${plainLabel}-before`)]);
-    await execa('sync');
+    settled.push(await settleDisk());
     const measuredRun = await measured(() => release(id, `first ${run} ${randomBytes(8).toString('hex')}\n`));
     figures ??= measuredRun;
     const { ms } = measuredRun;
-    if (plainToo) await execa('sync');
+    if (plainToo) settled.push(await settleDisk());
     const plainAfter = plainToo
       ? await plainRsync(join(dir, 'data', 'projects', id, 'release'), plainLabel, TARGETS)
       : 0;
     const plainMs = plainToo ? (plainBefore + plainAfter) / 2 : null;
     runs.push({ ms, plainMs });
     console.log(
-      `  (${mode} first deploy ${run + 1}: ${measuredRun.timing}; plain rsync before ${seconds(plainBefore)}, after ${seconds(plainAfter)}; dirty ${await dirty()})`,
+      `  (${mode} first deploy ${run + 1}: ${measuredRun.timing}; plain rsync before ${seconds(plainBefore)}, after ${seconds(plainAfter)}; the disk settled in ${settled.map(seconds).join(', ')}; dirty ${await dirty()})`,
     );
+    await execa('rm', ['-rf', join(dir, 'targets', `${plainLabel}-before`)]);
     if (run === 0) kept = id;
     else {
       await gql('mutation($p: ID!) { archiveProject(id: $p) { id } }', { p: id }).catch(() => undefined);
