@@ -465,7 +465,11 @@ export async function rollInPlace(rollout: Rollout, pending: TargetRow[], batchS
   const canaryDone = rollout.each(canary, step);
   for (const target of rest.slice(0, rollout.settings.parallelism)) void start(target);
   const canaryOk = await canaryDone;
-  if (canaryOk.length < canary.length) return rollout.skip(rest, 'the canary batch failed');
+  if (canaryOk.length < canary.length) {
+    // Nothing of the job goes on after it: the starts still under way finish (they change nothing) first.
+    await Promise.allSettled(starts.values());
+    return rollout.skip(rest, 'the canary batch failed');
+  }
   await rollout.each(rest, step);
 }
 
