@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import type { Worker } from '@slipway/executor';
-import { notificationOf } from '@slipway/schema';
+import { freePort, notificationOf } from '@slipway/schema';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApi } from './support/api.ts';
 import type { TestDatabase } from './support/db.ts';
@@ -261,10 +261,7 @@ describe('in-place fan-out with a canary', () => {
     await mkdir(base, { recursive: true });
     await writeFile(blocker, 'not a directory');
     // b-down is an ssh target nobody listens for: its connection, opened while the canary runs, fails.
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise((resolve) => closed.close(resolve));
+    const port = await freePort();
     const projectId = await createReadyProject(api, people.admin, {
       name: 'inplace-ready',
       sourceUrl: smallRepo.url,

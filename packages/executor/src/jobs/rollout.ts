@@ -401,7 +401,7 @@ async function startInPlace(rollout: Rollout, target: TargetRow): Promise<InPlac
   const empty = plan.transfer === 'FULL' && plan.versionUnknown && (await shell.isEmpty());
   // A full sync deletes what the release lacks: refused before anything runs when that includes unknown files.
   if (plan.transfer === 'FULL' && !empty) await rollout.guardUnknown(target, target.path);
-  else if (target.host) await shell.controlPath();
+  else await shell.controlPath();
   return { plan, empty };
 }
 
