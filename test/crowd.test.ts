@@ -234,7 +234,7 @@ describe('one log reader per job, shared by every subscriber', () => {
   }, 120_000);
 });
 
-describe('ticket pages served from memory', () => {
+describe('answers and ticket pages served from memory at the read clock', () => {
   const PAGE = 'query($p: ID!) { tickets(projectId: $p, first: 5) { edges { node { id state author { name } } } } }';
   const firstOnEach = async () =>
     Promise.all(
@@ -280,6 +280,79 @@ describe('ticket pages served from memory', () => {
     // The authors came with the page: a renamed author shows at once too.
     await db.update(users).set({ name: 'Dev Renamed' }).where(eq(users.id, world.people.dev.id));
     for (const node of await firstOnEach()) expect(node.author.name).toBe('Dev Renamed');
+  });
+
+  const answerHits = async (api: TestApi) => {
+    const text = await (await fetch(`${api.url}/metrics`)).text();
+    return Number(/^slipway_read_cache_hits_total\{cache="answer"\} (\d+)$/m.exec(text)?.[1]);
+  };
+  const post = (api: TestApi, token: string, query: string, variables: Record<string, unknown>) =>
+    fetch(`${api.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ query, variables }),
+    });
+
+  it('sends a kept answer exactly as the first was sent, and counts it', async () => {
+    const first = await post(world.api, world.people.lead.token, PAGE, { p: projectId });
+    const hits = await answerHits(world.api);
+    const again = await post(world.api, world.people.lead.token, PAGE, { p: projectId });
+    expect(await answerHits(world.api)).toBe(hits + 1);
+    expect(again.status).toBe(first.status);
+    const headers = (r: Response) => [...r.headers].filter(([name]) => name !== 'date');
+    expect(headers(again)).toEqual(headers(first));
+    expect(await again.text()).toBe(await first.text());
+  });
+
+  it('answers each viewer their own, and refuses one who lost the project at once, on either replica', async () => {
+    const WITH_EMAIL = 'query($p: ID!) { tickets(projectId: $p, first: 1) { edges { node { author { email } } } } }';
+    await world.database.db.insert(tickets).values({
+      projectId,
+      environmentId,
+      kind: 'RELEASE',
+      state: 'PENDING_STAGING',
+      reason: 'mail',
+      paths: ['www/a.php'],
+      authorId: world.people.dev.id,
+    });
+    await world.database.db.update(users).set({ email: 'dev@example.com' }).where(eq(users.id, world.people.dev.id));
+    const admin = await ok(world.api, world.people.admin.token, WITH_EMAIL, { p: projectId });
+    expect(admin.tickets.edges[0].node.author.email).toBe('dev@example.com');
+    // The lead may not read another user's e-mail: not the admin's answer, a refusal of the field.
+    const lead = await world.api.gql(WITH_EMAIL, { p: projectId }, { token: world.people.lead.token });
+    expect(lead.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    for (const api of [world.api, replicaB]) await ok(api, world.people.lead.token, PAGE, { p: projectId });
+    const setLead = (role: string | null) =>
+      ok(
+        world.api,
+        world.people.admin.token,
+        'mutation($p: ID!, $u: ID!, $r: Role) { setMember(projectId: $p, userId: $u, role: $r) { id } }',
+        {
+          p: projectId,
+          u: world.people.lead.id,
+          r: role,
+        },
+      );
+    await setLead(null);
+    for (const api of [world.api, replicaB]) {
+      const refused = await api.gql(PAGE, { p: projectId }, { token: world.people.lead.token });
+      expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    }
+    await setLead('LEAD');
+    for (const api of [world.api, replicaB]) await ok(api, world.people.lead.token, PAGE, { p: projectId });
+  });
+
+  it('runs every time a query that reads more than tickets and users', async () => {
+    const NEEDED = 'query($p: ID!) { tickets(projectId: $p, first: 1) { edges { node { approvalsNeeded } } } }';
+    const needed = async () =>
+      (await ok(world.api, world.people.lead.token, NEEDED, { p: projectId })).tickets.edges[0].node.approvalsNeeded;
+    const hits = await answerHits(world.api);
+    for (const required of [2, 3, 1]) {
+      // Changed behind the server's back (no ticket or user changes): the answer must still follow.
+      await world.database.db.update(projects).set({ requiredApprovals: required }).where(eq(projects.id, projectId));
+      expect(await needed()).toBe(required);
+    }
+    expect(await answerHits(world.api)).toBe(hits);
   });
 });
 

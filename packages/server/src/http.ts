@@ -24,7 +24,8 @@ import { retryReadsOnBrokenConnection } from './graphql/retry-reads.ts';
 import { schema } from './graphql/schema.ts';
 import { subscribeSharingLogs } from './graphql/shared-results.ts';
 import { NotificationHub } from './notifications.ts';
-import { TicketPageCache } from './read-cache.ts';
+import { ticketPageCache } from './read-cache.ts';
+import { type AnswerSlot, answerCache, answerKey, keepAnswers } from './response-cache.ts';
 import { type SocketExtra, serveGraphqlWs } from './ws-transport.ts';
 
 export interface HttpOptions {
@@ -69,6 +70,15 @@ interface ServerContext {
   res: ServerResponse;
   /** Filled by resolvers (sign-in, sign-out), sent by onResponse. */
   responseCookies: string[];
+  /** Whether the request carried an Authorization header, and whose credentials it carried (looked up once). */
+  credentials: Credentials;
+  /** Set when the answer may be kept for the next request like it (response-cache.ts). */
+  answerSlot?: AnswerSlot;
+}
+
+interface Credentials {
+  header: boolean;
+  viewer: Promise<Viewer | null>;
 }
 
 /** The built console (packages/ui, `vite build`), served at `/`. */
@@ -103,6 +113,16 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
 function bearer(header: string | null | undefined): string | null {
   const match = /^Bearer\s+(\S+)$/i.exec(header ?? '');
   return match?.[1] ?? null;
+}
+
+/** The token a request carries (Authorization, else the session cookie) and whose it is. */
+function credentialsOf(db: Database['db'], req: IncomingMessage): Credentials {
+  const header = req.headers.authorization;
+  const token = bearer(header) ?? parseCookies(req.headers.cookie ?? '')[SESSION_COOKIE] ?? null;
+  const viewer = token ? viewerForToken(db, token) : Promise.resolve(null);
+  // Awaited by the answer cache and by the context; a failure reaches the client through the context.
+  viewer.catch(() => {});
+  return { header: header !== undefined, viewer };
 }
 
 /** Gives every error a stable `extensions.code`; anything unexpected is logged and masked. */
@@ -150,7 +170,8 @@ export async function createSlipwayServer({
   const hub = new NotificationHub(database.sql, logger);
   await hub.start();
   const feeds = new Feeds(database.sql, hub, logger);
-  const ticketPages = new TicketPageCache<TicketPageRow>();
+  const ticketPages = ticketPageCache<TicketPageRow>();
+  const answers = answerCache();
   // Made at the first scrape: a server nobody scrapes keeps no collectors running.
   let metrics: Registry | null = null;
   const contextFor = (
@@ -208,6 +229,7 @@ export async function createSlipwayServer({
       ),
       retryReadsOnBrokenConnection(),
       errorCodes(logger),
+      keepAnswers(answers),
       {
         onResponse({ response, serverContext }) {
           for (const cookie of (serverContext as Partial<ServerContext> | undefined)?.responseCookies ?? [])
@@ -215,12 +237,10 @@ export async function createSlipwayServer({
         },
       },
     ],
-    context: async ({ request, req, responseCookies }) => {
-      const header = request.headers.get('authorization');
-      const cookieToken = parseCookies(request.headers.get('cookie') ?? '')[SESSION_COOKIE];
-      const token = bearer(header) ?? cookieToken ?? null;
-      const viewer = token ? await viewerForToken(database.db, token) : null;
-      if (header && !viewer) throw new SlipwayError('UNAUTHENTICATED', 'the token is unknown, expired or revoked');
+    context: async ({ request, req, responseCookies, credentials }) => {
+      const viewer = await credentials.viewer;
+      if (credentials.header && !viewer)
+        throw new SlipwayError('UNAUTHENTICATED', 'the token is unknown, expired or revoked');
       const secure = request.headers.get('x-forwarded-proto') === 'https' || request.url.startsWith('https:');
       return contextFor(viewer, req.socket.remoteAddress ?? 'unknown', secure, responseCookies);
     },
@@ -241,6 +261,27 @@ export async function createSlipwayServer({
       })
     : null;
 
+  /**
+   * A JSON query of a signed-in viewer whose answer was kept at the clock their credentials came with: sent as kept
+   * (true). Else the slot in which yoga keeps the answer, when it may be kept.
+   */
+  const answerKept = async (
+    credentials: Credentials,
+    req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+  ): Promise<true | AnswerSlot | undefined> => {
+    const contentType = req.headers['content-type'];
+    if (!contentType?.startsWith('application/json')) return;
+    const viewer = await credentials.viewer.catch(() => null);
+    if (!viewer) return;
+    const key = answerKey(viewer.id, req.headers.accept ?? '', contentType, body);
+    const kept = answers.get(viewer.ticketsClock, key);
+    if (!kept) return { key, clock: viewer.ticketsClock };
+    res.writeHead(200, { 'content-type': kept.contentType, 'content-length': kept.body.length }).end(kept.body);
+    return true;
+  };
+
   const server = createServer(async (req, res) => {
     for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
     if (req.url === '/healthz') {
@@ -258,7 +299,10 @@ export async function createSlipwayServer({
         return;
       }
       try {
-        metrics ??= (await import('./metrics.ts')).createMetrics(database, hub);
+        metrics ??= (await import('./metrics.ts')).createMetrics(database, hub, {
+          answer: answers,
+          ticket_page: ticketPages,
+        });
         const text = await metrics.metrics();
         res.writeHead(200, { 'content-type': metrics.contentType }).end(text);
       } catch (error) {
@@ -299,6 +343,8 @@ export async function createSlipwayServer({
       return;
     }
     if (req.url?.startsWith('/graphql')) {
+      const credentials = credentialsOf(database.db, req);
+      let answerSlot: AnswerSlot | undefined;
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         // The limit counts the bytes actually read, whatever the framing (content-length or chunked).
         const body = await readBody(req, MAX_BODY_BYTES);
@@ -311,8 +357,11 @@ export async function createSlipwayServer({
         }
         // yoga's Node adapter takes an already-read body from `req.body`.
         (req as IncomingMessage & { body?: Buffer }).body = body;
+        const answered = await answerKept(credentials, req, res, body);
+        if (answered === true) return;
+        answerSlot = answered;
       }
-      await yoga(req, res, { req, res, responseCookies: [] });
+      await yoga(req, res, { req, res, responseCookies: [], credentials, answerSlot });
       return;
     }
     if (!consoleAssets) {

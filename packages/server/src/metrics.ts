@@ -1,7 +1,8 @@
 import type { Database } from '@slipway/schema';
 import { sql } from 'drizzle-orm';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import type { NotificationHub } from './notifications.ts';
+import type { ClockCache } from './read-cache.ts';
 
 const JOB_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800];
 
@@ -9,7 +10,11 @@ const JOB_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800];
  * Prometheus metrics. Job and deploy figures are read from PostgreSQL at scrape time (the database is the truth, so
  * every replica reports the same fleet-wide numbers); subscriptions and the event loop are this process's own.
  */
-export function createMetrics(database: Database, hub: NotificationHub): Registry {
+export function createMetrics(
+  database: Database,
+  hub: NotificationHub,
+  readCaches: Record<string, Pick<ClockCache<unknown>, 'hits'>>,
+): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'slipway_server_' });
 
@@ -100,6 +105,17 @@ export function createMetrics(database: Database, hub: NotificationHub): Registr
     registers: [registry],
     collect() {
       this.set(hub.subscriberCount);
+    },
+  });
+
+  new Counter({
+    name: 'slipway_read_cache_hits_total',
+    help: 'Reads this server answered from memory at the tickets read clock: whole answers (answer) and ticket pages (ticket_page)',
+    labelNames: ['cache'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [cache, kept] of Object.entries(readCaches)) this.inc({ cache }, kept.hits);
     },
   });
 

@@ -18,7 +18,7 @@ export interface Viewer {
   expiresAt: Date | null;
   /**
    * The tickets read clock (table `read_clock`) as this check saw it: a ticket page read at this value is what any
-   * read in this request would see, so a page cached at it may be served again (see TicketPageCache).
+   * read in this request would see, so a page cached at it may be served again (see ClockCache).
    */
   ticketsClock: number;
 }

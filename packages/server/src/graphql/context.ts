@@ -22,7 +22,7 @@ import type { Viewer } from '../auth/tokens.ts';
 import type { Feeds } from '../feeds.ts';
 import type { NotificationHub } from '../notifications.ts';
 import { prepared } from '../prepared.ts';
-import type { TicketPageCache } from '../read-cache.ts';
+import type { ClockCache } from '../read-cache.ts';
 
 type UserRow = typeof users.$inferSelect;
 type ProjectRow = typeof projects.$inferSelect;
@@ -91,7 +91,7 @@ export interface Context {
   /** The replica's shared readers of job logs, job states and ticket events. */
   feeds: Feeds;
   /** The replica's ticket pages, served again while the tickets read clock stays where it was. */
-  ticketPages: TicketPageCache<TicketPageRow>;
+  ticketPages: ClockCache<readonly TicketPageRow[]>;
   /** Seals secrets at rest (repository credentials). */
   secrets: SecretBox | undefined;
   /** Directory sign-in (LDAP), when configured. */
