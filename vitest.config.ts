@@ -8,6 +8,8 @@ export default defineConfig({
     exclude: ['**/node_modules/**', 'test/bench/**'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 30_000,
+    // A page or a job that is slow under load (a busy CI machine, the other worker) is waited for, not failed at 1 s.
+    expect: { poll: { timeout: 10_000 } },
     hookTimeout: 120_000,
     // Each file gets its own database; two workers suit the 2-core machines this runs on.
     maxWorkers: 2,

@@ -272,6 +272,9 @@ describe('the API explorer', () => {
       expect(response?.headers()['content-security-policy']).toContain("script-src 'self'");
       // The editor, the docs, and a query run with the person's own session.
       await dev.page.waitForSelector('.graphiql-container');
+      // The editors load after the page does, and the button runs nothing until both exist.
+      await dev.page.waitForSelector('.graphiql-query-editor .CodeMirror');
+      await dev.page.waitForSelector('.result-window .CodeMirror');
       await dev.page.locator('.graphiql-execute-button').click();
       await expect
         .poll(() => dev.page.locator('.result-window').textContent(), { timeout: 20_000 })
