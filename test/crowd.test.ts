@@ -302,6 +302,20 @@ describe('answers and ticket pages served from memory at the read clock', () => 
     const headers = (r: Response) => [...r.headers].filter(([name]) => name !== 'date');
     expect(headers(again)).toEqual(headers(first));
     expect(await again.text()).toBe(await first.text());
+    // Asked as an event stream, the answer is framed as one each time (only JSON answers are kept).
+    const streamed = () =>
+      fetch(`${world.api.url}/graphql`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          accept: 'text/event-stream',
+          authorization: `Bearer ${world.people.lead.token}`,
+        },
+        body: JSON.stringify({ query: PAGE, variables: { p: projectId } }),
+      }).then((r) => r.text());
+    const [once, twice] = [await streamed(), await streamed()];
+    expect(once).toMatch(/event: next\ndata: \{"data"/);
+    expect(twice).toBe(once);
   });
 
   it('answers each viewer their own, and refuses one who lost the project at once, on either replica', async () => {

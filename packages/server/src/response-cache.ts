@@ -85,6 +85,8 @@ function everyFieldClocked(schema: GraphQLSchema, document: DocumentNode): boole
   return clocked;
 }
 
+const JSON_ANSWER = /^application\/(graphql-response\+)?json\b/;
+
 /** An answer kept: the bytes yoga sent and their content type. */
 export interface CachedAnswer {
   body: Buffer;
@@ -137,7 +139,8 @@ export function keepAnswers(
     onResponse({ response, serverContext }) {
       const slot = serverContext?.answerSlot;
       const contentType = response.headers.get('content-type');
-      if (slot?.body === undefined || response.status !== 200 || !contentType) return;
+      // One JSON document only: an event stream or a multipart answer is framed around it.
+      if (slot?.body === undefined || response.status !== 200 || !contentType || !JSON_ANSWER.test(contentType)) return;
       cache.set(slot.clock, slot.key, { body: Buffer.from(slot.body), contentType });
     },
   };
