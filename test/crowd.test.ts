@@ -356,6 +356,24 @@ describe('answers and ticket pages served from memory at the read clock', () => 
     for (const api of [world.api, replicaB]) await ok(api, world.people.lead.token, PAGE, { p: projectId });
   });
 
+  it('refuses a revoked API token at once on either replica, though its answer was kept on both', async () => {
+    const made = await ok(
+      world.api,
+      world.people.lead.token,
+      'mutation { createApiToken(name: "kept") { token apiToken { id } } }',
+    );
+    const { token } = made.createApiToken;
+    for (let i = 0; i < 2; i++) for (const api of [world.api, replicaB]) await ok(api, token, PAGE, { p: projectId });
+    await ok(world.api, world.people.lead.token, 'mutation($id: ID!) { revokeApiToken(id: $id) }', {
+      id: made.createApiToken.apiToken.id,
+    });
+    for (const api of [world.api, replicaB]) {
+      const refused = await api.gql(PAGE, { p: projectId }, { token });
+      expect(refused.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+      expect(refused.data ?? null).toBeNull();
+    }
+  });
+
   it('runs every time a query that reads more than tickets and users', async () => {
     const NEEDED = 'query($p: ID!) { tickets(projectId: $p, first: 1) { edges { node { approvalsNeeded } } } }';
     const needed = async () =>
