@@ -48,19 +48,15 @@ const CLOCKED_FIELDS = new Set([
   'User.mustChangePassword',
 ]);
 
-/** Whether a document's every field is clocked (and its operation a query); decided once per parsed document. */
-const verdicts = new WeakMap<DocumentNode, Map<string, boolean>>();
+/** Whether a document's every field is clocked (and every operation a query): decided once per parsed document. */
+const verdicts = new WeakMap<DocumentNode, boolean>();
 
 export function readsOnlyClocked(schema: GraphQLSchema, document: DocumentNode, operationName?: string | null) {
-  let byOperation = verdicts.get(document);
-  if (!byOperation) {
-    byOperation = new Map();
-    verdicts.set(document, byOperation);
-  }
-  let verdict = byOperation.get(operationName ?? '');
+  if (getOperationAST(document, operationName) === null) return false;
+  let verdict = verdicts.get(document);
   if (verdict === undefined) {
-    verdict = getOperationAST(document, operationName) !== null && everyFieldClocked(schema, document);
-    byOperation.set(operationName ?? '', verdict);
+    verdict = everyFieldClocked(schema, document);
+    verdicts.set(document, verdict);
   }
   return verdict;
 }
